@@ -1,0 +1,27 @@
+# Two entry points, each doing its own set-up: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Ingest the bundled samples once and publish feeds/ (offline).
+run: $(STAMP)
+	$(BIN)/aggregator --config config.toml run --once
+
+## Install test tools and run the whole test suite.
+test: $(STAMP)
+	bash scripts/install-test-tools.sh
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) aggregator.db aggregator.db-wal aggregator.db-shm feeds/*.atom feeds/*.rss feeds/*.json feeds/*.html feeds/*.opml feeds/articles

@@ -1,0 +1,235 @@
+"""The `aggregator` command: thin click wrappers around pipeline functions.
+
+Each command parses its options, calls the pipeline and prints. Heavy
+libraries are imported inside commands so `aggregator --help` and an
+unchanged refresh start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import click
+
+from . import __version__
+from .config import Config, ConfigError, config_path, load_config
+
+
+class Context:
+    def __init__(self, config_file: Path, quiet: bool):
+        self.config_file = config_file
+        self.quiet = quiet
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        """The validated config; a user mistake ends the command with its message, no traceback."""
+        if self._config is None:
+            try:
+                self._config = load_config(self.config_file)
+            except ConfigError as exc:
+                for line in exc.problems:
+                    click.echo(f"error: {line}", err=True)
+                sys.exit(1)
+        return self._config
+
+    @contextmanager
+    def store(self) -> Iterator["Store"]:
+        from .store import Store
+
+        store = Store(self.config.storage.database)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="AGGREGATOR_CONFIG", default=None, show_envvar=True,
+              help="Config file [default: ./config.toml]. Paths inside it are relative to it.")
+@click.option("-q", "--quiet", is_flag=True, help="Only print errors and results; no progress.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+              default="warning", show_default=True, help="How much to log to stderr.")
+@click.version_option(__version__, prog_name="aggregator")
+@click.pass_context
+def cli(ctx: click.Context, config_file: Path | None, quiet: bool, log_level: str) -> None:
+    """Turn many news sources into a few clean, per-topic feeds.
+
+    Sources and topics live in config.toml. Typical use:
+
+    \b
+      aggregator check          is the config right?
+      aggregator run --once     ingest every source, then publish the feeds
+      aggregator articles       what is stored
+    """
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(message)s", stream=sys.stderr)
+    ctx.obj = Context(config_path(config_file), quiet)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Ingest every source once, publish, and exit.")
+@pass_context
+def run(ctx: Context, once: bool) -> None:
+    """Ingest every configured source, then publish all feeds."""
+    from . import pipeline
+
+    config = ctx.config
+    if not once:
+        raise click.UsageError("the daemon is not built yet; use `aggregator run --once`")
+    with ctx.store() as store:
+        reports = pipeline.ingest_all(config, store)
+        for report in reports:
+            _echo_report(ctx, report)
+        published = pipeline.publish(config, store)
+    if not ctx.quiet:
+        click.echo(published.summary() + f" in {config.storage.feeds_dir}")
+    if any(r.error for r in reports):
+        sys.exit(2)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@pass_context
+def ingest(ctx: Context, paths: tuple[Path, ...]) -> None:
+    """Ingest local files or folders into the configured database.
+
+    Files inside a configured source's folder are stored under that source,
+    so running the source later does not add a second copy.
+    """
+    from . import pipeline
+
+    config = ctx.config
+    rules = pipeline.topic_rules(config)
+    with ctx.store() as store:
+        for path in paths:
+            if not path.exists():
+                click.echo(f"error: {path}: no such file or folder", err=True)
+                continue
+            report = pipeline.ingest_path(config, store, path, rules)
+            _echo_report(ctx, report)
+
+
+def _echo_report(ctx: Context, report) -> None:
+    # Skipped inputs were already logged, one line each, by the pipeline.
+    if report.error:
+        click.echo(f"error: {report.source}: {report.error}", err=True)
+    if not ctx.quiet:
+        click.echo(report.summary())
+
+
+@cli.command()
+@pass_context
+def publish(ctx: Context) -> None:
+    """Write all feeds (Atom, RSS, JSON Feed), index.html and topics.opml from what is stored."""
+    from . import pipeline
+
+    with ctx.store() as store:
+        report = pipeline.publish(ctx.config, store)
+    if not ctx.quiet:
+        click.echo(report.summary() + f" in {ctx.config.storage.feeds_dir}")
+
+
+@cli.command()
+@click.option("--topic", metavar="SLUG", help="Only articles in this topic.")
+@click.option("--search", metavar="TEXT", help="Full-text search in titles and text.")
+@click.option("--source", metavar="NAME", help="Only articles from this source.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@pass_context
+def articles(ctx: Context, topic: str | None, search: str | None, source: str | None,
+             limit: int, as_json: bool) -> None:
+    """List stored articles, newest first."""
+    from .publish import article_link
+    from .related import related_posts
+
+    config = ctx.config
+    if topic and topic != "all" and topic not in {t.slug for t in config.topics}:
+        raise click.BadParameter(f"no topic {topic!r}; see `aggregator topics`", param_hint="--topic")
+    with ctx.store() as store:
+        found = store.articles(topic=None if topic == "all" else topic, search=search,
+                               limit=limit, source=source)
+        for article in found:
+            if not as_json:
+                date = article.published.strftime("%Y-%m-%d %H:%M") if article.published else "-"
+                topics = ",".join(article.topics) or "-"
+                click.echo(f"{article.id}  {date}  {_clip(article.site, 18):18}  {_clip(topics, 24):24}  "
+                           f"{_terminal_safe(article.title)}")
+                continue
+            base = config.site.base_url
+            related = related_posts(store, article, config.publish.related_posts)
+            click.echo(json.dumps({
+                "id": article.id, "title": article.title,
+                "url": article_link(base, article.id, article.url),
+                "site": article.site, "source": article.source,
+                "categories": article.categories, "topics": article.topics,
+                "published": article.published.isoformat() if article.published else None,
+                "updated": article.updated.isoformat() if article.updated else None,
+                "summary": article.summary, "text": article.text,
+                "site_related": [{"title": r.title, "author": r.author} for r in article.site_related],
+                "related": [{"id": r.id, "title": r.title, "url": article_link(base, r.id, r.url)}
+                            for r in related],
+                "cluster": article.cluster_id or article.id,
+            }, ensure_ascii=False))
+
+
+def _terminal_safe(text: str) -> str:
+    """No escape sequences from a hostile title reach the terminal."""
+    return "".join(c if c.isprintable() else " " for c in text)
+
+
+def _clip(text: str, width: int) -> str:
+    text = _terminal_safe(text)
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@pass_context
+def topics(ctx: Context, as_json: bool) -> None:
+    """Each topic with its article count and feed files."""
+    from .publish import ALL_TOPIC, feed_path, feed_url
+
+    config = ctx.config
+    with ctx.store() as store:
+        counts = store.topic_counts()
+        total = store.count()
+    for topic in [*config.topics, ALL_TOPIC]:
+        count = total if topic is ALL_TOPIC else counts.get(topic.slug, 0)
+        paths = [str(feed_path(config.storage.feeds_dir, topic.slug, f)) for f in config.publish.formats]
+        urls = [feed_url(config.site.base_url, topic.slug, f) for f in config.publish.formats]
+        if as_json:
+            click.echo(json.dumps({"slug": topic.slug, "title": topic.title, "articles": count,
+                                   "feeds": paths, "urls": urls}, ensure_ascii=False))
+        else:
+            click.echo(f"{topic.slug:20} {count:6d} articles  {topic.title}")
+            for path in paths:
+                click.echo(f"{'':20} {path}")
+
+
+@cli.command()
+@pass_context
+def check(ctx: Context) -> None:
+    """Validate the config; exit status 1 on any error."""
+    config = ctx.config  # exits 1 with every problem listed
+    problems = []
+    for source in config.sources:
+        if source.path is not None and not source.path.exists():
+            problems.append(f"{config.path}: sources ({source.name}).path: {source.path} does not exist")
+    for line in problems:
+        click.echo(f"error: {line}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo(f"{config.path}: ok: {len(config.sources)} sources, {len(config.topics)} topics")
+
+
+def main() -> None:
+    cli(prog_name="aggregator")

@@ -1,0 +1,104 @@
+"""The values that flow between stages.
+
+Every stage takes and returns these plain dataclasses, so a stage can be
+tested without the ones before or after it, and no third-party type (a
+feedparser dict, a sqlite row, an httpx response) leaks past the module
+that imports its library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class SiteRelated:
+    """One entry of a site's own "Related Posts" block: evidence, not body text."""
+
+    title: str
+    author: str = ""
+
+
+@dataclass
+class Article:
+    """One story as we store and publish it.
+
+    `id` is stable: the same input always yields the same id, so ingesting
+    twice updates instead of duplicating.
+    """
+
+    id: str
+    source: str
+    title: str
+    site: str = ""
+    url: str | None = None
+    guid: str | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+    authors: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    summary: str = ""
+    text: str = ""
+    content_html: str = ""
+    image: str | None = None
+    site_related: list[SiteRelated] = field(default_factory=list)
+    origin: str = ""  # file path or feed URL it came from
+    content_hash: str = ""
+    topics: list[str] = field(default_factory=list)
+    cluster_id: str = ""  # the id of its duplicate cluster's representative
+
+
+@dataclass(frozen=True)
+class RelatedLink:
+    id: str
+    title: str
+    url: str
+    site: str = ""
+    published: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input we could not use, and why, phrased for the person who owns it."""
+
+    origin: str
+    reason: str
+
+
+@dataclass
+class ParseResult:
+    """What one input (a file or a fetched feed) produced."""
+
+    articles: list[Article] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    error: str | None = None  # the whole input failed (a feed that could not be fetched)
+
+
+@dataclass
+class IngestReport:
+    """Counts for one source batch; printed by the CLI and logged by the daemon."""
+
+    source: str
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    error: str | None = None
+
+    def summary(self) -> str:
+        text = (
+            f"{self.source}: {self.new} new, {self.updated} updated, "
+            f"{self.unchanged} unchanged, {len(self.skipped)} skipped"
+        )
+        return text + (f"; error: {self.error}" if self.error else "")
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """A file handed to a local parser: its bytes already read and bounded."""
+
+    path: Path
+    data: bytes
+    relative: str

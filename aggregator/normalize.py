@@ -1,0 +1,220 @@
+"""Make untrusted article fields safe and comparable.
+
+Everything a source sends is hostile until it passes through here: HTML
+is cut down to an allowlist (nh3, a binding to the Ammonia sanitizer, which
+is maintained and fast), links must be http(s), and dates are clamped so a
+feed cannot pin itself to the top of every list by claiming the year 2099.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import unicodedata
+from datetime import datetime, timedelta, timezone
+from html.parser import HTMLParser
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import nh3
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "dl", "dt",
+    "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins",
+    "li", "mark", "ol", "p", "pre", "q", "s", "small", "strong", "sub", "sup", "table", "tbody",
+    "td", "tfoot", "th", "thead", "time", "tr", "u", "ul",
+}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "abbr": {"title"}, "q": {"cite"}, "blockquote": {"cite"}, "time": {"datetime"},
+    "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan"},
+}
+SAFE_SCHEMES = {"http", "https"}
+TRACKING_PARAMS = re.compile(
+    r"^(utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|mc_cid|mc_eid|yclid|igshid|"
+    r"_hsenc|_hsmi|mkt_tok|oly_enc_id|oly_anon_id|vero_id|ref_src|cmpid|ncid|ocid|"
+    r"sr_share|spm|__twitter_impression)$",
+    re.I,
+)
+MAX_FUTURE = timedelta(days=1)
+EPOCH_FLOOR = datetime(1990, 1, 1, tzinfo=timezone.utc)
+_SPACE_RE = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def sanitize_html(fragment: str, base_url: str | None = None) -> str:
+    """An HTML fragment with only harmless tags, attributes and http(s) links."""
+    if not fragment:
+        return ""
+    cleaned = nh3.clean(
+        fragment,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=SAFE_SCHEMES,
+        strip_comments=True,
+        link_rel="noopener noreferrer nofollow",
+    )
+    if base_url:
+        cleaned = _absolutize(cleaned, base_url)
+    return cleaned
+
+
+def _absolutize(fragment: str, base_url: str) -> str:
+    """Resolve relative href/src against the article URL, then re-check them."""
+
+    def fix(match: re.Match) -> str:
+        attr, quote, value = match.group(1), match.group(2), html.unescape(match.group(3))
+        absolute = safe_url(urljoin(base_url, value))
+        if absolute is None:
+            return ""
+        return f"{attr}={quote}{html.escape(absolute, quote=True)}{quote}"
+
+    return re.sub(r'\b(href|src)=(["\'])(.*?)\2', fix, fragment)
+
+
+def safe_url(url: str | None, base: str | None = None) -> str | None:
+    """The URL if it is absolute http(s) after resolving against `base`, else None.
+
+    Control characters and whitespace are removed first: browsers ignore them
+    inside a scheme, which is how `java\\tscript:` tricks get through naive checks.
+    """
+    if not url:
+        return None
+    url = re.sub(r"[\x00-\x20\x7f]+", "", html.unescape(url))
+    if base:
+        url = urljoin(base, url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in SAFE_SCHEMES or not parts.netloc or "\\" in url:
+        return None
+    return url
+
+
+def canonical_url(url: str | None) -> str | None:
+    """One spelling per page, so the same story linked two ways is one key.
+
+    Lowercases scheme and host, drops default ports, fragments, tracking
+    parameters, trailing slashes and the usual AMP variants, and sorts the
+    query so parameter order does not matter.
+    """
+    url = safe_url(url)
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower().rstrip(".")
+    if host.startswith("amp."):
+        host = host[4:]
+    port = parts.port if parts.port not in (None, 80 if scheme == "http" else 443) else None
+    netloc = f"{host}:{port}" if port else host
+    path = re.sub(r"/+", "/", parts.path or "/")
+    path = re.sub(r"(/amp|\.amp|/amp\.html)$", "", path) or "/"
+    path = re.sub(r"^/amp/", "/", path)
+    if len(path) > 1:
+        path = path.rstrip("/")
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if not TRACKING_PARAMS.match(k) and not (k.lower() in ("amp", "outputtype") and v.lower() in ("", "1", "amp"))]
+    return urlunsplit((scheme, netloc, path, urlencode(sorted(query)), ""))
+
+
+def clean_text(text: str) -> str:
+    """Published text: control characters out, whitespace runs folded.
+
+    Non-breaking spaces and typographic quotes are kept; they are part of the
+    text the site published. Matching uses fold_for_matching instead.
+    """
+    text = _CONTROL_RE.sub("", unicodedata.normalize("NFC", text))
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def fold_for_matching(text: str) -> str:
+    """Lowercase, accent-free, plain-quote, single-space text for rules and hashes."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.translate(_QUOTES).lower()
+    return _SPACE_RE.sub(" ", text).strip()
+
+
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u2032": "'",
+                         "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
+                         "\u2013": "-", "\u2014": "-", "\u2212": "-"})
+
+
+def content_hash(*parts: str) -> str:
+    """A hash of the folded text, so whitespace and quote styles do not matter."""
+    folded = "\x1f".join(fold_for_matching(p) for p in parts)
+    return hashlib.sha256(folded.encode("utf-8")).hexdigest()
+
+
+def stable_id(*parts: str) -> str:
+    """A short, stable article id from the things that identify it."""
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+class _TextExtractor(HTMLParser):
+    BLOCK = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
+             "tr", "section", "article", "pre", "figure", "figcaption", "hr"}
+    SKIP = {"script", "style", "template", "noscript", "iframe", "object", "svg", "math"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in self.SKIP:
+            self.skipping += 1
+        elif tag in self.BLOCK:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag in self.BLOCK:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def html_to_text(fragment: str) -> str:
+    """Readable plain text from HTML: paragraphs kept, markup and scripts dropped."""
+    if not fragment:
+        return ""
+    if "<" not in fragment and "&" not in fragment:
+        return clean_text(fragment)
+    parser = _TextExtractor()
+    parser.feed(fragment)
+    parser.close()
+    paragraphs = [clean_text(p) for p in re.split(r"\n\s*\n", "".join(parser.parts))]
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def paragraphs_to_html(paragraphs: list[str]) -> str:
+    return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs)
+
+
+def summarize(text: str, limit: int = 400) -> str:
+    """The first paragraph, cut at a word boundary: what a reader sees in a list."""
+    first = text.strip().split("\n\n", 1)[0].strip()
+    if len(first) <= limit:
+        return first
+    cut = first[:limit].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:") + "\u2026"
+
+
+def clamp_date(value: datetime | None, now: datetime | None = None) -> datetime | None:
+    """UTC-aware date, or None when absent or absurd (before 1990, more than a day ahead)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    value = value.astimezone(timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    if value > now + MAX_FUTURE or value < EPOCH_FLOOR:
+        return None
+    return value

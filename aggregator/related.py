@@ -1,0 +1,102 @@
+"""Related posts: what a reader might want to read next.
+
+Text similarity comes from FTS5's bm25 over the article's salient terms
+(title words and the body's most frequent content words), blended with
+shared topics and closeness in time. The site's own "Related Posts" titles
+that match stored articles come first: the editor's choice beats ours.
+An article never relates to itself or to a copy in its duplicate cluster.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+from .models import Article, RelatedLink
+from .normalize import fold_for_matching
+from .store import Store
+
+MAX_TERMS = 14
+CANDIDATES_PER_SLOT = 4
+TOPIC_WEIGHT = 0.3
+RECENCY_WEIGHT = 0.15
+RECENCY_DAYS = 14.0
+STOPWORDS = frozenset("""
+a about above after again against all also am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further had
+has have having he her here hers herself him himself his how i if in into is it its itself just
+me more most my myself no nor not now of off on once only or other our ours ourselves out over own
+said same says she should so some such than that the their theirs them themselves then there these
+they this those through to too under until up very was we were what when where which while who whom
+why will with would you your yours yourself yourselves new one two three told last year years week
+since may many much among amid per via within without according mr mrs ms us its it's he's she's
+""".split())
+WORD_RE = re.compile(r"[a-z0-9][a-z0-9'-]*[a-z0-9]|[a-z0-9]")
+
+
+def salient_terms(article: Article) -> list[str]:
+    """Title words first, then the body's most frequent content words."""
+    title_words = [w for w in WORD_RE.findall(fold_for_matching(article.title)) if _useful(w)]
+    body = Counter(w for w in WORD_RE.findall(fold_for_matching(article.text[:6000])) if _useful(w))
+    for word in title_words:
+        body[word] += 3
+    return [w for w, _ in body.most_common(MAX_TERMS)]
+
+
+def _useful(word: str) -> bool:
+    return len(word) > 2 and word not in STOPWORDS and not word.isdigit()
+
+
+def fts_or_query(terms: list[str]) -> str:
+    return " OR ".join(f'"{t.replace(chr(34), "")}"' for t in terms)
+
+
+def related_posts(store: Store, article: Article, limit: int) -> list[RelatedLink]:
+    """Up to `limit` related articles, best first."""
+    if limit <= 0:
+        return []
+    exclude = {article.cluster_id or article.id, article.id}
+    chosen: list[str] = _site_choices(store, article, exclude)
+    terms = salient_terms(article)
+    scored: list[tuple[float, str]] = []
+    if terms and len(chosen) < limit:
+        hits = store.search_ranked(fts_or_query(terms), exclude, (limit + len(chosen)) * CANDIDATES_PER_SLOT)
+        hits = [(i, s) for i, s in hits if i not in chosen and i != article.id]
+        candidates = store.get_many([i for i, _ in hits])
+        best_text = max((-s for _, s in hits), default=1.0) or 1.0
+        for article_id, bm25 in hits:
+            other = candidates.get(article_id)
+            if other is None or other.cluster_id in exclude:
+                continue
+            scored.append((_blend(article, other, -bm25 / best_text), article_id))
+        scored.sort(key=lambda pair: (-pair[0], pair[1]))
+    ids = (chosen + [i for _, i in scored])[:limit]
+    found = store.get_many(ids)
+    return [_link(found[i]) for i in ids if i in found]
+
+
+def _site_choices(store: Store, article: Article, exclude: set[str]) -> list[str]:
+    keys = [fold_for_matching(r.title) for r in article.site_related]
+    matches = store.ids_by_title_keys(keys)
+    chosen: list[str] = []
+    for key in keys:
+        article_id = matches.get(key)
+        if article_id and article_id not in exclude and article_id not in chosen:
+            chosen.append(article_id)
+    return chosen
+
+
+def _blend(article: Article, other: Article, text_score: float) -> float:
+    shared = len(set(article.topics) & set(other.topics))
+    topic_score = shared / max(1, len(article.topics))
+    recency = 0.0
+    if article.published and other.published:
+        days = abs((article.published - other.published).total_seconds()) / 86400
+        recency = math.exp(-days / RECENCY_DAYS)
+    return text_score + TOPIC_WEIGHT * topic_score + RECENCY_WEIGHT * recency
+
+
+def _link(article: Article) -> RelatedLink:
+    return RelatedLink(id=article.id, title=article.title, url=article.url or "",
+                       site=article.site, published=article.published)

@@ -1,0 +1,1 @@
+"""One module per kind of input; each turns bytes into Articles."""

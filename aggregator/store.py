@@ -1,0 +1,361 @@
+"""SQLite storage: the only module that speaks SQL.
+
+sqlite-utils gives us the connection wrapper and friendly queries. Schema
+changes are numbered lists of plain SQL statements, and every write runs
+inside one explicit BEGIN IMMEDIATE ... COMMIT: sqlite-utils' write helpers
+commit on their own, and a crash must never leave half a migration or half
+a source batch behind.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import sqlite_utils
+
+from .models import Article, SiteRelated
+from .normalize import canonical_url, fold_for_matching
+
+BUSY_TIMEOUT_MS = 10_000
+ARTICLE_COLUMNS = (
+    "id", "source", "site", "title", "title_key", "url", "canonical_url", "guid", "published",
+    "updated", "first_seen", "authors", "categories", "summary", "text", "content_html",
+    "image", "site_related", "origin", "content_hash", "cluster_id",
+)
+
+
+MIGRATION_1 = [
+    # Articles, their topics, per-source state, seen files and full-text search.
+    """CREATE TABLE articles (
+        id TEXT PRIMARY KEY, source TEXT NOT NULL, site TEXT, title TEXT NOT NULL,
+        title_key TEXT, url TEXT, canonical_url TEXT, guid TEXT, published TEXT, updated TEXT,
+        first_seen TEXT, authors TEXT, categories TEXT, summary TEXT, text TEXT,
+        content_html TEXT, image TEXT, site_related TEXT, origin TEXT, content_hash TEXT,
+        cluster_id TEXT)""",
+    "CREATE INDEX idx_articles_published ON articles (published)",
+    "CREATE INDEX idx_articles_source ON articles (source)",
+    "CREATE INDEX idx_articles_canonical_url ON articles (canonical_url)",
+    "CREATE INDEX idx_articles_content_hash ON articles (content_hash)",
+    "CREATE INDEX idx_articles_title_key ON articles (title_key)",
+    "CREATE INDEX idx_articles_cluster ON articles (cluster_id)",
+    """CREATE TABLE article_topics (
+        article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+        topic TEXT NOT NULL, PRIMARY KEY (article_id, topic))""",
+    "CREATE INDEX idx_article_topics_topic ON article_topics (topic, article_id)",
+    """CREATE TABLE sources (
+        name TEXT PRIMARY KEY, kind TEXT, location TEXT, status TEXT, etag TEXT,
+        last_modified TEXT, last_fetch TEXT, last_success TEXT, last_error TEXT,
+        next_due TEXT, error_count INTEGER DEFAULT 0, http_status INTEGER, url TEXT,
+        fingerprint TEXT)""",
+    """CREATE TABLE files (
+        path TEXT PRIMARY KEY, source TEXT, content_hash TEXT, article_ids TEXT, seen TEXT)""",
+    """CREATE VIRTUAL TABLE articles_fts USING fts5 (
+        title, text, content=articles, content_rowid=rowid,
+        tokenize='porter unicode61 remove_diacritics 2')""",
+    """CREATE TRIGGER articles_ai AFTER INSERT ON articles BEGIN
+        INSERT INTO articles_fts (rowid, title, text) VALUES (new.rowid, new.title, new.text);
+    END""",
+    """CREATE TRIGGER articles_ad AFTER DELETE ON articles BEGIN
+        INSERT INTO articles_fts (articles_fts, rowid, title, text)
+        VALUES ('delete', old.rowid, old.title, old.text);
+    END""",
+    """CREATE TRIGGER articles_au AFTER UPDATE OF title, text ON articles BEGIN
+        INSERT INTO articles_fts (articles_fts, rowid, title, text)
+        VALUES ('delete', old.rowid, old.title, old.text);
+        INSERT INTO articles_fts (rowid, title, text) VALUES (new.rowid, new.title, new.text);
+    END""",
+]
+
+MIGRATIONS: list[list[str]] = [MIGRATION_1]
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+class Store:
+    """One database file shared by the daemon and CLI commands (WAL, busy timeout)."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+        self.db = sqlite_utils.Database(conn)
+        self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self.migrate()
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # --- schema ---
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def migrate(self) -> None:
+        """Apply numbered migrations not yet applied, each in its own transaction."""
+        for number, statements in enumerate(MIGRATIONS, start=1):
+            if self.schema_version >= number:
+                continue
+            with self.transaction():
+                if self.schema_version < number:  # another process may have won the race
+                    for statement in statements:
+                        self.db.execute(statement)
+                    self.db.execute(f"PRAGMA user_version = {number}")
+
+    # --- writing ---
+
+    def write_articles(self, articles: Iterable[Article], topics: dict[str, list[str]]) -> WriteOutcome:
+        """Insert or update a source batch in one transaction.
+
+        An article whose content hash is unchanged is not written at all, so a
+        re-ingest of unchanged input costs reads only.
+        """
+        new = updated = unchanged = 0
+        now = _iso(datetime.now(timezone.utc))
+        with self.transaction():
+            for article in articles:
+                row = self.db.execute(
+                    "SELECT content_hash, first_seen, published, cluster_id FROM articles WHERE id = ?",
+                    [article.id],
+                ).fetchone()
+                if row and row[0] == article.content_hash:
+                    unchanged += 1
+                    continue
+                record = _article_row(article, first_seen=row[1] if row else now, now=now)
+                if row:
+                    record["published"] = record["published"] or row[2]
+                    record["cluster_id"] = article.cluster_id or row[3] or article.id
+                    updated += 1
+                else:
+                    new += 1
+                self._upsert(record)
+                self._set_topics(article.id, topics.get(article.id, []))
+        return WriteOutcome(new, updated, unchanged)
+
+    def _upsert(self, record: dict[str, Any]) -> None:
+        columns = ", ".join(ARTICLE_COLUMNS)
+        marks = ", ".join("?" for _ in ARTICLE_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in ARTICLE_COLUMNS if c not in ("id", "first_seen"))
+        self.db.execute(
+            f"INSERT INTO articles ({columns}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {updates}",
+            [record[c] for c in ARTICLE_COLUMNS],
+        )
+
+    def _set_topics(self, article_id: str, slugs: list[str]) -> None:
+        self.db.execute("DELETE FROM article_topics WHERE article_id = ?", [article_id])
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO article_topics (article_id, topic) VALUES (?, ?)",
+            [(article_id, slug) for slug in slugs],
+        )
+
+    def replace_topics(self, assignments: dict[str, list[str]]) -> None:
+        """Re-tag: replace the topics of many articles in one transaction."""
+        with self.transaction():
+            for article_id, slugs in assignments.items():
+                self._set_topics(article_id, slugs)
+
+    # --- reading ---
+
+    def get(self, article_id: str) -> Article | None:
+        row = self.db.execute("SELECT * FROM articles WHERE id = ?", [article_id]).fetchone()
+        return self._hydrate([row])[0] if row else None
+
+    def articles(self, topic: str | None = None, search: str | None = None,
+                 limit: int | None = None, source: str | None = None) -> list[Article]:
+        """Newest first; optionally one topic, one source, or matching a search."""
+        where, params = [], []
+        sql = "SELECT a.* FROM articles a"
+        if search:
+            sql += " JOIN articles_fts f ON f.rowid = a.rowid"
+            where.append("articles_fts MATCH ?")
+            params.append(fts_query(search))
+        if topic:
+            where.append("a.id IN (SELECT article_id FROM article_topics WHERE topic = ?)")
+            params.append(topic)
+        if source:
+            where.append("a.source = ?")
+            params.append(source)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY COALESCE(a.published, a.first_seen) DESC, a.id"
+        if limit:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return self._hydrate(self.db.execute(sql, params).fetchall())
+
+    def all_ids(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT id FROM articles")]
+
+    def iter_articles(self, batch: int = 1000) -> Iterator[Article]:
+        """Every stored article, in batches, without loading the table at once."""
+        last = ""
+        while True:
+            rows = self.db.execute(
+                "SELECT * FROM articles WHERE id > ? ORDER BY id LIMIT ?", [last, batch]
+            ).fetchall()
+            if not rows:
+                return
+            yield from self._hydrate(rows)
+            last = rows[-1][0]
+
+    def topic_counts(self) -> dict[str, int]:
+        return {t: n for t, n in self.db.execute(
+            "SELECT topic, COUNT(*) FROM article_topics GROUP BY topic")}
+
+    def count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+
+    def ids_by_title_keys(self, keys: list[str]) -> dict[str, str]:
+        """title_key -> newest article id with that folded title."""
+        if not keys:
+            return {}
+        marks = ", ".join("?" for _ in keys)
+        rows = self.db.execute(
+            f"SELECT title_key, id FROM articles WHERE title_key IN ({marks}) "
+            "ORDER BY COALESCE(published, first_seen)", keys,
+        )
+        return {key: article_id for key, article_id in rows}
+
+    def search_ranked(self, query: str, exclude_clusters: set[str], limit: int) -> list[tuple[str, float]]:
+        """(id, bm25 score; lower is better) for an FTS query, title weighted 3x."""
+        rows = self.db.execute(
+            "SELECT a.id, bm25(articles_fts, 3.0, 1.0) AS score, a.cluster_id FROM articles_fts "
+            "JOIN articles a ON a.rowid = articles_fts.rowid WHERE articles_fts MATCH ? "
+            "ORDER BY score LIMIT ?",
+            [query, limit + len(exclude_clusters) + 10],
+        ).fetchall()
+        return [(r[0], r[1]) for r in rows if r[2] not in exclude_clusters][:limit]
+
+    def topics_of(self, ids: list[str]) -> dict[str, list[str]]:
+        result: dict[str, list[str]] = {i: [] for i in ids}
+        for chunk in _chunks(ids, 500):
+            marks = ", ".join("?" for _ in chunk)
+            for article_id, topic in self.db.execute(
+                f"SELECT article_id, topic FROM article_topics WHERE article_id IN ({marks}) ORDER BY topic",
+                chunk,
+            ):
+                result[article_id].append(topic)
+        return result
+
+    def get_many(self, ids: list[str]) -> dict[str, Article]:
+        found: dict[str, Article] = {}
+        for chunk in _chunks(ids, 500):
+            marks = ", ".join("?" for _ in chunk)
+            rows = self.db.execute(f"SELECT * FROM articles WHERE id IN ({marks})", chunk).fetchall()
+            found.update({a.id: a for a in self._hydrate(rows)})
+        return found
+
+    def _hydrate(self, rows: list[tuple]) -> list[Article]:
+        columns = [d[0] for d in self.db.execute("SELECT * FROM articles LIMIT 0").description]
+        records = [dict(zip(columns, row)) for row in rows]
+        topics = self.topics_of([r["id"] for r in records]) if records else {}
+        return [_article_from_row(r, topics.get(r["id"], [])) for r in records]
+
+    # --- per-source state ---
+
+    def source_state(self, name: str) -> dict[str, Any]:
+        row = self.db.execute("SELECT * FROM sources WHERE name = ?", [name]).fetchone()
+        if not row:
+            return {}
+        columns = [d[0] for d in self.db.execute("SELECT * FROM sources LIMIT 0").description]
+        return dict(zip(columns, row))
+
+    def save_source_state(self, name: str, **fields: Any) -> None:
+        columns = ["name", *fields]
+        updates = ", ".join(f"{c} = excluded.{c}" for c in fields) or "name = name"
+        with self.transaction():
+            self.db.execute(
+                f"INSERT INTO sources ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
+                f"ON CONFLICT(name) DO UPDATE SET {updates}",
+                [name, *fields.values()],
+            )
+
+    def source_counts(self) -> dict[str, int]:
+        return {s: n for s, n in self.db.execute("SELECT source, COUNT(*) FROM articles GROUP BY source")}
+
+    def integrity_ok(self) -> bool:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def fts_query(text: str) -> str:
+    """User text -> a safe FTS5 query: every word quoted, all required."""
+    words = [w for w in fold_for_matching(text).replace('"', " ").split() if w]
+    return " ".join(f'"{w}"' for w in words) or '""'
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(timezone.utc).isoformat(timespec="seconds") if value else None
+
+
+def _parse_iso(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _article_row(article: Article, first_seen: str, now: str) -> dict[str, Any]:
+    return {
+        "id": article.id, "source": article.source, "site": article.site,
+        "title": article.title, "title_key": fold_for_matching(article.title),
+        "url": article.url, "canonical_url": canonical_url(article.url), "guid": article.guid,
+        "published": _iso(article.published), "updated": _iso(article.updated) or now,
+        "first_seen": first_seen, "authors": json.dumps(article.authors),
+        "categories": json.dumps(article.categories, ensure_ascii=False),
+        "summary": article.summary, "text": article.text, "content_html": article.content_html,
+        "image": article.image,
+        "site_related": json.dumps([{"title": r.title, "author": r.author} for r in article.site_related],
+                                   ensure_ascii=False),
+        "origin": article.origin, "content_hash": article.content_hash,
+        "cluster_id": article.cluster_id or article.id,
+    }
+
+
+def _article_from_row(row: dict[str, Any], topics: list[str]) -> Article:
+    return Article(
+        id=row["id"], source=row["source"], title=row["title"], site=row["site"] or "",
+        url=row["url"], guid=row["guid"],
+        published=_parse_iso(row["published"]) or _parse_iso(row["first_seen"]),
+        updated=_parse_iso(row["updated"]),
+        authors=json.loads(row["authors"] or "[]"),
+        categories=json.loads(row["categories"] or "[]"),
+        summary=row["summary"] or "", text=row["text"] or "",
+        content_html=row["content_html"] or "", image=row["image"],
+        site_related=[SiteRelated(**r) for r in json.loads(row["site_related"] or "[]")],
+        origin=row["origin"] or "", content_hash=row["content_hash"] or "", topics=topics,
+        cluster_id=row["cluster_id"] or row["id"],
+    )
