@@ -72,7 +72,8 @@ MIGRATION_1 = [
     END""",
 ]
 
-MIGRATIONS: list[list[str]] = [MIGRATION_1]
+# Numbered schema changes. Append a new number; never edit one that has shipped.
+MIGRATIONS: dict[int, list[str]] = {1: MIGRATION_1}
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ class Store:
 
     def migrate(self) -> None:
         """Apply numbered migrations not yet applied, each in its own transaction."""
-        for number, statements in enumerate(MIGRATIONS, start=1):
+        for number, statements in sorted(MIGRATIONS.items()):
             if self.schema_version >= number:
                 continue
             with self.transaction():
