@@ -82,8 +82,28 @@ def decode_text(data: bytes, declared: str | None = None) -> str:
     return _guess(data)
 
 
+def _western(data: bytes) -> str | None:
+    """cp1252 text when the bytes look like Western prose with a few accents or curly quotes.
+
+    In English, French or German text, non-ASCII letters are a small share of
+    all letters; Cyrillic or Greek in a single-byte code page decodes to runs
+    of them. Guessers misjudge short Western texts (latin-1 read as cp775),
+    so this cheap test comes first.
+    """
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    letters = sum(1 for c in text if c.isalpha())
+    foreign = sum(1 for c in text if c.isalpha() and ord(c) > 127)
+    return text if letters and foreign / letters < 0.2 else None
+
+
 def _guess(data: bytes) -> str:
     from charset_normalizer import from_bytes  # imported lazily: slow to import
+
+    if (text := _western(data)) is not None:
+        return text
 
     best = from_bytes(data).best()
     if best is None:

@@ -33,7 +33,7 @@ RELATED_HEADERS = re.compile(r"^(related posts|related articles|related stories|
                              r"you may also like|more stories|read more)\s*:?$", re.I)
 BOILERPLATE = re.compile(
     r"^(follow (the |us )?.{0,60}\bon (google news|twitter|x|facebook|instagram|telegram|whatsapp)\b.*"
-    r"|sign up (for|to) .{0,60}newsletter.*|subscribe (to|for) .{0,80}"
+    r"|sign up (for|to) .{0,80}|subscribe (to|for) .{0,80}"
     r"|share (this|on) .{0,40}|click here .{0,80}|advertisement|read more:?.{0,80}"
     r"|(download|get) (the|our) .{0,30}app.*|copyright .{0,80}|©.{0,80}"
     r"|all rights reserved.{0,40}|join (the conversation|our .{0,30} channel).*)$",
