@@ -47,9 +47,11 @@ def _utf16_without_bom(data: bytes) -> str | None:
     else:
         return None
     try:
-        return data.decode(encoding)
+        text = data.decode(encoding)
     except UnicodeDecodeError:
         return None
+    printable = sum(1 for c in text[:2048] if c.isprintable() or c in "\r\n\t")
+    return text if printable >= 0.95 * min(len(text), 2048) else None
 
 
 def decode_text(data: bytes, declared: str | None = None) -> str:

@@ -200,7 +200,7 @@ def split_categories(run: str, known: tuple[str, ...] = ()) -> list[str]:
             piece = run[start:end]
             if piece.strip().lower() in names:
                 candidate = (unknown, count + 1, parts + [piece.strip()])
-            elif end in cuts:
+            elif end in cuts and not any(start < cut < end for cut in cuts):
                 candidate = (unknown + len(piece), count + 1, parts + [piece.strip()])
             else:
                 continue

@@ -1,0 +1,101 @@
+"""The SQLite store: migrations, WAL, FTS5, stable ids and one transaction per batch."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from aggregator.models import Article, SiteRelated
+from aggregator.normalize import content_hash
+from aggregator.store import MIGRATIONS, Store
+
+
+def article(article_id: str, title: str = "Iraq talks resume", text: str = "Talks in Baghdad resumed.") -> Article:
+    return Article(id=article_id, source="s", title=title, site="Site", text=text,
+                   published=datetime(2024, 2, 8, 12, tzinfo=timezone.utc),
+                   categories=["Middle East"], site_related=[SiteRelated("Other", "AP")],
+                   content_hash=content_hash(title, text))
+
+
+def test_new_database_has_wal_fts_and_every_migration(tmp_path: Path) -> None:
+    with Store(tmp_path / "a.db") as store:
+        assert store.schema_version == max(MIGRATIONS)
+        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = set(store.db.table_names())
+        assert {"articles", "article_topics", "sources", "files", "articles_fts"} <= tables
+    with Store(tmp_path / "a.db") as again:  # reopening applies nothing twice
+        assert again.schema_version == max(MIGRATIONS)
+
+
+def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
+    with Store(tmp_path / "a.db") as store:
+        original = article("a1")
+        store.write_articles([original], {"a1": ["middle-east"]})
+        loaded = store.get("a1")
+    assert loaded is not None
+    assert (loaded.title, loaded.site, loaded.text, loaded.categories) == (
+        original.title, original.site, original.text, original.categories)
+    assert loaded.site_related == [SiteRelated("Other", "AP")]
+    assert loaded.published == original.published
+    assert loaded.topics == ["middle-east"]
+
+
+def test_same_id_twice_is_one_article_and_unchanged_costs_no_write(tmp_path: Path) -> None:
+    with Store(tmp_path / "a.db") as store:
+        first = store.write_articles([article("a1")], {})
+        changes_before = store.db.conn.total_changes
+        second = store.write_articles([article("a1")], {})
+        assert store.db.conn.total_changes == changes_before
+        third = store.write_articles([article("a1", text="Talks in Baghdad resumed on Sunday.")], {})
+        assert (first.new, second.unchanged, third.updated) == (1, 1, 1)
+        assert store.count() == 1
+
+
+def test_full_text_search_finds_words_and_follows_updates(tmp_path: Path) -> None:
+    with Store(tmp_path / "a.db") as store:
+        store.write_articles([article("a1"), article("a2", "Greek vote", "Parliament in Athens voted.")], {})
+        assert [a.id for a in store.articles(search="baghdad")] == ["a1"]
+        assert [a.id for a in store.articles(search="ATHENS")] == ["a2"]
+        store.write_articles([article("a2", "Greek vote", "Parliament in Thessaloniki voted.")], {})
+        assert store.articles(search="athens") == []
+        assert [a.id for a in store.articles(search="thessaloniki")] == ["a2"]
+        assert store.articles(search='"; DROP TABLE articles; --') == []
+
+
+def test_a_failing_batch_leaves_nothing_behind(tmp_path: Path) -> None:
+    class Boom(Exception):
+        pass
+
+    def batch():
+        yield article("ok1")
+        raise Boom()
+
+    with Store(tmp_path / "a.db") as store:
+        store.write_articles([article("kept")], {})
+        with pytest.raises(Boom):
+            store.write_articles(batch(), {})
+        assert store.all_ids() == ["kept"]
+        assert store.integrity_ok()
+
+
+def test_second_connection_reads_while_first_writes(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    with Store(path) as writer, Store(path) as reader:
+        writer.write_articles([article("a1")], {})
+        assert reader.count() == 1
+        raw = sqlite3.connect(path)
+        assert raw.execute("SELECT title FROM articles").fetchone()[0] == "Iraq talks resume"
+        raw.close()
+
+
+def test_newest_first_and_topic_filter(tmp_path: Path) -> None:
+    older = article("old")
+    older.published = datetime(2023, 1, 1, tzinfo=timezone.utc)
+    with Store(tmp_path / "a.db") as store:
+        store.write_articles([older, article("new")], {"old": ["t"], "new": ["t", "u"]})
+        assert [a.id for a in store.articles()] == ["new", "old"]
+        assert [a.id for a in store.articles(topic="u")] == ["new"]
+        assert store.topic_counts() == {"t": 2, "u": 1}
