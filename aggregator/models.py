@@ -74,6 +74,24 @@ class ParseResult:
     articles: list[Article] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     error: str | None = None  # the whole input failed (a feed that could not be fetched)
+    file: "FileState | None" = None  # a local file's new state, stored with the batch
+    unchanged: int = 0  # articles of a local file skipped unread because it did not change
+
+
+@dataclass
+class FileState:
+    """What we last stored from one local file, so an unchanged file is neither read nor parsed.
+
+    `mtime_ns` is None when the file was modified too close to when we read
+    it for its timestamp to prove a later edit would change it.
+    """
+
+    path: str  # absolute
+    source: str
+    content_hash: str
+    size: int
+    mtime_ns: int | None
+    article_ids: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -1,0 +1,233 @@
+"""HTML pages -> Article fields.
+
+The only module that imports trafilatura, a maintained extraction library
+that finds the main text of a page and drops navigation, ads and "follow
+us" boxes, and reads title, author, site, categories and image from
+<meta>, Open Graph and JSON-LD. Its dates are day-only, so the publication
+time is read here first from the same metadata, with its time and zone.
+Everything it returns is sanitized with normalize.sanitize_html before it
+leaves this module.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from copy import deepcopy
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from ..normalize import clamp_date, clean_text, fold_for_matching, html_to_text, safe_url, sanitize_html
+
+META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+PUBLISHED_META = ("article:published_time", "og:article:published_time", "datePublished",
+                  "date", "dc.date", "dc.date.issued", "dcterms.created", "pubdate", "publishdate")
+MODIFIED_META = ("article:modified_time", "og:updated_time", "dateModified", "dcterms.modified")
+SECTION_META = ("article:section",)
+TAG_META = ("article:tag", "news_keywords", "keywords")
+LEADING_HEADING = re.compile(r"^\s*<(h[1-3])>(.*?)</\1>", re.S)
+
+
+@dataclass
+class PageFields:
+    """What a page says about itself, already cleaned and sanitized."""
+
+    title: str = ""
+    text: str = ""
+    content_html: str = ""
+    site: str = ""
+    url: str | None = None
+    authors: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    published: datetime | None = None
+    updated: datetime | None = None
+    image: str | None = None
+    description: str = ""
+
+
+def declared_charset(data: bytes) -> str | None:
+    """The <meta charset> of a page's head, tried by decode_text after BOM and UTF-8."""
+    match = META_CHARSET.search(data[:4096])
+    return match.group(1).decode("ascii") if match else None
+
+
+def extract_article_html(html: str, url: str | None) -> tuple[str, str] | None:
+    """(plain text, safe HTML) of a page's main article, or None when there is none.
+
+    Used for local HTML files and for `full_text = true` remote sources alike.
+    """
+    document = _extract(html, url)
+    if document is None or document.body is None:
+        return None
+    content_html = _body_html(document.body, url)
+    text = html_to_text(content_html)
+    return (text, content_html) if text else None
+
+
+def parse_html_page(html: str, url: str | None = None) -> PageFields | None:
+    """Main text and metadata of a saved page; None when it holds no article text."""
+    document = _extract(html, url)
+    if document is None or document.body is None:
+        return None
+    page_url = safe_url(document.url) if document.url else None
+    title = clean_text(document.title or "")
+    content_html = _without_title_heading(_body_html(document.body, page_url or url), title)
+    text = html_to_text(content_html)
+    if not text:
+        return None
+    tree = _tree(html)
+    dates = _metadata_dates(tree) if tree is not None else (None, None)
+    return PageFields(
+        title=title,
+        text=text,
+        content_html=content_html,
+        site=clean_text(document.sitename or ""),
+        url=page_url,
+        authors=_authors(document.author),
+        categories=_categories(tree, document),
+        published=dates[0] or _day(document.date),
+        updated=dates[1],
+        image=safe_url(document.image, page_url) if document.image else None,
+        description=clean_text(document.description or ""),
+    )
+
+
+def _extract(html: str, url: str | None):
+    import trafilatura  # imported here: about a second, and only HTML needs it
+
+    try:
+        return trafilatura.bare_extraction(
+            html, url=url, with_metadata=True, include_comments=False, include_tables=True,
+            include_images=False, include_links=True, include_formatting=True, favor_precision=True,
+            deduplicate=False,
+        )
+    except (ValueError, TypeError, RecursionError):  # a page too broken to build a tree from
+        return None
+
+
+def _body_html(body, base: str | None) -> str:
+    """trafilatura's XML body -> HTML paragraphs, then our own sanitizer."""
+    from lxml.html import tostring
+    from trafilatura.htmlprocessing import convert_to_html
+
+    root = convert_to_html(deepcopy(body))
+    inner = root[0]
+    parts = [inner.text or ""] + [tostring(child, encoding="unicode") for child in inner]
+    return sanitize_html("".join(parts).strip(), base)
+
+
+def _without_title_heading(content_html: str, title: str) -> str:
+    """The page's own <h1> repeats the title; the title is a field, not body text."""
+    match = LEADING_HEADING.match(content_html)
+    if match and title and fold_for_matching(html_to_text(match.group(2))) == fold_for_matching(title):
+        return content_html[match.end():].lstrip()
+    return content_html
+
+
+def _tree(html: str):
+    from lxml import html as lxml_html
+    from lxml.etree import ParserError
+
+    try:
+        return lxml_html.fromstring(html)
+    except (ParserError, ValueError):
+        return None
+
+
+def _authors(value: str | None) -> list[str]:
+    if not value:
+        return []
+    return _unique(clean_text(a) for a in value.split(";"))
+
+
+def _categories(tree, document) -> list[str]:
+    """Sections first (article:section, JSON-LD articleSection), then tags and keywords."""
+    found: list[str] = []
+    if tree is not None:
+        found += _meta_values(tree, SECTION_META)
+        for item in _json_ld(tree):
+            found += _as_list(item.get("articleSection"))
+        for item in _json_ld(tree):
+            keywords = item.get("keywords")
+            found += keywords.split(",") if isinstance(keywords, str) else _as_list(keywords)
+        for value in _meta_values(tree, TAG_META):
+            found += value.split(",")
+    found += list(document.categories or []) + list(document.tags or [])
+    return _unique(clean_text(c) for c in found)
+
+
+def _metadata_dates(tree) -> tuple[datetime | None, datetime | None]:
+    published = modified = None
+    for item in _json_ld(tree):
+        published = published or _iso(item.get("datePublished"))
+        modified = modified or _iso(item.get("dateModified"))
+    published = published or _first_iso(_meta_values(tree, PUBLISHED_META))
+    modified = modified or _first_iso(_meta_values(tree, MODIFIED_META))
+    if published is None:
+        published = _first_iso(tree.xpath("//article//time/@datetime | //time[@itemprop='datePublished']/@datetime"))
+    return published, (modified if modified and published and modified > published else None)
+
+
+def _meta_values(tree, names: tuple[str, ...]) -> list[str]:
+    wanted = {n.lower() for n in names}
+    values = []
+    for meta in tree.xpath("//meta[@content]"):
+        key = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").lower()
+        if key in wanted and meta.get("content", "").strip():
+            values.append(meta.get("content").strip())
+    return values
+
+
+def _json_ld(tree) -> list[dict]:
+    """Every JSON-LD object on the page, @graph members included; broken blocks ignored."""
+    items: list[dict] = []
+    for script in tree.xpath("//script[@type='application/ld+json']/text()"):
+        try:
+            data = json.loads(script)
+        except ValueError:
+            continue
+        stack = data if isinstance(data, list) else [data]
+        for node in stack:
+            if isinstance(node, dict):
+                items.append(node)
+                items += [g for g in _as_list(node.get("@graph")) if isinstance(g, dict)]
+    return items
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _first_iso(values: list[str]) -> datetime | None:
+    for value in values:
+        if parsed := _iso(value):
+            return parsed
+    return None
+
+
+def _iso(value) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return clamp_date(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
+def _day(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return clamp_date(datetime.strptime(value[:10], "%Y-%m-%d").replace(tzinfo=timezone.utc))
+    except ValueError:
+        return None
+
+
+def _unique(items) -> list[str]:
+    seen: dict[str, str] = {}
+    for item in items:
+        if item and isinstance(item, str):
+            seen.setdefault(item.lower(), item)
+    return list(seen.values())

@@ -1,0 +1,138 @@
+"""Markdown with YAML (---) or TOML (+++) front matter -> article fields.
+
+The only module that imports `markdown` and `yaml`. Front matter gives
+title, date, tags (which become categories), url, author, site, image and
+summary; the body is rendered with Python-Markdown and then sanitized like
+every other HTML we publish. Without front matter the first `# heading`
+is the title.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone
+from typing import Any
+
+from ..normalize import clamp_date, clean_text, html_to_text, safe_url, sanitize_html
+from .plaintext import NotAnArticle
+
+YAML_FENCE = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
+TOML_FENCE = re.compile(r"\A\+\+\+[ \t]*\n(.*?)\n\+\+\+[ \t]*(?:\n|\Z)", re.S)
+ATX_TITLE = re.compile(r"\A\s*#\s+(.+?)\s*#*\s*(?:\n|\Z)")
+
+
+@dataclass
+class MarkdownArticle:
+    title: str
+    text: str
+    content_html: str
+    url: str | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+    authors: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    site: str = ""
+    image: str | None = None
+    summary: str = ""
+
+
+def has_front_matter(text: str) -> bool:
+    return bool(YAML_FENCE.match(text) or TOML_FENCE.match(text))
+
+
+def parse_markdown(text: str) -> MarkdownArticle:
+    """Split front matter from body and render it, or raise NotAnArticle saying why."""
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    meta, body = _front_matter(text)
+    title = clean_text(_str(meta.get("title")))
+    if not title and (heading := ATX_TITLE.match(body)):
+        title, body = clean_text(heading.group(1)), body[heading.end():]
+    url = safe_url(_str(meta.get("url") or meta.get("link")))
+    content_html = sanitize_html(_render(body), url)
+    text_body = html_to_text(content_html)
+    if not title:
+        raise NotAnArticle("Markdown without a title (add `title:` to the front matter or a `# heading`)")
+    if not text_body:
+        raise NotAnArticle("Markdown with a title but no body text")
+    return MarkdownArticle(
+        title=title,
+        text=text_body,
+        content_html=content_html,
+        url=url,
+        published=_date(meta.get("date") or meta.get("published")),
+        updated=_date(meta.get("updated") or meta.get("lastmod")),
+        authors=_names(meta.get("authors") or meta.get("author")),
+        categories=_names(_list(meta.get("categories")) + _list(meta.get("tags"))),
+        site=clean_text(_str(meta.get("site"))),
+        image=safe_url(_str(meta.get("image")), url),
+        summary=clean_text(_str(meta.get("summary") or meta.get("description"))),
+    )
+
+
+def _front_matter(text: str) -> tuple[dict[str, Any], str]:
+    if match := YAML_FENCE.match(text):
+        return _yaml(match.group(1)), text[match.end():]
+    if match := TOML_FENCE.match(text):
+        try:
+            return tomllib.loads(match.group(1)), text[match.end():]
+        except tomllib.TOMLDecodeError as exc:
+            raise NotAnArticle(f"TOML front matter is not valid TOML ({exc})") from None
+    return {}, text
+
+
+def _yaml(source: str) -> dict[str, Any]:
+    import yaml  # imported here: only Markdown files need it
+
+    try:
+        data = yaml.safe_load(source)
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "syntax error"
+        raise NotAnArticle(f"YAML front matter is not valid YAML ({first})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise NotAnArticle("YAML front matter is not a mapping of keys to values")
+    return data
+
+
+def _render(body: str) -> str:
+    import markdown  # imported here: only Markdown files need it
+
+    return markdown.markdown(body, extensions=["extra", "sane_lists"], output_format="html")
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ("" if value is None or isinstance(value, (dict, list)) else str(value))
+
+
+def _list(value: Any) -> list:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v for v in value.split(",")]
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _names(value: Any) -> list[str]:
+    seen: dict[str, str] = {}
+    for item in _list(value):
+        name = clean_text(_str(item.get("name")) if isinstance(item, dict) else _str(item))
+        if name:
+            seen.setdefault(name.lower(), name)
+    return list(seen.values())
+
+
+def _date(value: Any) -> datetime | None:
+    """YAML and TOML give real dates; strings are read as ISO 8601."""
+    if isinstance(value, datetime):
+        return clamp_date(value)
+    if isinstance(value, date):
+        return clamp_date(datetime.combine(value, time(), tzinfo=timezone.utc))
+    if isinstance(value, str) and value.strip():
+        try:
+            return clamp_date(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
+        except ValueError:
+            return None
+    return None
