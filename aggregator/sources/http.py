@@ -1,0 +1,357 @@
+"""Polite HTTP fetching of feeds: the only module that imports httpx.
+
+What "polite" and "robust" mean here:
+
+- conditional GET with the stored ETag / Last-Modified, so an unchanged
+  feed costs the publisher a 304 and us nothing;
+- redirects followed by hand, so every hop is checked (scheme, and the
+  address it resolves to, through netguard), and so we know whether the
+  whole chain was permanent (301/308: the caller updates the stored URL);
+- connect, read and total timeouts, and a body limit enforced while the
+  bytes stream in, counted *after* decompression (we decompress ourselves,
+  with a bounded output, so a gzip bomb cannot balloon in memory);
+- a User-Agent that names the project and its version.
+
+Failures are values (FetchResult.error), never exceptions: a network
+problem is the source's problem, not the run's.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Iterator
+from urllib.parse import urljoin, urlsplit
+
+import httpcore
+import httpx
+
+from .. import __version__
+from ..netguard import BlockedAddress, NetPolicy, open_connection
+
+PROJECT_URL = "https://github.com/aggregator-project/aggregator"
+USER_AGENT = f"aggregator/{__version__} (+{PROJECT_URL})"
+ACCEPT = ("application/atom+xml, application/rss+xml, application/feed+json, application/rdf+xml;q=0.9, "
+          "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5")
+REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+PERMANENT_REDIRECTS = {301, 308}
+MAX_RETRY_AFTER = 7 * 86400.0
+CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    timeout: float = 30.0  # total seconds for one fetch, redirects included; also the read timeout
+    connect_timeout: float = 10.0
+    max_body_size: int = 10 * 1024 * 1024  # bytes after decompression
+    max_redirects: int = 5
+
+
+@dataclass
+class FetchResult:
+    """What one fetch produced. `error` set means no usable body; `status` may still be set."""
+
+    url: str
+    final_url: str
+    status: int | None = None
+    reason: str = ""
+    body: bytes | None = None
+    content_type: str = ""
+    etag: str | None = None
+    last_modified: str | None = None
+    moved_to: str | None = None  # set when every redirect hop was permanent (301/308)
+    redirects: list[tuple[int, str]] = field(default_factory=list)
+    retry_after: float | None = None  # seconds the server asked us to wait (429/503)
+    max_age: float | None = None  # seconds the server says the response stays fresh
+    error: str | None = None
+    elapsed: float = 0.0
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304 and self.error is None
+
+
+class FetchError(Exception):
+    """A fetch failed in a way the source's owner can act on; str() says how."""
+
+
+class _GuardedBackend(httpcore.SyncBackend):
+    """httpcore's socket backend, but every TCP connection goes through netguard."""
+
+    def __init__(self, policy: NetPolicy):
+        self.policy = policy
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None, socket_options=None) -> httpcore.NetworkStream:
+        from httpcore._backends.sync import SyncStream
+
+        try:
+            sock = open_connection(host, port, self.policy, timeout, socket_options or ())
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(str(exc) or "connect timed out") from exc
+        except OSError as exc:
+            raise httpcore.ConnectError(str(exc)) from exc
+        return SyncStream(sock)
+
+
+class Fetcher:
+    """One HTTP client per network policy, shared by all threads of a run.
+
+    A connection opened under a permissive policy must never be reused by a
+    source with a strict one, hence a client (and pool) per policy.
+    """
+
+    def __init__(self, limits: FetchLimits | None = None, max_connections: int = 16):
+        self.limits = limits or FetchLimits()
+        self.max_connections = max_connections
+        self._clients: dict[NetPolicy, httpx.Client] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "Fetcher":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+    def client(self, policy: NetPolicy) -> httpx.Client:
+        with self._lock:
+            if policy not in self._clients:
+                self._clients[policy] = self._new_client(policy)
+            return self._clients[policy]
+
+    def _new_client(self, policy: NetPolicy) -> httpx.Client:
+        limits = httpx.Limits(max_connections=self.max_connections,
+                              max_keepalive_connections=self.max_connections)
+        transport = httpx.HTTPTransport(limits=limits, trust_env=False)
+        pool = transport._pool  # httpx has no public hook for the network backend
+        if not hasattr(pool, "_network_backend"):
+            raise RuntimeError("httpcore changed: cannot install the address guard; refusing to fetch")
+        pool._network_backend = _GuardedBackend(policy)
+        timeout = httpx.Timeout(self.limits.timeout, connect=min(self.limits.connect_timeout, self.limits.timeout))
+        return httpx.Client(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False,
+                            headers={"User-Agent": USER_AGENT, "Accept": ACCEPT,
+                                     "Accept-Encoding": "gzip, deflate"})
+
+    def fetch(self, url: str, policy: NetPolicy, etag: str | None = None,
+              last_modified: str | None = None) -> FetchResult:
+        """GET url (conditionally), following redirects by hand. Never raises for network trouble."""
+        started = time.monotonic()
+        result = FetchResult(url=url, final_url=url)
+        try:
+            self._fetch(result, policy, _conditional_headers(etag, last_modified), started)
+        except FetchError as exc:
+            result.error = str(exc)
+            result.body = None
+        result.elapsed = time.monotonic() - started
+        return result
+
+    def _fetch(self, result: FetchResult, policy: NetPolicy, headers: dict[str, str], started: float) -> None:
+        deadline = started + self.limits.timeout
+        current, permanent = result.url, True
+        client = self.client(policy)
+        for _hop in range(self.limits.max_redirects + 1):
+            _check_scheme(current)
+            result.final_url = current
+            with _translate_errors(current, self.limits.timeout):
+                with client.stream("GET", current, headers=headers) as response:
+                    result.status, result.reason = response.status_code, response.reason_phrase
+                    if response.status_code in REDIRECT_STATUSES:
+                        target = _redirect_target(current, response)
+                        result.redirects.append((response.status_code, target))
+                        permanent = permanent and response.status_code in PERMANENT_REDIRECTS
+                        current = target
+                        continue
+                    self._finish(result, response, deadline)
+            if result.redirects and permanent:
+                result.moved_to = result.final_url
+            return
+        raise FetchError(f"more than {self.limits.max_redirects} redirects (last to {current}); "
+                         "check the source's url")
+
+    def _finish(self, result: FetchResult, response: httpx.Response, deadline: float) -> None:
+        headers = response.headers
+        result.etag = headers.get("etag")
+        result.last_modified = headers.get("last-modified")
+        result.content_type = headers.get("content-type", "")
+        result.max_age = freshness_seconds(headers.get("cache-control"), headers.get("expires"),
+                                           headers.get("date"))
+        if response.status_code in (429, 503):
+            result.retry_after = retry_after_seconds(headers.get("retry-after"))
+        if 200 <= response.status_code < 300:
+            result.body = read_body(response, self.limits.max_body_size, deadline)
+
+
+def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    return headers
+
+
+def _check_scheme(url: str) -> None:
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise FetchError(f"refused to fetch {url!r}: only http and https URLs are fetched")
+
+
+def _redirect_target(current: str, response: httpx.Response) -> str:
+    location = response.headers.get("location", "").strip()
+    if not location:
+        raise FetchError(f"HTTP {response.status_code} redirect without a Location header from {current}")
+    return urljoin(current, location)
+
+
+class _translate_errors:
+    """Turn httpx/netguard exceptions into one-line FetchErrors naming the URL."""
+
+    def __init__(self, url: str, timeout: float):
+        self.url, self.timeout = url, timeout
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if exc is None or isinstance(exc, FetchError):
+            return False
+        if isinstance(exc, BlockedAddress):
+            raise FetchError(str(exc)) from None
+        if isinstance(exc, httpx.TimeoutException):
+            raise FetchError(f"timed out after {self.timeout:g}s fetching {self.url} "
+                             f"({type(exc).__name__}); the server is slow or down") from None
+        if isinstance(exc, httpx.HTTPError):
+            detail = str(exc) or type(exc).__name__
+            raise FetchError(f"network error fetching {self.url}: {detail}") from None
+        if isinstance(exc, httpx.InvalidURL):
+            raise FetchError(f"invalid URL {self.url!r}: {exc}") from None
+        return False
+
+
+# --- the body: bounded while streaming, decompressed by us ---
+
+
+class _Decoder:
+    """Content-Encoding -> bytes, never producing more than asked for per step."""
+
+    def __init__(self, encoding: str):
+        self.encoding = encoding
+        if encoding in ("", "identity"):
+            self._inflater = None
+        elif encoding in ("gzip", "x-gzip"):
+            self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._inflater = zlib.decompressobj(zlib.MAX_WBITS)
+            self._first = True
+        else:
+            raise FetchError(f"the server used Content-Encoding {encoding!r}, which we did not ask for")
+
+    def feed(self, data: bytes, limit: int) -> bytes:
+        if self._inflater is None:
+            return data
+        try:
+            return self._inflater.decompress(data, limit)
+        except zlib.error:
+            if self.encoding == "deflate" and getattr(self, "_first", False):
+                self._first = False  # raw deflate without the zlib header, as some servers send
+                self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+                return self.feed(data, limit)
+            raise FetchError(f"the {self.encoding}-compressed body is corrupt") from None
+        finally:
+            self._first = False
+
+    def flush(self) -> bytes:
+        return self._inflater.flush() if self._inflater is not None else b""
+
+
+def read_body(response: httpx.Response, max_size: int, deadline: float) -> bytes:
+    """The decoded body, or FetchError once it passes max_size bytes or the deadline."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    declared = response.headers.get("content-length", "")
+    too_large = (f"the feed is larger than the {_size(max_size)} limit (fetch.max_body_size); "
+                 "nothing from it was stored")
+    if not encoding and declared.isdigit() and int(declared) > max_size:
+        raise FetchError(too_large)
+    decoder = _Decoder(encoding)
+    parts: list[bytes] = []
+    total = 0
+    for chunk in _raw_chunks(response, deadline):
+        piece = decoder.feed(chunk, max_size - total + 1)
+        total += len(piece)
+        if total > max_size:
+            raise FetchError(too_large + (f" (after {encoding} decompression)" if encoding else ""))
+        parts.append(piece)
+    tail = decoder.flush()
+    if total + len(tail) > max_size:
+        raise FetchError(too_large)
+    parts.append(tail)
+    return b"".join(parts)
+
+
+def _raw_chunks(response: httpx.Response, deadline: float) -> Iterator[bytes]:
+    for chunk in response.iter_raw(CHUNK):
+        if time.monotonic() > deadline:
+            raise FetchError("the download took longer than the total timeout (fetch.timeout); "
+                             "the server is too slow")
+        yield chunk
+
+
+def _size(n: int) -> str:
+    return f"{n / 1_000_000:g} MB" if n >= 1_000_000 else f"{n} bytes"
+
+
+# --- header values that steer scheduling ---
+
+MAX_AGE_RE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.I)
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP date; capped at a week."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    when = _http_date(value)
+    if when is None:
+        return None
+    now = now or datetime.now(timezone.utc)
+    return min(max((when - now).total_seconds(), 0.0), MAX_RETRY_AFTER)
+
+
+def freshness_seconds(cache_control: str | None, expires: str | None, date: str | None,
+                      now: datetime | None = None) -> float | None:
+    """How long the server says the feed stays fresh: max-age beats Expires (RFC 9111)."""
+    if cache_control:
+        if re.search(r"\b(no-cache|no-store)\b", cache_control, re.I):
+            return 0.0
+        if match := MAX_AGE_RE.search(cache_control):
+            return float(match.group(1))
+    if expires:
+        when = _http_date(expires)
+        if when is None:
+            return 0.0  # an invalid Expires means "already expired"
+        origin = _http_date(date) if date else None
+        return max((when - (origin or now or datetime.now(timezone.utc))).total_seconds(), 0.0)
+    return None
+
+
+def _http_date(value: str) -> datetime | None:
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed is None:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

@@ -1,0 +1,334 @@
+"""A remote feed source: when to fetch it, what the answer means, what to remember.
+
+Three steps, so the pipeline can run the middle one on many threads while
+only its own thread touches SQLite:
+
+    plan_fetch(config, source, state)  -> FetchJob       reads the stored state (no I/O)
+    run_fetch(job, fetcher)            -> FetchOutcome   HTTP + parse, no database
+    (pipeline)                         store_results(..., source_state=outcome.state)
+
+`fetch_source` chains them for one source. Its outcome is an iterable of
+ParseResults that also carries the source's new state; the pipeline writes
+that state in the same transaction as the articles, so a stored ETag never
+covers articles that were not stored.
+
+Status values in the `sources` table: ok, error (the last fetch failed),
+backing off (failed repeatedly, or the server asked us to wait), gone
+(HTTP 410: not fetched again until the source's config changes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from html.parser import HTMLParser
+from typing import Any, Iterator
+from urllib.parse import urljoin
+
+from ..config import Config, SourceConfig
+from ..models import ParseResult
+from ..netguard import NetPolicy
+
+log = logging.getLogger("aggregator")
+
+AUTO_DEFAULT = 3600.0  # interval = "auto" before we have learned anything
+AUTO_MIN, AUTO_MAX = 15 * 60.0, 24 * 3600.0
+CACHE_STRETCH_MAX = 24 * 3600.0  # Cache-Control / Expires never push a source further out than this
+BACKOFF_CAP = 24 * 3600.0
+NOT_FEED_TYPES = ("image/", "audio/", "video/", "font/", "application/pdf", "application/zip",
+                  "application/gzip", "application/x-tar")
+STATUS_TEXT = {
+    400: "the server rejected the request", 401: "the feed needs a login, which we do not support",
+    403: "the server refuses to serve us this feed", 404: "there is no feed at this URL; check the source's url",
+    405: "the server does not allow GET here", 406: "the server has no feed format we accept",
+    451: "the feed is unavailable for legal reasons",
+}
+
+
+@dataclass(frozen=True)
+class FetchJob:
+    source: SourceConfig
+    url: str
+    policy: NetPolicy
+    fingerprint: str
+    etag: str | None = None
+    last_modified: str | None = None
+    error_count: int = 0
+    interval: float = AUTO_DEFAULT  # the regular interval for this source now
+    skip: str | None = None  # why it is not fetched this time (gone, Retry-After, not due)
+    quiet_skip: bool = False  # not due yet: nothing to report
+    fresh: bool = False  # first fetch since the source's config changed: forget the old state
+
+
+@dataclass
+class FetchOutcome:
+    """ParseResults for the pipeline, plus the source's new state and a note for the log."""
+
+    source: str
+    results: list[ParseResult] = field(default_factory=list)
+    state: dict[str, Any] | None = None
+    http_status: int | None = None
+    elapsed: float = 0.0
+    skipped: bool = False
+
+    def __iter__(self) -> Iterator[ParseResult]:
+        return iter(self.results)
+
+    @property
+    def note(self) -> str:
+        if self.skipped:
+            return "not fetched"
+        status = f"HTTP {self.http_status}" if self.http_status else "no response"
+        return f"{status} in {self.elapsed:.2f}s"
+
+
+# --- step 1: plan (reads state only) ---
+
+
+def fingerprint(source: SourceConfig) -> str:
+    """What identifies a remote source's config: a change restarts its state (even 'gone')."""
+    identity = [source.url, source.allow_private_network, source.interval]
+    return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
+
+
+def policy_for(config: Config, source: SourceConfig) -> NetPolicy:
+    return NetPolicy(allow_private=config.fetch.allow_private_network or source.allow_private_network)
+
+
+def plan_fetch(config: Config, source: SourceConfig, state: dict[str, Any], *,
+               honour_schedule: bool = False, now: datetime | None = None) -> FetchJob:
+    """Decide what to request: URL, validators, or why not to fetch now."""
+    now = now or _now()
+    print_ = fingerprint(source)
+    policy = policy_for(config, source)
+    assert source.url is not None
+    if state.get("fingerprint") != print_:
+        return FetchJob(source, source.url, policy, print_, interval=regular_interval(source, {}), fresh=True)
+    job = FetchJob(source, state.get("url") or source.url, policy, print_, state.get("etag"),
+                   state.get("last_modified"), state.get("error_count") or 0,
+                   regular_interval(source, state))
+    if state.get("status") == "gone":
+        return _skip(job, f"gone (HTTP 410 on {state.get('last_fetch') or '?'}): the publisher removed the "
+                          "feed; not fetched until you change or remove this source in the config",
+                     quiet=honour_schedule)
+    retry = _parse_time(state.get("retry_after"))
+    if retry and retry > now:
+        return _skip(job, f"not fetched: the server asked us to wait until {_iso(retry)} (Retry-After)",
+                     quiet=honour_schedule)
+    due = _parse_time(state.get("next_due"))
+    if honour_schedule and due and due > now:
+        return _skip(job, "not due", quiet=True)
+    return job
+
+
+def _skip(job: FetchJob, reason: str, quiet: bool) -> FetchJob:
+    return FetchJob(job.source, job.url, job.policy, job.fingerprint, job.etag, job.last_modified,
+                    job.error_count, job.interval, skip=reason, quiet_skip=quiet)
+
+
+def regular_interval(source: SourceConfig, state: dict[str, Any]) -> float:
+    """The configured interval, or for "auto" the one learned from the feed's own pace."""
+    if source.interval is not None:
+        return source.interval
+    learned = state.get("interval_seconds")
+    return float(learned) if learned else AUTO_DEFAULT
+
+
+# --- step 2: fetch and parse (no database; runs on worker threads) ---
+
+
+def run_fetch(job: FetchJob, fetcher: Any, now: datetime | None = None,
+              rng: random.Random | None = None) -> FetchOutcome:
+    """Fetch, interpret the HTTP answer, parse; every failure becomes a value."""
+    name = job.source.name
+    if job.skip:
+        results = [] if job.quiet_skip else [ParseResult(error=job.skip)]
+        return FetchOutcome(name, results, state=None, skipped=True)
+    now = now or _now()
+    fetched = fetcher.fetch(job.url, job.policy, job.etag, job.last_modified)
+    outcome = FetchOutcome(name, http_status=fetched.status, elapsed=fetched.elapsed)
+    base = _base_state(job, fetched, now)
+    if fetched.error:
+        return _failed(outcome, job, base, fetched.error, now, rng)
+    if fetched.status == 304:
+        outcome.state = _succeeded(job, base, fetched, now, interval=job.interval)
+        return outcome
+    if fetched.status == 410:
+        outcome.state = {**base, "status": "gone", "last_error": _http_error(fetched, "the publisher removed "
+                         "the feed; it will not be fetched again until you change this source's config"),
+                         "next_due": None}
+        outcome.results = [ParseResult(error=outcome.state["last_error"])]
+        return outcome
+    if fetched.status in (429, 503) and fetched.retry_after is not None:
+        return _told_to_wait(outcome, job, base, fetched, now)
+    if fetched.status is None or not 200 <= fetched.status < 300:
+        return _failed(outcome, job, base, _http_error(fetched), now, rng)
+    return _parsed(outcome, job, base, fetched, now, rng)
+
+
+def _base_state(job: FetchJob, fetched: Any, now: datetime) -> dict[str, Any]:
+    state = {"kind": "remote", "location": job.source.url, "fingerprint": job.fingerprint,
+             "last_fetch": _iso(now), "http_status": fetched.status, "url": job.url, "retry_after": None}
+    if job.fresh:
+        state.update(etag=None, last_modified=None, interval_seconds=None)
+    return state
+
+
+def _parsed(outcome: FetchOutcome, job: FetchJob, base: dict[str, Any], fetched: Any,
+            now: datetime, rng: random.Random | None) -> FetchOutcome:
+    from .feed import parse_feed
+
+    kind = fetched.content_type.split(";", 1)[0].strip().lower()
+    if kind.startswith(NOT_FEED_TYPES):
+        return _failed(outcome, job, base, f"the server sent {kind}, not a feed; check the source's url",
+                       now, rng)
+    result = parse_feed(fetched.body or b"", source=job.source.name, url=fetched.final_url,
+                        content_type=fetched.content_type or None)
+    if result.error:
+        return _failed(outcome, job, base, _explain_not_feed(result.error, fetched), now, rng)
+    interval = learned_interval(result) if job.source.interval is None else job.interval
+    outcome.state = _succeeded(job, base, fetched, now, interval=interval or job.interval)
+    outcome.state.update(etag=fetched.etag, last_modified=fetched.last_modified)
+    outcome.results = [result]
+    return outcome
+
+
+def _succeeded(job: FetchJob, base: dict[str, Any], fetched: Any, now: datetime,
+               interval: float) -> dict[str, Any]:
+    """A usable answer (200 or 304): adopt a permanent redirect, reset the error count."""
+    wait = interval
+    if fetched.max_age:
+        wait = max(interval, min(fetched.max_age, CACHE_STRETCH_MAX))
+    state = {**base, "status": "ok", "last_success": _iso(now), "last_error": None, "error_count": 0,
+             "next_due": _iso(now + timedelta(seconds=wait)), "interval_seconds": interval,
+             "url": fetched.moved_to or job.url}
+    if fetched.status == 304 and fetched.etag:
+        state["etag"] = fetched.etag
+    if fetched.moved_to and fetched.moved_to != job.url:
+        log.warning("%s: the feed moved permanently (HTTP %s) to %s; fetching it there from now on "
+                    "(update url in the config)", job.source.name, fetched.redirects[-1][0], fetched.moved_to)
+    return state
+
+
+def _failed(outcome: FetchOutcome, job: FetchJob, base: dict[str, Any], message: str,
+            now: datetime, rng: random.Random | None) -> FetchOutcome:
+    count = job.error_count + 1
+    delay = backoff_seconds(job.interval, count, rng)
+    outcome.state = {**base, "status": "error" if count == 1 else "backing off", "last_error": message,
+                     "error_count": count, "next_due": _iso(now + timedelta(seconds=delay))}
+    outcome.results = [ParseResult(error=message)]
+    return outcome
+
+
+def _told_to_wait(outcome: FetchOutcome, job: FetchJob, base: dict[str, Any], fetched: Any,
+                  now: datetime) -> FetchOutcome:
+    until = now + timedelta(seconds=max(fetched.retry_after, 1.0))
+    message = _http_error(fetched, f"the server asked us to wait until {_iso(until)} (Retry-After)")
+    outcome.state = {**base, "status": "backing off", "last_error": message,
+                     "error_count": job.error_count + 1, "retry_after": _iso(until),
+                     "next_due": _iso(max(until, now + timedelta(seconds=job.interval)))}
+    outcome.results = [ParseResult(error=message)]
+    return outcome
+
+
+def backoff_seconds(interval: float, failures: int, rng: random.Random | None = None) -> float:
+    """Exponential in the number of failures in a row, from the source's interval, capped, jittered.
+
+    Jitter (+-10%) keeps sources that failed together (one host down) from
+    all coming back in the same second.
+    """
+    delay = min(interval * 2 ** max(failures - 1, 0), BACKOFF_CAP)
+    return min(delay * (rng or random).uniform(0.9, 1.1), BACKOFF_CAP)
+
+
+def learned_interval(result: ParseResult) -> float | None:
+    """For interval = "auto": half the median gap between the latest entries, within bounds."""
+    dates = sorted((a.published for a in result.articles if a.published), reverse=True)[:11]
+    if len(dates) < 2:
+        return None
+    gaps = [(a - b).total_seconds() for a, b in zip(dates, dates[1:])]
+    return min(max(statistics.median(gaps) / 2, AUTO_MIN), AUTO_MAX)
+
+
+def _http_error(fetched: Any, detail: str | None = None) -> str:
+    reason = f" {fetched.reason}" if fetched.reason else ""
+    if detail is None:
+        status = fetched.status or 0
+        detail = STATUS_TEXT.get(status) or ("server error; will retry with backoff" if status >= 500
+                                             else "unexpected answer; will retry with backoff")
+    return f"HTTP {fetched.status}{reason} from {fetched.final_url}: {detail}"
+
+
+def _explain_not_feed(error: str, fetched: Any) -> str:
+    """Parse errors, with the feeds an HTML page links to when that is what we got."""
+    body = fetched.body or b""
+    if b"<html" not in body[:4096].lower() and "html" not in fetched.content_type.lower():
+        return error
+    links = feed_links(body[:262144], fetched.final_url)
+    if links:
+        return (f"{fetched.final_url} is a web page, not a feed; it links to the feed "
+                f"{links[0]}: put that in the source's url")
+    return f"{fetched.final_url} is a web page, not a feed, and it links to no feed; check the source's url"
+
+
+class _FeedLinkFinder(HTMLParser):
+    TYPES = {"application/rss+xml", "application/atom+xml", "application/feed+json", "application/json"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k.lower(): (v or "") for k, v in attrs}
+        if tag == "link" and "alternate" in values.get("rel", "").lower().split() \
+                and values.get("type", "").lower() in self.TYPES and values.get("href"):
+            self.links.append(values["href"])
+
+
+def feed_links(html: bytes, base: str) -> list[str]:
+    finder = _FeedLinkFinder()
+    try:
+        finder.feed(html.decode("utf-8", "replace"))
+    except Exception:  # noqa: BLE001 - a broken page only means no suggestion
+        return []
+    return [urljoin(base, link) for link in finder.links if link.strip()]
+
+
+# --- one source, start to end ---
+
+
+def fetch_source(config: Config, store: Any, source: SourceConfig, *, fetcher: Any = None,
+                 honour_schedule: bool = False, now: datetime | None = None) -> FetchOutcome:
+    """Fetch one remote source. Writes nothing: the pipeline stores results and state together."""
+    job = plan_fetch(config, source, store.source_state(source.name), honour_schedule=honour_schedule, now=now)
+    if fetcher is not None:
+        return run_fetch(job, fetcher, now)
+    with new_fetcher(config) as own:
+        return run_fetch(job, own, now)
+
+
+def new_fetcher(config: Config) -> Any:
+    from .http import Fetcher, FetchLimits
+
+    limits = FetchLimits(timeout=config.fetch.timeout, max_body_size=config.fetch.max_body_size)
+    return Fetcher(limits, max_connections=config.fetch.concurrency)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,197 @@
+"""sources/http.py against a real server on 127.0.0.1: conditional GET, redirects, limits, timeouts."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from datetime import datetime, timezone
+
+import pytest
+
+from aggregator import __version__
+from aggregator.netguard import NetPolicy
+from aggregator.sources.http import (
+    USER_AGENT, Fetcher, FetchLimits, freshness_seconds, retry_after_seconds,
+)
+from feed_server import FeedServer, Reply, feed_bytes
+
+RSS = feed_bytes("rss20.xml")
+
+
+@pytest.fixture
+def server():
+    with FeedServer() as running:
+        yield running
+
+
+def only(server: FeedServer) -> NetPolicy:
+    """Exactly the test server's address is reachable; every other private address is not."""
+    return NetPolicy(allowed=frozenset({(server.host, server.port)}))
+
+
+def fetcher(**limits) -> Fetcher:
+    return Fetcher(FetchLimits(**limits))
+
+
+def test_200_sends_user_agent_and_accept_encoding_and_returns_validators(server):
+    server.routes["/feed"] = Reply(200, RSS, {"Content-Type": "application/rss+xml", "ETag": '"v1"',
+                                               "Last-Modified": "Tue, 03 Jun 2025 09:30:00 GMT"})
+    with fetcher() as f:
+        result = f.fetch(server.url("/feed"), only(server))
+    assert result.error is None and result.status == 200 and result.body == RSS
+    assert result.etag == '"v1"' and result.last_modified == "Tue, 03 Jun 2025 09:30:00 GMT"
+    sent = server.hits("/feed")[0].headers
+    assert sent["user-agent"] == USER_AGENT and sent["user-agent"].startswith(f"aggregator/{__version__} (+https://")
+    assert "gzip" in sent["accept-encoding"] and "if-none-match" not in sent
+
+
+def test_conditional_headers_are_sent_and_304_has_no_body(server):
+    def route(headers):
+        if headers.get("if-none-match") == '"v1"' or headers.get("if-modified-since") == "Mon, 02 Jun 2025 08:00:00 GMT":
+            return Reply(304, headers={"ETag": '"v1"'})
+        return Reply(200, RSS)
+    server.routes["/feed"] = route
+    with fetcher() as f:
+        by_etag = f.fetch(server.url("/feed"), only(server), etag='"v1"')
+        by_date = f.fetch(server.url("/feed"), only(server), last_modified="Mon, 02 Jun 2025 08:00:00 GMT")
+        plain = f.fetch(server.url("/feed"), only(server))
+    assert by_etag.not_modified and by_etag.body is None
+    assert by_date.not_modified and by_date.body is None
+    assert plain.status == 200
+    assert server.hits("/feed")[1].headers["if-modified-since"] == "Mon, 02 Jun 2025 08:00:00 GMT"
+
+
+def test_301_then_200_reports_the_permanent_target(server):
+    server.routes["/old"] = Reply(301, headers={"Location": "/new"})
+    server.routes["/new"] = Reply(200, RSS)
+    with fetcher() as f:
+        result = f.fetch(server.url("/old"), only(server))
+    assert result.status == 200 and result.moved_to == server.url("/new")
+    assert result.redirects == [(301, server.url("/new"))]
+
+
+def test_302_in_the_chain_means_not_moved(server):
+    server.routes["/a"] = Reply(308, headers={"Location": "/b"})
+    server.routes["/b"] = Reply(302, headers={"Location": "/c"})
+    server.routes["/c"] = Reply(200, RSS)
+    with fetcher() as f:
+        result = f.fetch(server.url("/a"), only(server))
+    assert result.status == 200 and result.final_url == server.url("/c") and result.moved_to is None
+
+
+def test_redirect_loop_stops(server):
+    server.routes["/loop"] = Reply(302, headers={"Location": "/loop"})
+    with fetcher(max_redirects=3) as f:
+        result = f.fetch(server.url("/loop"), only(server))
+    assert "more than 3 redirects" in result.error and len(server.hits("/loop")) == 4
+
+
+@pytest.mark.parametrize("target", [
+    "http://127.0.0.2:{port}/feed",         # loopback, but not the allowed host
+    "http://localhost:{other}/feed",        # a name resolving to loopback, another port
+    "http://2130706433:{other}/feed",        # 127.0.0.1 written as one decimal number
+    "http://0x7f.1:{other}/feed",            # ... and in hex short form
+    "http://10.1.2.3/feed",                  # private network: refused before any connect attempt
+    "http://169.254.169.254/latest/meta-data/",  # cloud metadata (link-local)
+    "http://[::ffff:127.0.0.1]:{port}/feed",  # IPv4-mapped IPv6
+])
+def test_redirect_to_a_private_address_is_refused(server, target):
+    server.routes["/feed"] = Reply(200, RSS)
+    location = target.format(port=server.port, other=server.port + 1 if server.port < 65535 else 1)
+    server.routes["/go"] = Reply(302, headers={"Location": location})
+    with fetcher(timeout=2) as f:
+        result = f.fetch(server.url("/go"), only(server))
+    assert result.body is None
+    assert result.error.startswith("refused to connect to"), result.error
+    assert "allow_private_network" in result.error
+    assert len(server.hits("/feed")) == 0
+
+
+def test_private_address_refused_without_permission(server):
+    server.routes["/feed"] = Reply(200, RSS)
+    with fetcher() as f:
+        strict = f.fetch(server.url("/feed"), NetPolicy())
+        open_ = f.fetch(server.url("/feed"), NetPolicy(allow_private=True))
+    assert "refused to connect to 127.0.0.1" in strict.error and not server.hits("/feed")[1:]
+    assert open_.status == 200
+
+
+def test_only_http_and_https(server):
+    server.routes["/ftp"] = Reply(302, headers={"Location": "file:///etc/passwd"})
+    with fetcher() as f:
+        result = f.fetch(server.url("/ftp"), only(server))
+    assert "only http and https" in result.error
+
+
+def test_timeout_is_a_value_not_an_exception(server):
+    server.routes["/slow"] = Reply(200, RSS, delay=2.0)
+    with fetcher(timeout=0.3) as f:
+        result = f.fetch(server.url("/slow"), only(server))
+    assert result.error.startswith("timed out after 0.3s") and result.elapsed < 1.5
+
+
+def test_body_over_the_limit_plain(server):
+    server.routes["/big"] = Reply(200, b"<rss>" + b"x" * 5000 + b"</rss>")
+    server.routes["/big-no-length"] = Reply(200, b"y" * 5000, {"Content-Length": "0"})
+    with fetcher(max_body_size=1000) as f:
+        declared = f.fetch(server.url("/big"), only(server))
+    assert "larger than the 1000 bytes limit" in declared.error and declared.body is None
+
+
+def test_body_over_the_limit_while_streaming_without_content_length(server):
+    # HTTP/1.0-style: no Content-Length, body ends when the connection closes
+    class Stream:
+        def __call__(self, headers):
+            return Reply(200, b"z" * 200_000, {"Connection": "close", "Content-Length": "200000"})
+    server.routes["/stream"] = Stream()
+    with fetcher(max_body_size=50_000) as f:
+        result = f.fetch(server.url("/stream"), only(server))
+    assert "larger than" in result.error
+
+
+def test_gzip_bomb_is_cut_after_decompression(server):
+    bomb = gzip.compress(b"<" * 5_000_000)  # ~5 KB on the wire, 5 MB inflated
+    server.routes["/bomb"] = Reply(200, bomb, {"Content-Encoding": "gzip"})
+    with fetcher(max_body_size=100_000) as f:
+        result = f.fetch(server.url("/bomb"), only(server))
+    assert len(bomb) < 100_000
+    assert "larger than" in result.error and "after gzip decompression" in result.error
+
+
+@pytest.mark.parametrize("encoding,compress", [
+    ("gzip", gzip.compress),
+    ("deflate", zlib.compress),
+    ("deflate", lambda data: zlib.compress(data)[2:-4]),  # raw deflate, as some servers send
+])
+def test_compressed_bodies_are_decoded(server, encoding, compress):
+    server.routes["/z"] = Reply(200, compress(RSS), {"Content-Encoding": encoding})
+    with fetcher() as f:
+        result = f.fetch(server.url("/z"), only(server))
+    assert result.error is None and result.body == RSS
+
+
+def test_429_and_503_carry_retry_after(server):
+    server.routes["/busy"] = Reply(429, b"slow down", {"Retry-After": "120"})
+    server.routes["/down"] = Reply(503, b"maintenance", {"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"})
+    with fetcher() as f:
+        busy = f.fetch(server.url("/busy"), only(server))
+        down = f.fetch(server.url("/down"), only(server))
+    assert busy.status == 429 and busy.retry_after == 120.0 and busy.body is None
+    assert down.status == 503 and down.retry_after == 7 * 86400.0  # capped at a week
+
+
+def test_header_arithmetic():
+    now = datetime(2025, 6, 1, tzinfo=timezone.utc)
+    assert retry_after_seconds("Sun, 01 Jun 2025 00:10:00 GMT", now) == 600
+    assert retry_after_seconds("soon") is None
+    assert freshness_seconds("public, max-age=3600", None, None) == 3600
+    assert freshness_seconds("no-cache", "Sun, 01 Jun 2025 02:00:00 GMT", None) == 0
+    assert freshness_seconds(None, "Sun, 01 Jun 2025 02:00:00 GMT", "Sun, 01 Jun 2025 00:00:00 GMT") == 7200
+    assert freshness_seconds(None, "0", None) == 0
+    assert freshness_seconds(None, None, None) is None
+
+
+def test_connection_refused_is_one_line(server):
+    with fetcher() as f:
+        result = f.fetch("http://127.0.0.1:1/feed", NetPolicy(allow_private=True))
+    assert result.error.startswith("network error fetching http://127.0.0.1:1/feed") and "\n" not in result.error
