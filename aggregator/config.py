@@ -9,6 +9,7 @@ fixes the whole file at once instead of one error per run.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import tomllib
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 DEFAULT_CONFIG = "config.toml"
-SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z")  # \Z: "world\n" is no slug
 DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?\s*$", re.I)
 FORMATS = ("atom", "rss", "json")
@@ -73,7 +74,7 @@ class FetchConfig:
 
 @dataclass(frozen=True)
 class DedupConfig:
-    threshold: float = 0.6
+    threshold: float = 0.75  # overlap of shingles; measured by bench/eval_quality.py
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ def _fraction(value: Any) -> float:
 
 
 def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"expected a number, got {value!r}")
     return float(value)
 
@@ -198,7 +199,7 @@ def parse_duration(value: Any) -> float:
         seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
     else:
         raise ValueError(f'expected a duration like "30s", "15m" or "2h", got {_short(value)}')
-    if seconds <= 0:
+    if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"expected a positive duration, got {_short(value)}")
     return seconds
 
@@ -215,7 +216,8 @@ def parse_size(value: Any) -> int:
         unit = (m.group(2) or "b").lower()
         factor = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3,
                   "kib": 1024, "mib": 1024**2, "gib": 1024**3}[unit]
-        size = int(float(m.group(1)) * factor)
+        scaled = float(m.group(1)) * factor
+        size = int(scaled) if math.isfinite(scaled) else -1  # "1e999MB" is no size
     else:
         raise ValueError(f'expected a size like "10MB" or a number of bytes, got {_short(value)}')
     if size <= 0:
@@ -225,7 +227,8 @@ def parse_size(value: Any) -> int:
 
 def _base_url(value: Any) -> str:
     text = _str(value)
-    if not re.match(r"^https?://[^/\s]+", text):
+    # It is written into every page and feed: no quotes, brackets or spaces to break out of them.
+    if not re.fullmatch(r"https?://[^/\s\"'<>`\\]+[^\s\"'<>`\\]*", text):
         raise ValueError(f'expected an http(s) URL like "http://127.0.0.1:8080/", got {text!r}')
     return text if text.endswith("/") else text + "/"
 
@@ -248,7 +251,7 @@ def _formats(value: Any) -> tuple[str, ...]:
 def _listen(value: Any) -> str:
     text = _str(value)
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise ValueError(f'expected "HOST:PORT" like "127.0.0.1:8080", got {text!r}')
     return text
 
@@ -258,9 +261,45 @@ def _regex_list(value: Any) -> tuple[str, ...]:
     for pattern in patterns:
         try:
             re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+            nested = _nested_repeat(re._parser.parse(pattern), inside_repeat=False)
+        except (re.error, RecursionError, OverflowError) as exc:
+            raise ValueError(f"invalid regular expression {_short(pattern)}: {exc}") from None
+        if nested:
+            raise ValueError(f"regular expression {_short(pattern)} repeats a repetition (like "
+                             "(a+)+), which can take exponential time on some text; "
+                             "drop the inner or the outer quantifier")
     return patterns
+
+
+def _nested_repeat(items: Any, inside_repeat: bool) -> bool:
+    """True if an unbounded quantifier sits inside another: catastrophic backtracking.
+
+    topics.py also runs every rule with a time limit; this check gives the
+    usual mistake a clear error at `aggregator check` instead of a slow run.
+    """
+    from re import _constants as c
+
+    for op, arg in items:
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+            low, high, body = arg
+            unbounded = high == c.MAXREPEAT or high > 100
+            if unbounded and inside_repeat and op != c.POSSESSIVE_REPEAT:
+                return True
+            if _nested_repeat(body, inside_repeat or unbounded):
+                return True
+        elif op == c.ATOMIC_GROUP:  # no backtracking into it
+            if _nested_repeat(arg, inside_repeat=False):
+                return True
+        elif op in (c.SUBPATTERN, c.ASSERT, c.ASSERT_NOT):
+            if _nested_repeat(arg[-1], inside_repeat):
+                return True
+        elif op == c.BRANCH:
+            if any(_nested_repeat(branch, inside_repeat) for branch in arg[1]):
+                return True
+        elif op == c.GROUPREF_EXISTS:
+            if any(b is not None and _nested_repeat(b, inside_repeat) for b in arg[1:]):
+                return True
+    return False
 
 
 # --- table specs: key -> checker; the dataclass gives defaults ---
@@ -296,6 +335,8 @@ class _Checker:
         self.problems: list[str] = []
 
     def problem(self, key_path: str, message: str) -> None:
+        # A quoted TOML key may hold a newline or an escape sequence: one problem, one printable line.
+        key_path = "".join(c if c.isprintable() else repr(c)[1:-1] for c in key_path)
         self.problems.append(f"{self.file}: {key_path}: {message}" if key_path else f"{self.file}: {message}")
 
     def table(self, raw: Any, spec: dict[str, Callable], key_path: str) -> dict[str, Any]:

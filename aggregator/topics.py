@@ -9,8 +9,11 @@ source not listed in `sources` keeps an article out whatever its score.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
+
+import regex  # like re, plus a timeout: a topic's regex comes from the user and may backtrack
 
 from .config import TopicConfig
 from .models import Article
@@ -21,6 +24,9 @@ BODY_WEIGHT = 1.0
 CATEGORY_WEIGHT = 2.0
 REGEX_WEIGHT = 1.0
 SOURCE_TOPIC_WEIGHT = 100.0
+REGEX_TIMEOUT = 0.25  # seconds per rule and text; config.py already refuses (a+)+-style rules
+
+log = logging.getLogger("aggregator")
 
 
 @dataclass
@@ -47,7 +53,7 @@ class CompiledTopic:
     config: TopicConfig
     keywords: re.Pattern | None
     excludes: re.Pattern | None
-    regexes: list[re.Pattern]
+    regexes: list[regex.Pattern]
     categories: frozenset[str]
     sources: frozenset[str]
 
@@ -57,7 +63,7 @@ class CompiledTopic:
             config=topic,
             keywords=_term_pattern(topic.keywords),
             excludes=_term_pattern(topic.exclude),
-            regexes=[re.compile(p, re.I) for p in topic.regex],
+            regexes=[regex.compile(p, regex.I | regex.V0) for p in topic.regex],
             categories=frozenset(fold_for_matching(c) for c in topic.categories),
             sources=frozenset(topic.sources),
         )
@@ -87,13 +93,23 @@ class CompiledTopic:
             result.score += CATEGORY_WEIGHT * len(shared)
             result.reasons.append(f"category {', '.join(repr(c) for c in shared)}")
         for pattern in self.regexes:
-            if pattern.search(title) or pattern.search(body):
+            if _bounded_search(pattern, title) or _bounded_search(pattern, body):
                 result.score += REGEX_WEIGHT
                 result.reasons.append(f"regex {pattern.pattern!r}")
         result.matched = result.score >= self.config.min_score and result.score > 0
         if not result.matched and result.score > 0:
             result.reasons.append(f"score {result.score:g} is below min_score {self.config.min_score:g}")
         return result
+
+
+def _bounded_search(pattern: regex.Pattern, text: str) -> bool:
+    """Search, giving up (as "no match") after REGEX_TIMEOUT so one article cannot stall ingest."""
+    try:
+        return pattern.search(text, timeout=REGEX_TIMEOUT) is not None
+    except TimeoutError:
+        log.warning("topic regex %r gave up after %gs on one article; simplify it", pattern.pattern,
+                    REGEX_TIMEOUT)
+        return False
 
 
 class TopicRules:
