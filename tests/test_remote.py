@@ -1,0 +1,328 @@
+"""Remote sources end to end: config -> fetch over real HTTP on 127.0.0.1 -> parse -> SQLite state."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from aggregator import pipeline
+from aggregator.config import parse_config
+from aggregator.sources.remote import backoff_seconds, learned_interval
+from aggregator.store import Store
+from feed_server import FeedServer, Reply, feed_bytes
+
+RSS = feed_bytes("rss20.xml")
+XML = {"Content-Type": "application/rss+xml; charset=utf-8"}
+
+
+@pytest.fixture
+def server():
+    with FeedServer() as running:
+        yield running
+
+
+def make_config(tmp_path: Path, sources: list[dict], **fetch) -> object:
+    raw = {"storage": {"database": "data/test.db"},
+           "fetch": {"allow_private_network": True, "timeout": "2s", **fetch},
+           "sources": sources}
+    return parse_config(raw, tmp_path / "config.toml")
+
+
+def one(tmp_path: Path, url: str, **source) -> object:
+    return make_config(tmp_path, [{"name": "Feed", "url": url, **source}])
+
+
+def run(config) -> tuple[object, dict]:
+    with Store(config.storage.database) as store:
+        reports = pipeline.ingest_all(config, store)
+        return (reports[0] if reports else None), store.source_state("Feed")
+
+
+def stored(config) -> list:
+    with Store(config.storage.database) as store:
+        return store.articles(source="Feed")
+
+
+def test_200_then_304_by_etag_costs_no_writes(tmp_path, server):
+    def route(headers):
+        if headers.get("if-none-match") == '"v1"':
+            return Reply(304, headers={"ETag": '"v1"'})
+        return Reply(200, RSS, {**XML, "ETag": '"v1"'})
+    server.routes["/feed.xml"] = route
+    config = one(tmp_path, server.url("/feed.xml"))
+    first, state = run(config)
+    assert (first.new, first.error) == (2, None)
+    assert state["status"] == "ok" and state["etag"] == '"v1"' and state["http_status"] == 200
+    with Store(config.storage.database) as store:
+        before = store.db.execute("SELECT COUNT(*), MAX(updated) FROM articles").fetchone()
+        changes = store.db.conn.total_changes
+        report = pipeline.ingest_all(config, store)[0]
+        assert store.db.conn.total_changes - changes == 1  # only the source's state row
+        assert store.db.execute("SELECT COUNT(*), MAX(updated) FROM articles").fetchone() == before
+        assert store.source_state("Feed")["http_status"] == 304
+    assert (report.new, report.updated, report.error) == (0, 0, None)
+    assert server.hits("/feed.xml")[1].headers["if-none-match"] == '"v1"'
+
+
+def test_304_by_last_modified(tmp_path, server):
+    stamp = "Tue, 03 Jun 2025 09:30:00 GMT"
+    server.routes["/feed.xml"] = lambda h: (Reply(304) if h.get("if-modified-since") == stamp
+                                            else Reply(200, RSS, {**XML, "Last-Modified": stamp}))
+    config = one(tmp_path, server.url("/feed.xml"))
+    run(config)
+    report, state = run(config)
+    assert state["http_status"] == 304 and state["last_modified"] == stamp and report.new == 0
+    assert len(stored(config)) == 2
+
+
+def test_301_updates_the_stored_url_and_says_so(tmp_path, server, caplog):
+    server.routes["/old.xml"] = Reply(301, headers={"Location": "/new.xml"})
+    server.routes["/new.xml"] = Reply(200, RSS, XML)
+    config = one(tmp_path, server.url("/old.xml"))
+    with caplog.at_level(logging.INFO, logger="aggregator"):
+        report, state = run(config)
+    assert report.new == 2 and state["url"] == server.url("/new.xml")
+    assert any("moved permanently (HTTP 301)" in r.getMessage() for r in caplog.records)
+    run(config)
+    assert len(server.hits("/old.xml")) == 1 and len(server.hits("/new.xml")) == 2
+
+
+def test_302_keeps_the_configured_url(tmp_path, server):
+    server.routes["/feed.xml"] = Reply(302, headers={"Location": "/today.xml"})
+    server.routes["/today.xml"] = Reply(200, RSS, XML)
+    config = one(tmp_path, server.url("/feed.xml"))
+    report, state = run(config)
+    assert report.new == 2 and state["url"] == server.url("/feed.xml")
+    run(config)
+    assert len(server.hits("/feed.xml")) == 2
+
+
+def test_404_is_an_error_row_and_keeps_stored_articles(tmp_path, server):
+    server.routes["/feed.xml"] = Reply(200, RSS, XML)
+    config = one(tmp_path, server.url("/feed.xml"))
+    run(config)
+    server.routes["/feed.xml"] = Reply(404, b"gone fishing")
+    report, state = run(config)
+    assert report.error.startswith("HTTP 404 Not Found from http://127.0.0.1:")
+    assert "check the source's url" in report.error
+    assert state["status"] == "error" and state["error_count"] == 1 and state["last_error"] == report.error
+    assert len(stored(config)) == 2
+
+
+def test_410_marks_gone_until_the_config_changes(tmp_path, server):
+    server.routes["/feed.xml"] = Reply(410, b"")
+    server.routes["/v2.xml"] = Reply(200, RSS, XML)
+    config = one(tmp_path, server.url("/feed.xml"))
+    report, state = run(config)
+    assert state["status"] == "gone" and "removed the feed" in report.error
+    report, state = run(config)
+    assert len(server.hits("/feed.xml")) == 1 and report.error.startswith("gone (HTTP 410")
+    moved = one(tmp_path, server.url("/v2.xml"))
+    report, state = run(moved)
+    assert report.new == 2 and state["status"] == "ok"
+
+
+def test_429_retry_after_is_honoured_even_by_run_once(tmp_path, server):
+    server.routes["/feed.xml"] = Reply(429, b"slow down", {"Retry-After": "3600"})
+    config = one(tmp_path, server.url("/feed.xml"))
+    report, state = run(config)
+    assert state["status"] == "backing off" and "Retry-After" in report.error
+    retry = datetime.fromisoformat(state["retry_after"])
+    assert 3590 < (retry - datetime.now(timezone.utc)).total_seconds() <= 3600
+    report, _ = run(config)
+    assert len(server.hits("/feed.xml")) == 1 and report.error.startswith("not fetched: the server asked us to wait")
+
+
+def test_500_backs_off_exponentially(tmp_path, server):
+    server.routes["/feed.xml"] = Reply(500, b"oops")
+    config = one(tmp_path, server.url("/feed.xml"), interval="10m")
+    delays = []
+    for _ in range(3):
+        before = datetime.now(timezone.utc).replace(microsecond=0)
+        report, state = run(config)
+        delays.append((datetime.fromisoformat(state["next_due"]) - before).total_seconds())
+    assert "server error; will retry with backoff" in report.error
+    assert state["status"] == "backing off" and state["error_count"] == 3
+    for n, delay in enumerate(delays):
+        assert 600 * 2 ** n * 0.9 - 2 <= delay <= 600 * 2 ** n * 1.1 + 2
+    server.routes["/feed.xml"] = Reply(200, RSS, XML)
+    _, state = run(config)
+    assert state["status"] == "ok" and state["error_count"] == 0 and state["last_error"] is None
+
+
+def test_backoff_is_capped_and_jittered():
+    assert backoff_seconds(900, 30) <= 24 * 3600
+    assert len({round(backoff_seconds(900, 2)) for _ in range(20)}) > 1
+
+
+def test_timeout_is_a_failure_row(tmp_path, server):
+    server.routes["/feed.xml"] = Reply(200, RSS, XML, delay=1.5)
+    config = make_config(tmp_path, [{"name": "Feed", "url": server.url("/feed.xml")}], timeout="0.3s")
+    report, state = run(config)
+    assert report.error.startswith("timed out after 0.3s") and state["status"] == "error"
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_body_over_the_limit_stores_nothing(tmp_path, server, gzipped):
+    body = RSS.replace(b"</channel>", b"<!--" + b"pad " * 20_000 + b"--></channel>")
+    headers = {**XML, "Content-Encoding": "gzip"} if gzipped else XML
+    server.routes["/feed.xml"] = Reply(200, gzip.compress(body) if gzipped else body, headers)
+    config = make_config(tmp_path, [{"name": "Feed", "url": server.url("/feed.xml")}], max_body_size="50kB")
+    report, state = run(config)
+    assert "larger than the 50000 bytes limit" in report.error and state["status"] == "error"
+    assert ("after gzip decompression" in report.error) is gzipped
+    assert stored(config) == []
+
+
+def test_wrong_but_harmless_content_type_is_still_parsed(tmp_path, server):
+    server.routes["/feed.xml"] = Reply(200, RSS, {"Content-Type": "text/plain"})
+    report, state = run(one(tmp_path, server.url("/feed.xml")))
+    assert report.new == 2 and state["status"] == "ok"
+
+
+def test_content_type_that_cannot_be_a_feed_is_refused(tmp_path, server):
+    server.routes["/feed.xml"] = Reply(200, b"\x89PNG\r\n\x1a\n....", {"Content-Type": "image/png"})
+    report, _ = run(one(tmp_path, server.url("/feed.xml")))
+    assert report.error == "the server sent image/png, not a feed; check the source's url"
+
+
+def test_html_page_names_the_feed_it_links_to(tmp_path, server):
+    server.routes["/"] = Reply(200, feed_bytes("page.html"), {"Content-Type": "text/html; charset=utf-8"})
+    report, state = run(one(tmp_path, server.url("/")))
+    assert report.error == (f"{server.url('/')} is a web page, not a feed; it links to the feed "
+                            f"{server.url('/feed.xml')}: put that in the source's url")
+    assert state["status"] == "error"
+
+
+@pytest.mark.parametrize("name,content_type,title,site", [
+    ("rss20.xml", "application/rss+xml", "Ferry strike ends after talks", "Harbour Times"),
+    ("rss10.rdf", "application/rdf+xml", "Central bank holds rates", "Daily Ledger"),
+    ("rss091.xml", "text/xml", "Grain exports rise", "Baltic Review"),
+    ("atom10.xml", "application/atom+xml", "EU AI rules approved", "Northgate Herald"),
+    ("atom03.xml", "application/atom+xml", "Emissions report published", "Meridian Post"),
+    ("jsonfeed11.json", "application/feed+json", "Shipping resumes in the Red Sea", "Atlas Wire"),
+    ("jsonfeed10.json", "application/json", "Wildfires in Greece", "Sunrise Gazette"),
+])
+def test_each_feed_format(tmp_path, server, name, content_type, title, site):
+    server.routes["/f"] = Reply(200, feed_bytes(name), {"Content-Type": content_type})
+    config = one(tmp_path, server.url("/f"))
+    report, _ = run(config)
+    assert report.error is None and report.new >= 1
+    article = next(a for a in stored(config) if a.title == title)
+    assert article.site == site and article.url.startswith(("https://", server.url("/"))) and article.text
+
+
+def test_relative_links_resolve_against_xml_base_and_feed_url(tmp_path, server):
+    server.routes["/blog/feed"] = Reply(200, feed_bytes("atom10.xml"), {"Content-Type": "application/atom+xml"})
+    server.routes["/rss"] = Reply(200, RSS, XML)
+    config = make_config(tmp_path, [{"name": "Feed", "url": server.url("/blog/feed")},
+                                    {"name": "Other", "url": server.url("/rss")}])
+    with Store(config.storage.database) as store:
+        pipeline.ingest_all(config, store)
+        atom = store.articles(source="Feed")[0]
+        ferry = next(a for a in store.articles(source="Other") if a.guid == "ht-1001")
+    assert atom.url == "https://northgate.example/blog/posts/ai-rules"
+    assert 'href="https://northgate.example/blog/details"' in atom.content_html  # xml:base, not the entry link
+    assert ferry.url == server.url("/news/ferry-strike") and "<script" not in ferry.content_html
+    assert ferry.image == "https://harbour.example/img/ferry.jpg" and ferry.authors == ["Mara Ellis"]
+
+
+def test_declared_encoding_that_lies(tmp_path, server):
+    # UTF-8 bytes under an ISO-8859-1 declaration and an ISO-8859-1 HTTP charset
+    server.routes["/f"] = Reply(200, feed_bytes("lying_encoding.xml"),
+                                {"Content-Type": "application/rss+xml; charset=iso-8859-1"})
+    # cp1252 bytes under a UTF-8 declaration
+    cp1252 = ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
+              '<item><title>Caf\u00e9 \u201cquotes\u201d</title><guid>g</guid><description>x</description></item>'
+              '</channel></rss>').encode("cp1252")
+    server.routes["/g"] = Reply(200, cp1252, {"Content-Type": "application/rss+xml"})
+    config = make_config(tmp_path, [{"name": "Feed", "url": server.url("/f")},
+                                    {"name": "Other", "url": server.url("/g")}])
+    with Store(config.storage.database) as store:
+        reports = pipeline.ingest_all(config, store)
+        assert [r.error for r in reports] == [None, None]
+        assert store.articles(source="Feed")[0].title == "Cr\u00e8me br\u00fbl\u00e9e wins \u201cbest dessert\u201d"
+        assert store.articles(source="Other")[0].title == "Caf\u00e9 \u201cquotes\u201d"
+
+
+def test_private_network_refused_unless_allowed(tmp_path, server):
+    server.routes["/feed.xml"] = Reply(200, RSS, XML)
+    raw = {"storage": {"database": "data/test.db"}, "sources": [{"name": "Feed", "url": server.url("/feed.xml")}]}
+    report, state = run(parse_config(raw, tmp_path / "config.toml"))
+    assert report.error.startswith("refused to connect to 127.0.0.1") and not server.requests
+    raw["sources"][0]["allow_private_network"] = True
+    report, state = run(parse_config(raw, tmp_path / "config.toml"))
+    assert report.new == 2 and state["status"] == "ok"
+
+
+def test_cache_control_raises_the_interval_but_never_lowers_it(tmp_path, server):
+    server.routes["/long"] = Reply(200, RSS, {**XML, "Cache-Control": "max-age=7200"})
+    server.routes["/short"] = Reply(200, RSS, {**XML, "Cache-Control": "max-age=60"})
+    config = make_config(tmp_path, [{"name": "Feed", "url": server.url("/long"), "interval": "15m"},
+                                    {"name": "Short", "url": server.url("/short"), "interval": "15m"}])
+    with Store(config.storage.database) as store:
+        pipeline.ingest_all(config, store)
+        waits = {n: (datetime.fromisoformat(s["next_due"]) - datetime.fromisoformat(s["last_fetch"])).total_seconds()
+                 for n, s in store.source_states().items()}
+    assert waits == {"Feed": 7200, "Short": 900}
+
+
+def test_auto_interval_follows_the_feeds_pace(tmp_path, server):
+    items = "".join(f"<item><title>Post {n}</title><guid>p{n}</guid><description>x</description>"
+                    f"<pubDate>Mon, 02 Jun 2025 {10 + n:02d}:00:00 +0000</pubDate></item>" for n in range(6))
+    server.routes["/hourly"] = Reply(200, f'<rss version="2.0"><channel><title>H</title>{items}</channel></rss>'.encode(), XML)
+    report, state = run(one(tmp_path, server.url("/hourly"), interval="auto"))
+    assert report.new == 6 and state["interval_seconds"] == 1800  # half the hourly gap
+
+
+def test_learned_interval_stays_in_bounds():
+    from aggregator.models import Article, ParseResult
+    dates = [datetime(2025, 1, d, tzinfo=timezone.utc) for d in (1, 20)]
+    slow = ParseResult(articles=[Article(id=str(i), source="s", title="t", published=d) for i, d in enumerate(dates)])
+    assert learned_interval(slow) == 24 * 3600
+    assert learned_interval(ParseResult()) is None
+
+
+def test_daemon_mode_honours_next_due_and_run_once_does_not(tmp_path, server):
+    server.routes["/feed.xml"] = Reply(200, RSS, XML)
+    config = one(tmp_path, server.url("/feed.xml"))
+    with Store(config.storage.database) as store:
+        pipeline.ingest_all(config, store)
+        assert pipeline.ingest_all(config, store, honour_schedule=True) == []
+        assert len(pipeline.ingest_all(config, store)) == 1
+    assert len(server.hits("/feed.xml")) == 2
+
+
+def test_one_slow_host_does_not_stall_the_others_and_per_host_is_bounded(tmp_path):
+    with FeedServer() as slow, FeedServer(host="127.0.0.2") as fast:
+        active, peak, lock = [0], [0], threading.Lock()
+
+        def counting(headers):
+            with lock:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            time.sleep(0.3)
+            with lock:
+                active[0] -= 1
+            return Reply(200, RSS, XML)
+
+        for n in range(6):
+            slow.routes[f"/s{n}"] = counting
+            fast.routes[f"/f{n}"] = Reply(200, RSS, XML)
+        sources = [{"name": f"slow{n}", "url": slow.url(f"/s{n}")} for n in range(6)]
+        sources += [{"name": f"fast{n}", "url": fast.url(f"/f{n}")} for n in range(6)]
+        config = make_config(tmp_path, sources, concurrency=4, per_host=2)
+        started = time.monotonic()
+        with Store(config.storage.database) as store:
+            reports = pipeline.ingest_all(config, store)
+        elapsed = time.monotonic() - started
+    assert [r.source for r in reports] == [s["name"] for s in sources]
+    assert all(r.error is None for r in reports)
+    assert peak[0] == 2  # per_host
+    assert 0.85 < elapsed < 3.0  # 6 slow fetches, 2 at a time = 3 rounds of 0.3 s; fast ones alongside
