@@ -44,7 +44,7 @@ def ingest_source(config: Config, store: Store, source: SourceConfig,
     if source.path is None:
         from .sources.remote import fetch_source  # lazily: httpx and feedparser are slow to import
 
-        results = fetch_source(config, store, source)
+        return store_fetched(config, store, fetch_source(config, store, source), rules, progress)
     else:
         results = read_local_source(source.path, source.name, parse_options(config),
                                     config.ingest.max_file_size, source.include, source.exclude)
@@ -89,8 +89,13 @@ def source_for_path(config: Config, path: Path) -> SourceConfig | None:
 
 
 def store_results(store: Store, source: str, results: Iterable[ParseResult],
-                  rules: TopicRules, progress: Progress | None = None) -> IngestReport:
-    """Tag every article, then write the whole batch in one transaction."""
+                  rules: TopicRules, progress: Progress | None = None,
+                  source_state: dict | None = None) -> IngestReport:
+    """Tag every article, then write the whole batch in one transaction.
+
+    `source_state` (a remote source's new ETag, status, next due time) goes
+    into that same transaction.
+    """
     report = IngestReport(source=source)
     batch: dict[str, Article] = {}
     for result in results:
@@ -107,15 +112,58 @@ def store_results(store: Store, source: str, results: Iterable[ParseResult],
     tags = {a.id: rules.tags(a) for a in articles}
     for article in articles:
         article.topics = tags[article.id]
-    outcome = store.write_articles(articles, tags)
+    outcome = store.write_articles(articles, tags,
+                                   source_state=(source, source_state) if source_state else None)
     report.new, report.updated, report.unchanged = outcome.new, outcome.updated, outcome.unchanged
     log.info("%s", report.summary())
     return report
 
 
-def ingest_all(config: Config, store: Store) -> list[IngestReport]:
+def ingest_all(config: Config, store: Store, honour_schedule: bool = False) -> list[IngestReport]:
+    """Every enabled source: local ones in turn, remote ones fetched concurrently.
+
+    `honour_schedule` (the daemon) skips remote sources that are not due;
+    `run --once` fetches them all (conditional GET still makes it cheap).
+    Reports come back in config order; sources not due have none.
+    """
     rules = topic_rules(config)
-    return [ingest_source(config, store, s, rules) for s in config.sources if s.enabled]
+    enabled = [s for s in config.sources if s.enabled]
+    reports = {s.name: ingest_source(config, store, s, rules) for s in enabled if s.path is not None}
+    remote = [s for s in enabled if s.path is None]
+    if remote:
+        reports.update(ingest_remote(config, store, remote, rules, honour_schedule))
+    return [reports[s.name] for s in enabled if s.name in reports]
+
+
+def ingest_remote(config: Config, store: Store, sources: list[SourceConfig], rules: TopicRules,
+                  honour_schedule: bool = False) -> dict[str, IngestReport]:
+    """Fetch and parse on threads (bounded overall and per host); store each batch on this thread."""
+    from urllib.parse import urlsplit
+
+    from .concurrency import run_bounded
+    from .sources.remote import new_fetcher, plan_fetch, run_fetch
+
+    jobs = [plan_fetch(config, s, store.source_state(s.name), honour_schedule=honour_schedule)
+            for s in sources]
+    reports: dict[str, IngestReport] = {}
+    with new_fetcher(config) as fetcher:
+        for _job, outcome in run_bounded(jobs, key=lambda j: (urlsplit(j.url).hostname or "").lower(),
+                                         work=lambda j: run_fetch(j, fetcher),
+                                         limit=config.fetch.concurrency, per_key=config.fetch.per_host):
+            if outcome.skipped and not outcome.results:
+                continue  # not due: nothing happened, nothing to report
+            reports[outcome.source] = store_fetched(config, store, outcome, rules)
+    return reports
+
+
+def store_fetched(config: Config, store: Store, outcome, rules: TopicRules,
+                  progress: Progress | None = None) -> IngestReport:
+    """A remote source's outcome and its new state in one transaction; one log line per fetch."""
+    report = store_results(store, outcome.source, outcome, rules, progress, source_state=outcome.state)
+    level = logging.WARNING if report.error else logging.INFO
+    log.log(level, "%s: %s; %d new, %d updated, %d unchanged%s", outcome.source, outcome.note,
+            report.new, report.updated, report.unchanged, f"; error: {report.error}" if report.error else "")
+    return report
 
 
 def publish(config: Config, store: Store):

@@ -75,6 +75,14 @@ MIGRATION_1 = [
 # Numbered schema changes. Append a new number; never edit one that has shipped.
 MIGRATIONS: dict[int, list[str]] = {1: MIGRATION_1}
 
+MIGRATION_2 = [
+    # Remote fetching (sources/remote.py): when a server's Retry-After ends, and the interval
+    # in use (the configured one, raised by Cache-Control, or learned for interval = "auto").
+    "ALTER TABLE sources ADD COLUMN retry_after TEXT",
+    "ALTER TABLE sources ADD COLUMN interval_seconds REAL",
+]
+MIGRATIONS[2] = MIGRATION_2
+
 
 @dataclass(frozen=True)
 class WriteOutcome:
@@ -137,11 +145,14 @@ class Store:
 
     # --- writing ---
 
-    def write_articles(self, articles: Iterable[Article], topics: dict[str, list[str]]) -> WriteOutcome:
+    def write_articles(self, articles: Iterable[Article], topics: dict[str, list[str]],
+                       source_state: "tuple[str, dict[str, Any]] | None" = None) -> WriteOutcome:
         """Insert or update a source batch in one transaction.
 
         An article whose content hash is unchanged is not written at all, so a
         re-ingest of unchanged input costs reads only.
+        `source_state` (name, fields) is saved in the same transaction too: a
+        feed's new ETag must never be stored without the articles it covers.
         """
         new = updated = unchanged = 0
         now = _iso(datetime.now(timezone.utc))
@@ -163,6 +174,8 @@ class Store:
                     new += 1
                 self._upsert(record)
                 self._set_topics(article.id, topics.get(article.id, []))
+            if source_state is not None:
+                self._upsert_source_state(*source_state)
         return WriteOutcome(new, updated, unchanged)
 
     def _upsert(self, record: dict[str, Any]) -> None:
@@ -294,14 +307,23 @@ class Store:
         return dict(zip(columns, row))
 
     def save_source_state(self, name: str, **fields: Any) -> None:
+        with self.transaction():
+            self._upsert_source_state(name, fields)
+
+    def _upsert_source_state(self, name: str, fields: dict[str, Any]) -> None:
         columns = ["name", *fields]
         updates = ", ".join(f"{c} = excluded.{c}" for c in fields) or "name = name"
-        with self.transaction():
-            self.db.execute(
-                f"INSERT INTO sources ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
-                f"ON CONFLICT(name) DO UPDATE SET {updates}",
-                [name, *fields.values()],
-            )
+        self.db.execute(
+            f"INSERT INTO sources ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
+            f"ON CONFLICT(name) DO UPDATE SET {updates}",
+            [name, *fields.values()],
+        )
+
+    def source_states(self) -> dict[str, dict[str, Any]]:
+        """Every stored source row by name (for `aggregator sources`)."""
+        cursor = self.db.execute("SELECT * FROM sources")
+        columns = [d[0] for d in cursor.description]
+        return {row[0]: dict(zip(columns, row)) for row in cursor.fetchall()}
 
     def source_counts(self) -> dict[str, int]:
         return {s: n for s, n in self.db.execute("SELECT source, COUNT(*) FROM articles GROUP BY source")}
