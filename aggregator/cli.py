@@ -79,12 +79,20 @@ def cli(ctx: click.Context, config_file: Path | None, quiet: bool, log_level: st
 @click.option("--once", is_flag=True, help="Ingest every source once, publish, and exit.")
 @pass_context
 def run(ctx: Context, once: bool) -> None:
-    """Ingest every configured source, then publish all feeds."""
+    """Run the daemon: fetch each source on its schedule, publish, serve feeds/.
+
+    With --once: ingest every configured source, publish all feeds and exit.
+    The daemon stops cleanly on SIGTERM or Ctrl-C and reloads config.toml on SIGHUP.
+    """
     from . import pipeline
 
     config = ctx.config
     if not once:
-        raise click.UsageError("the daemon is not built yet; use `aggregator run --once`")
+        from .daemon import run_daemon
+
+        explicit = click.get_current_context().find_root().get_parameter_source("log_level")
+        sys.exit(run_daemon(ctx.config_file, config,
+                            explicit_log_level=explicit is not click.core.ParameterSource.DEFAULT))
     with ctx.store() as store:
         reports = pipeline.ingest_all(config, store)
         for report in reports:
@@ -124,6 +132,34 @@ def _echo_report(ctx: Context, report) -> None:
         click.echo(f"error: {report.source}: {report.error}", err=True)
     if not ctx.quiet:
         click.echo(report.summary())
+
+
+@cli.command()
+@pass_context
+def serve(ctx: Context) -> None:
+    """Only serve feeds/ over HTTP ([server] listen), without fetching; Ctrl-C stops it."""
+    from .daemon import health_report
+    from .server import make_server
+    from .store import Store
+
+    config = ctx.config
+
+    def health() -> dict:
+        with Store(config.storage.database) as store:
+            return health_report(config, store)
+
+    try:
+        server = make_server(config.server.listen, config.storage.feeds_dir, health)
+    except OSError as exc:
+        click.echo(f"error: {exc.strerror or exc}", err=True)
+        sys.exit(1)
+    click.echo(f"serving {config.storage.feeds_dir} at {server.url}")
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 @cli.command()

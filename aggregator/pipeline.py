@@ -108,14 +108,15 @@ def store_results(store: Store, source: str, results: Iterable[ParseResult],
             batch[article.id] = article
         if progress:
             progress(1)
-    articles = list(batch.values())
+    pruned = store.pruned_ids(batch)  # retention removed them; a feed still listing them must not revive them
+    articles = [a for a in batch.values() if a.id not in pruned]
     tags = {a.id: rules.tags(a) for a in articles}
     for article in articles:
         article.topics = tags[article.id]
     outcome = store.write_articles(articles, tags,
                                    source_state=(source, source_state) if source_state else None)
     report.new, report.updated, report.unchanged = outcome.new, outcome.updated, outcome.unchanged
-    log.info("%s", report.summary())
+    log.debug("%s", report.summary())  # the CLI prints it; the daemon logs its own fetch line
     return report
 
 

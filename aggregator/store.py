@@ -13,7 +13,7 @@ import json
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -23,6 +23,7 @@ from .models import Article, SiteRelated
 from .normalize import canonical_url, fold_for_matching
 
 BUSY_TIMEOUT_MS = 10_000
+PRUNED_MEMORY_DAYS = 365  # how long a pruned id is kept from coming back
 ARTICLE_COLUMNS = (
     "id", "source", "site", "title", "title_key", "url", "canonical_url", "guid", "published",
     "updated", "first_seen", "authors", "categories", "summary", "text", "content_html",
@@ -72,8 +73,15 @@ MIGRATION_1 = [
     END""",
 ]
 
+MIGRATION_5 = [
+    # Ids of articles removed by retention, so a feed that still lists one does not bring it back.
+    "CREATE TABLE pruned (id TEXT PRIMARY KEY, source TEXT, pruned_at TEXT NOT NULL)",
+    "CREATE INDEX idx_pruned_at ON pruned (pruned_at)",
+]
+
 # Numbered schema changes. Append a new number; never edit one that has shipped.
 MIGRATIONS: dict[int, list[str]] = {1: MIGRATION_1}
+MIGRATIONS[5] = MIGRATION_5
 
 MIGRATION_2 = [
     # Remote fetching (sources/remote.py): when a server's Retry-After ends, and the interval
@@ -327,6 +335,65 @@ class Store:
 
     def source_counts(self) -> dict[str, int]:
         return {s: n for s, n in self.db.execute("SELECT source, COUNT(*) FROM articles GROUP BY source")}
+
+    # --- retention ---
+
+    def prune(self, keep_days: int = 0, max_per_source: int = 0,
+              now: datetime | None = None, forget_after_days: int = PRUNED_MEMORY_DAYS) -> list[str]:
+        """Delete articles older than keep_days and beyond the newest max_per_source per source.
+
+        One transaction: the ids are remembered in `pruned`, topics go with
+        the article (ON DELETE CASCADE), full-text rows by trigger, and a
+        cluster whose representative is deleted gets its oldest survivor as
+        the new one, so no stored article points at a missing one.
+        """
+        now = now or datetime.now(timezone.utc)
+        with self.transaction():
+            doomed = self._prune_candidates(keep_days, max_per_source, now)
+            for chunk in _chunks(doomed, 500):
+                marks = ", ".join("?" for _ in chunk)
+                self.db.conn.executemany(
+                    "INSERT OR REPLACE INTO pruned (id, source, pruned_at) "
+                    "SELECT id, source, ? FROM articles WHERE id = ?",
+                    [(_iso(now), article_id) for article_id in chunk])
+                self.db.execute(f"DELETE FROM articles WHERE id IN ({marks})", chunk)
+                self._repoint_clusters(chunk)
+            forget = _iso(now - timedelta(days=forget_after_days))
+            self.db.execute("DELETE FROM pruned WHERE pruned_at < ?", [forget])
+        return doomed
+
+    def _prune_candidates(self, keep_days: int, max_per_source: int, now: datetime) -> list[str]:
+        ids: set[str] = set()
+        if keep_days > 0:
+            cutoff = _iso(now - timedelta(days=keep_days))
+            ids.update(r[0] for r in self.db.execute(
+                "SELECT id FROM articles WHERE COALESCE(published, first_seen) < ?", [cutoff]))
+        if max_per_source > 0:
+            ids.update(r[0] for r in self.db.execute(
+                "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY source "
+                "ORDER BY COALESCE(published, first_seen) DESC, id) AS n FROM articles) WHERE n > ?",
+                [max_per_source]))
+        return sorted(ids)
+
+    def _repoint_clusters(self, deleted: list[str]) -> None:
+        marks = ", ".join("?" for _ in deleted)
+        clusters = [r[0] for r in self.db.execute(
+            f"SELECT DISTINCT cluster_id FROM articles WHERE cluster_id IN ({marks})", deleted)]
+        for cluster in clusters:
+            heir = self.db.execute("SELECT id FROM articles WHERE cluster_id = ? ORDER BY first_seen, id LIMIT 1",
+                                   [cluster]).fetchone()[0]
+            self.db.execute("UPDATE articles SET cluster_id = ? WHERE cluster_id = ?", [heir, cluster])
+
+    def pruned_ids(self, ids: Iterable[str]) -> set[str]:
+        """Which of these ids retention has removed (and must not come back)."""
+        found: set[str] = set()
+        for chunk in _chunks(list(ids), 500):
+            marks = ", ".join("?" for _ in chunk)
+            found.update(r[0] for r in self.db.execute(f"SELECT id FROM pruned WHERE id IN ({marks})", chunk))
+        return found
+
+    def is_pruned(self, article_id: str) -> bool:
+        return bool(self.pruned_ids([article_id]))
 
     def integrity_ok(self) -> bool:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
