@@ -3,22 +3,28 @@
 The only module that imports feedgen and the only one that writes under
 feeds/. Files are written atomically and only when their bytes change, so
 an unchanged feed keeps its mtime and ETag and HTTP caching keeps working.
+Nothing rendered depends on the clock: every date comes from the store
+(`updated` is the time of the entry's last content change there).
 
 feedgen 1.0.0 drops every attribute but href on entry <link> elements in
-Atom (python-feedgen issue #135), so `EntryLinks` below, a feedgen entry
-extension, removes the links feedgen wrote and writes them itself.
+Atom (python-feedgen issue #135), and writes an Atom <source> without the
+id RFC 4287 asks for, so `EntryExtras` below, a feedgen entry extension,
+removes the links and source feedgen wrote and writes them itself.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import mimetypes
 import os
+import re
 import tempfile
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 from xml.sax.saxutils import quoteattr
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
@@ -28,7 +34,7 @@ from lxml import etree
 from . import __version__
 from .config import Config, TopicConfig
 from .models import Article, RelatedLink
-from .normalize import safe_url
+from .normalize import safe_url, sanitize_html
 from .related import related_posts
 from .store import Store
 
@@ -36,6 +42,11 @@ ID_NAMESPACE = uuid.UUID("5b0c6b3e-43a4-4c43-9d8e-6f1d2e3a9b71")
 EMPTY_FEED_DATE = datetime(2000, 1, 1, tzinfo=timezone.utc)
 ALL_TOPIC = TopicConfig(slug="all", title="All articles", description="Every article, newest first")
 EXTENSIONS = {"atom": "atom", "rss": "rss", "json": "json"}
+MIME_TYPES = {"atom": "application/atom+xml", "rss": "application/rss+xml", "json": "application/feed+json"}
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+STYLESHEET = "style.css"
+UNKNOWN_MEDIA_TYPE = "application/octet-stream"
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,100}")
 
 
 @dataclass
@@ -49,14 +60,32 @@ class PublishReport:
                 f"{len(self.removed)} removed")
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where an entry came from, for Atom <source> and RSS <source>.
+
+    `feed_url` is the feed we read it from (None for local files: a file
+    path is private and means nothing to a reader); `home_url` the site's
+    front page when we know it.
+    """
+
+    id: str
+    title: str
+    feed_url: str | None = None
+    home_url: str | None = None
+
+
 @dataclass
 class Entry:
-    """One article as it appears in feeds: its public id and link fixed."""
+    """One article as it appears in feeds: its public id, link and extras fixed."""
 
     article: Article
     entry_id: str
     link: str
     related: list[RelatedLink]
+    categories: list[str] = field(default_factory=list)
+    origin: Origin | None = None
+    image: str | None = None
 
 
 def entry_id(article_id: str) -> str:
@@ -66,7 +95,14 @@ def entry_id(article_id: str) -> str:
 
 def article_link(base_url: str, article_id: str, url: str | None) -> str:
     """The article's own URL, or the page we publish for a local article."""
-    return safe_url(url) or f"{base_url}articles/{article_id}.html"
+    return safe_url(url) or f"{base_url}articles/{page_name(article_id)}"
+
+
+def page_name(article_id: str) -> str:
+    """A local article page's file name: the id when it is a plain token, never a path."""
+    if SAFE_NAME.fullmatch(article_id):
+        return f"{article_id}.html"
+    return f"{uuid.uuid5(ID_NAMESPACE, article_id).hex}.html"
 
 
 def feed_path(feeds_dir: Path, slug: str, fmt: str) -> Path:
@@ -81,39 +117,74 @@ def feed_url(base_url: str, slug: str, fmt: str) -> str:
 
 
 def publish(config: Config, store: Store) -> PublishReport:
-    """Write every topic's feeds, the index and OPML; remove feeds of deleted topics."""
+    """Write every topic's feeds, the index and OPML; remove feeds no longer configured."""
     report = PublishReport()
     feeds_dir = config.storage.feeds_dir
-    base_url = config.site.base_url
     topics = [*config.topics, ALL_TOPIC]
+    outputs, latest = render_feeds(config, store, topics)
+    outputs.update(render_article_pages(config, store, latest))
+    outputs[feeds_dir / "index.html"] = render_index(config, topics, latest)
+    outputs[feeds_dir / "topics.opml"] = render_opml(config, topics)
+    outputs[feeds_dir / STYLESHEET] = STYLE_CSS.encode("utf-8")
+    for path, data in outputs.items():
+        (report.written if write_if_changed(path, data) else report.unchanged).append(path)
+    report.removed = remove_stale_feeds(feeds_dir, {t.slug for t in topics}, config.publish.formats)
+    return report
+
+
+def render_feeds(config: Config, store: Store,
+                 topics: list[TopicConfig]) -> tuple[dict[Path, bytes], dict[str, list[Entry]]]:
+    """Every topic's feed files, and the entries each topic shows (for the index)."""
     related_cache: dict[str, list[RelatedLink]] = {}
+    titles = {t.slug: t.title for t in config.topics}
     outputs: dict[Path, bytes] = {}
     latest: dict[str, list[Entry]] = {}
     for topic in topics:
         articles = store.articles(topic=None if topic is ALL_TOPIC else topic.slug,
                                   limit=config.publish.max_items)
-        entries = [_entry(store, config, a, related_cache) for a in articles]
+        entries = [build_entry(store, config, a, related_cache, titles) for a in articles]
         latest[topic.slug] = entries
         for fmt in config.publish.formats:
-            outputs[feed_path(feeds_dir, topic.slug, fmt)] = render(fmt, config, topic, entries)
-    pages = {e.article.id: e for entries in latest.values() for e in entries if not safe_url(e.article.url)}
-    for article_id, entry in pages.items():
-        outputs[feeds_dir / "articles" / f"{article_id}.html"] = render_article_page(config, entry)
-    outputs[feeds_dir / "index.html"] = render_index(config, topics, latest)
-    outputs[feeds_dir / "topics.opml"] = render_opml(config, topics)
-    for path, data in outputs.items():
-        (report.written if write_if_changed(path, data) else report.unchanged).append(path)
-    report.removed = remove_stale_feeds(feeds_dir, {t.slug for t in topics})
-    return report
+            outputs[feed_path(config.storage.feeds_dir, topic.slug, fmt)] = render(fmt, config, topic, entries)
+    return outputs, latest
 
 
-def _entry(store: Store, config: Config, article: Article, cache: dict[str, list[RelatedLink]]) -> Entry:
+def build_entry(store: Store, config: Config, article: Article,
+                cache: dict[str, list[RelatedLink]], topic_titles: dict[str, str]) -> Entry:
     if article.id not in cache:
         cache[article.id] = related_posts(store, article, config.publish.related_posts)
     base_url = config.site.base_url
     related = [RelatedLink(r.id, r.title, article_link(base_url, r.id, r.url), r.site, r.published)
                for r in cache[article.id]]
-    return Entry(article, entry_id(article.id), article_link(base_url, article.id, article.url), related)
+    return Entry(article, entry_id(article.id), article_link(base_url, article.id, article.url), related,
+                 categories=entry_categories(article, topic_titles), origin=entry_origin(article),
+                 image=safe_url(article.image))
+
+
+def entry_categories(article: Article, topic_titles: dict[str, str]) -> list[str]:
+    """Topic titles, then the article's own categories; case-insensitively unique."""
+    seen: dict[str, str] = {}
+    for term in [*(topic_titles.get(t, t) for t in article.topics), *article.categories]:
+        term = term.strip()
+        if term:
+            seen.setdefault(term.lower(), term)
+    return list(seen.values())
+
+
+def entry_origin(article: Article) -> Origin:
+    """The source feed (when the article came from one) and the site's home page."""
+    title = article.site or article.source
+    feed = safe_url(article.origin)
+    page = safe_url(article.url)
+    home = f"{urlsplit(page).scheme}://{urlsplit(page).netloc}/" if page else None
+    origin_id = feed or f"urn:uuid:{uuid.uuid5(ID_NAMESPACE, 'origin:' + (article.site or article.source))}"
+    return Origin(id=origin_id, title=title, feed_url=feed, home_url=home)
+
+
+def media_type(url: str) -> str:
+    """The enclosure's media type guessed from its file name; honest when unknown."""
+    guessed, _ = mimetypes.guess_type(urlsplit(url).path)
+    return guessed or UNKNOWN_MEDIA_TYPE
 
 
 def render(fmt: str, config: Config, topic: TopicConfig, entries: list[Entry]) -> bytes:
@@ -128,95 +199,134 @@ def render(fmt: str, config: Config, topic: TopicConfig, entries: list[Entry]) -
 # --- Atom and RSS through feedgen ---
 
 
-class _FeedLinks(BaseExtension):
+class _FeedExtras(BaseExtension):
     """Feed-level half of the extension pair feedgen requires; adds nothing."""
 
     def extend_ns(self) -> dict[str, str]:
         return {}
 
 
-class EntryLinks(BaseEntryExtension):
-    """Writes an Atom entry's alternate and related links with all their attributes."""
+class EntryExtras(BaseEntryExtension):
+    """Writes an Atom entry's links (alternate, related, enclosure) and its <source> element."""
 
     def __init__(self) -> None:
         self.alternate: str = ""
         self.related: list[RelatedLink] = []
+        self.enclosure: str | None = None
+        self.origin: Origin | None = None
 
     def extend_atom(self, entry: etree._Element) -> etree._Element:
         # feedgen builds un-namespaced elements under a default-namespace root.
-        for old in entry.findall("link"):
+        for old in [*entry.findall("link"), *entry.findall("source")]:
             entry.remove(old)
         anchor = entry.find("title")
         position = list(entry).index(anchor) + 1 if anchor is not None else len(entry)
+        for offset, attributes in enumerate(self._links()):
+            entry.insert(position + offset, etree.Element("link", attrib=attributes))
+        if self.origin is not None:
+            entry.append(_atom_source(self.origin))
+        return entry
+
+    def _links(self) -> list[dict[str, str]]:
         links = [{"rel": "alternate", "type": "text/html", "href": self.alternate}]
         links += [{"rel": "related", "type": "text/html", "href": r.url, "title": r.title}
                   for r in self.related]
-        for offset, attributes in enumerate(links):
-            element = etree.Element("link", attrib=attributes)
-            entry.insert(position + offset, element)
-        return entry
+        if self.enclosure:
+            links.append({"rel": "enclosure", "type": media_type(self.enclosure), "href": self.enclosure})
+        return links
 
     def extend_rss(self, item: etree._Element) -> etree._Element:
         return item
 
 
+# Kept for callers that know the extension by its first name.
+EntryLinks = EntryExtras
+
+
+def _atom_source(origin: Origin) -> etree._Element:
+    """RFC 4287 4.2.11: the origin feed's id, title and links, so attribution survives copying."""
+    source = etree.Element("source")
+    etree.SubElement(source, "id").text = origin.id
+    etree.SubElement(source, "title").text = origin.title
+    if origin.feed_url:
+        etree.SubElement(source, "link", rel="self", href=origin.feed_url)
+    if origin.home_url:
+        etree.SubElement(source, "link", rel="alternate", type="text/html", href=origin.home_url)
+    return source
+
+
 def _generator(config: Config, topic: TopicConfig, entries: list[Entry], fmt: str) -> FeedGenerator:
     base_url = config.site.base_url
     generator = FeedGenerator()
-    generator.register_extension("aggregator_links", _FeedLinks, EntryLinks, atom=True, rss=False)
+    generator.register_extension("extras", _FeedExtras, EntryExtras, atom=True, rss=False)
+    if fmt == "rss":
+        generator.load_extension("dc", atom=False, rss=True)
     generator.id(feed_url(base_url, topic.slug, "atom"))
     generator.title(f"{config.site.title}: {topic.title}")
     generator.subtitle(topic.description or f"{topic.title} from {config.site.title}")
-    mime = "application/atom+xml" if fmt == "atom" else "application/rss+xml"
-    generator.link(href=feed_url(base_url, topic.slug, fmt), rel="self", type=mime)
+    generator.link(href=feed_url(base_url, topic.slug, fmt), rel="self", type=MIME_TYPES[fmt])
     # feedgen takes the RSS <link> from the last link given: the home page.
     generator.link(href=f"{base_url}index.html", rel="alternate", type="text/html")
     generator.author(name=config.site.title)
     generator.language(config.site.language)
     generator.generator("aggregator", version=__version__)
-    newest = max((e.article.updated or e.article.published or EMPTY_FEED_DATE for e in entries),
-                 default=EMPTY_FEED_DATE)
+    newest = feed_updated(entries)
     generator.updated(newest)
     generator.lastBuildDate(newest)
     generator.pubDate(newest)
     for entry in entries:
-        _add_entry(generator, config, topic, entry)
+        _add_entry(generator, config, entry, fmt)
     return generator
 
 
-def _add_entry(generator: FeedGenerator, config: Config, topic: TopicConfig, entry: Entry) -> None:
+def feed_updated(entries: list[Entry]) -> datetime:
+    """The newest entry change: never the clock, so unchanged input gives unchanged bytes."""
+    return max((entry_dates(e)[1] for e in entries), default=EMPTY_FEED_DATE)
+
+
+def entry_dates(entry: Entry) -> tuple[datetime, datetime]:
+    """(published, updated); updated never precedes published."""
+    published = entry.article.published or EMPTY_FEED_DATE
+    return published, max(entry.article.updated or published, published)
+
+
+def _add_entry(generator: FeedGenerator, config: Config, entry: Entry, fmt: str) -> None:
     article = entry.article
-    published = article.published or EMPTY_FEED_DATE
+    published, updated = entry_dates(entry)
     item = generator.add_entry(order="append")
     item.guid(entry.entry_id, permalink=False)
     item.title(article.title)
     item.link(href=entry.link, rel="alternate")
-    item.aggregator_links.alternate = entry.link
-    item.aggregator_links.related = entry.related
+    item.extras.alternate = entry.link
+    item.extras.related = entry.related
+    item.extras.enclosure = entry.image
+    item.extras.origin = entry.origin
     item.published(published)
-    item.updated(max(article.updated or published, published))
-    item.author(name=article.site or article.source)
-    terms = _categories(article)
-    if terms:
-        item.category([{"term": t} for t in terms])
+    item.updated(updated)
+    author = article.site or article.source
+    item.author(name=author)
+    if fmt == "rss":
+        item.dc.dc_creator(author)  # RSS <author> must be an e-mail address; dc:creator takes a name
+        if entry.origin and (entry.origin.feed_url or entry.origin.home_url):
+            item.source(url=entry.origin.feed_url or entry.origin.home_url, title=entry.origin.title)
+        if entry.image:
+            item.enclosure(url=entry.image, length="0", type=media_type(entry.image))
+    if entry.categories:
+        item.category([{"term": t} for t in entry.categories])
     if article.summary:
-        item.summary(article.summary)
+        # Plain text, but RSS <description> is read as HTML: escape it and say so in Atom too.
+        item.summary(html.escape(article.summary, quote=False), type="html")
     item.content(entry_html(entry, config.publish.full_content), type="html")
-    if article.site:
-        item.source(url=entry.link, title=article.site)
-
-
-def _categories(article: Article) -> list[str]:
-    seen: dict[str, str] = {}
-    for term in [*article.topics, *article.categories]:
-        seen.setdefault(term.lower(), term)
-    return list(seen.values())
 
 
 def entry_html(entry: Entry, full_content: bool = True) -> str:
-    """The entry's body: sanitized content (or summary) plus the related-posts list."""
+    """The entry's body: sanitized content (or summary) plus the related-posts list.
+
+    Content is sanitized again here although ingest already did: the store
+    may hold rows written by older versions, and publishing is the last gate.
+    """
     article = entry.article
-    body = article.content_html if full_content and article.content_html else (
+    body = sanitize_html(article.content_html) if full_content and article.content_html else (
         f"<p>{html.escape(article.summary)}</p>" if article.summary else "")
     return body + related_html(entry.related)
 
@@ -239,7 +349,7 @@ def related_html(related: list[RelatedLink]) -> str:
 def render_json(config: Config, topic: TopicConfig, entries: list[Entry]) -> bytes:
     base_url = config.site.base_url
     feed = {
-        "version": "https://jsonfeed.org/version/1.1",
+        "version": JSON_FEED_VERSION,
         "title": f"{config.site.title}: {topic.title}",
         "home_page_url": f"{base_url}index.html",
         "feed_url": feed_url(base_url, topic.slug, "json"),
@@ -248,65 +358,90 @@ def render_json(config: Config, topic: TopicConfig, entries: list[Entry]) -> byt
         "authors": [{"name": config.site.title}],
         "items": [_json_item(e, config.publish.full_content) for e in entries],
     }
-    return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    return (html_safe_json(feed) + "\n").encode("utf-8")
+
+
+def html_safe_json(value: object) -> str:
+    """JSON whose text holds no raw '<', '>' or '&' (escaped as \\u003c ...; parsed values unchanged).
+
+    Titles are plain text by the JSON Feed spec, but a reader or page that
+    pastes them into HTML unescaped must still not meet a live <script>.
+    """
+    text = json.dumps(value, ensure_ascii=False, indent=2)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def _json_item(entry: Entry, full_content: bool) -> dict:
     article = entry.article
-    published = article.published or EMPTY_FEED_DATE
-    item = {
+    published, updated = entry_dates(entry)
+    item: dict = {
         "id": entry.entry_id,
         "url": entry.link,
         "title": article.title,
         "content_html": entry_html(entry, full_content),
-        "summary": article.summary,
-        "date_published": published.isoformat(),
-        "date_modified": max(article.updated or published, published).isoformat(),
-        "authors": [{"name": article.site or article.source}],
-        "tags": _categories(article),
-        "_related": [{"id": entry_id(r.id), "title": r.title, "url": r.url} for r in entry.related],
     }
-    if article.image and safe_url(article.image):
-        item["image"] = article.image
+    if article.summary:
+        item["summary"] = article.summary
+    if entry.image:
+        item["image"] = entry.image
+    item["date_published"] = published.isoformat()
+    item["date_modified"] = updated.isoformat()
+    item["authors"] = [{"name": article.site or article.source}]
+    if entry.categories:
+        item["tags"] = entry.categories
+    if entry.image:
+        item["attachments"] = [{"url": entry.image, "mime_type": media_type(entry.image)}]
+    # Custom extension objects start with "_" and carry "about" (JSON Feed 1.1, "Extensions").
+    item["_aggregator"] = {
+        "about": "https://jsonfeed.org/version/1.1#extensions",
+        "source": _json_source(entry.origin),
+        "related": [{"id": entry_id(r.id), "title": r.title, "url": r.url} for r in entry.related],
+    }
     return item
 
 
-# --- the index page, article pages and OPML ---
+def _json_source(origin: Origin | None) -> dict:
+    if origin is None:
+        return {}
+    source = {"id": origin.id, "title": origin.title}
+    if origin.feed_url:
+        source["feed_url"] = origin.feed_url
+    if origin.home_url:
+        source["home_page_url"] = origin.home_url
+    return source
+
+
+# --- the index page, article pages and OPML: no inline style, script or handlers ---
+
+STYLE_CSS = """body { font: 16px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+h1 { font-size: 1.8rem; }
+h2 { margin-top: 2rem; border-bottom: 1px solid #ddd; }
+.subscribe a { margin-right: .3rem; }
+small { color: #666; }
+li { margin: .3rem 0; }
+article { font: 17px/1.6 Georgia, serif; }
+"""
 
 
 def render_index(config: Config, topics: list[TopicConfig], latest: dict[str, list[Entry]]) -> bytes:
     base_url = config.site.base_url
     title = html.escape(config.site.title)
-    mimes = {"atom": "application/atom+xml", "rss": "application/rss+xml", "json": "application/feed+json"}
-    head_links, sections = [], []
+    head_links = []
     for topic in topics:
-        links = []
         for fmt in config.publish.formats:
-            url = feed_url(base_url, topic.slug, fmt)
-            head_links.append(f'<link rel="alternate" type="{mimes[fmt]}" '
-                              f'title={quoteattr(f"{topic.title} ({fmt.upper()})")} href={quoteattr(url)}>')
-            links.append(f'<a href={quoteattr(url)}>{fmt.upper()}</a>')
-        headlines = "".join(
-            f'<li><a href={quoteattr(e.link)}>{html.escape(e.article.title)}</a> '
-            f'<small>{html.escape(e.article.site)}</small></li>' for e in latest.get(topic.slug, [])[:5])
-        sections.append(
-            f'<section><h2>{html.escape(topic.title)}</h2>'
-            f'<p>{html.escape(topic.description)}</p>' * bool(topic.description)
-            + f'<p class="subscribe">Subscribe: {" · ".join(links)}</p>'
-            + (f"<ul>{headlines}</ul>" if headlines else "<p>No articles yet.</p>") + "</section>")
+            head_links.append(f'<link rel="alternate" type="{MIME_TYPES[fmt]}" '
+                              f'title={quoteattr(f"{topic.title} ({fmt.upper()})")} '
+                              f'href={quoteattr(feed_url(base_url, topic.slug, fmt))}>')
+    sections = [_index_section(config, topic, latest.get(topic.slug, [])) for topic in topics]
     page = f"""<!DOCTYPE html>
-<html lang="{html.escape(config.site.language)}">
+<html lang={quoteattr(config.site.language)}>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 {chr(10).join(head_links)}
-<link rel="alternate" type="text/x-opml" title="All topics (OPML)" href="{base_url}topics.opml">
-<style>
-body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
-h1 {{ font-size: 1.8rem; }} h2 {{ margin-top: 2rem; border-bottom: 1px solid #ddd; }}
-.subscribe a {{ margin-right: .3rem; }} small {{ color: #666; }} li {{ margin: .3rem 0; }}
-</style>
+<link rel="alternate" type="text/x-opml" title="All topics (OPML)" href={quoteattr(base_url + "topics.opml")}>
+<link rel="stylesheet" href="{STYLESHEET}">
 </head>
 <body>
 <h1>{title}</h1>
@@ -319,22 +454,49 @@ h1 {{ font-size: 1.8rem; }} h2 {{ margin-top: 2rem; border-bottom: 1px solid #dd
     return page.encode("utf-8")
 
 
+def _index_section(config: Config, topic: TopicConfig, entries: list[Entry]) -> str:
+    links = [f'<a href={quoteattr(feed_url(config.site.base_url, topic.slug, fmt))}>{fmt.upper()}</a>'
+             for fmt in config.publish.formats]
+    headlines = "".join(
+        f'<li><a href={quoteattr(e.link)}>{html.escape(e.article.title)}</a> '
+        f'<small>{html.escape(e.article.site)}</small></li>' for e in entries[:5])
+    description = f"<p>{html.escape(topic.description)}</p>" if topic.description else ""
+    return (f'<section><h2>{html.escape(topic.title)}</h2>{description}'
+            f'<p class="subscribe">Subscribe: {" · ".join(links)}</p>'
+            + (f"<ul>{headlines}</ul>" if headlines else "<p>No articles yet.</p>") + "</section>")
+
+
+def render_article_pages(config: Config, store: Store, latest: dict[str, list[Entry]]) -> dict[Path, bytes]:
+    """Pages for local articles without a URL: every feed entry and every related link target."""
+    pages = {e.article.id: e for entries in latest.values() for e in entries if not safe_url(e.article.url)}
+    targets = {r.id for entries in latest.values() for e in entries for r in e.related
+               if r.url.startswith(f"{config.site.base_url}articles/")} - pages.keys()
+    for article in store.get_many(sorted(targets)).values():
+        pages[article.id] = Entry(article, entry_id(article.id),
+                                  article_link(config.site.base_url, article.id, None), [])
+    pages_dir = config.storage.feeds_dir / "articles"
+    return {pages_dir / page_name(article_id): render_article_page(config, entry)
+            for article_id, entry in pages.items()}
+
+
 def render_article_page(config: Config, entry: Entry) -> bytes:
     """A page for a local article that has no URL of its own, so feed links lead somewhere."""
     article = entry.article
     title = html.escape(article.title)
     date = article.published.date().isoformat() if article.published else ""
     page = f"""<!DOCTYPE html>
-<html lang="{html.escape(config.site.language)}">
+<html lang={quoteattr(config.site.language)}>
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
-<style>body {{ font: 17px/1.6 Georgia, serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }}</style>
+<link rel="stylesheet" href="../{STYLESHEET}">
 </head>
 <body>
 <p><a href="../index.html">{html.escape(config.site.title)}</a></p>
+<article>
 <h1>{title}</h1>
 <p><small>{html.escape(article.site)}{" · " + date if date else ""}</small></p>
 {entry_html(entry)}
+</article>
 </body>
 </html>
 """
@@ -346,6 +508,7 @@ def render_opml(config: Config, topics: list[TopicConfig]) -> bytes:
     preferred = next(f for f in ("atom", "rss", "json") if f in config.publish.formats)
     outlines = "\n".join(
         f'    <outline type="rss" text={quoteattr(t.title)} title={quoteattr(t.title)} '
+        f'description={quoteattr(t.description)} '
         f'xmlUrl={quoteattr(feed_url(base_url, t.slug, preferred))} htmlUrl={quoteattr(base_url + "index.html")}/>'
         for t in topics)
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n<opml version="2.0">\n  <head>\n'
@@ -359,7 +522,7 @@ def render_opml(config: Config, topics: list[TopicConfig]) -> bytes:
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Atomically replace path with data unless it already holds exactly that."""
     try:
-        if path.read_bytes() == data:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
             return False
     except FileNotFoundError:
         pass
@@ -378,13 +541,17 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
-def remove_stale_feeds(feeds_dir: Path, slugs: set[str]) -> list[Path]:
-    """Delete feed files of topics no longer in the config (only files we name)."""
+def remove_stale_feeds(feeds_dir: Path, slugs: set[str], formats: tuple[str, ...] | list[str] | None = None
+                       ) -> list[Path]:
+    """Delete feed files of topics or formats no longer in the config (only files we name)."""
+    formats = tuple(EXTENSIONS) if formats is None else tuple(formats)
+    wanted = {f"{slug}.{EXTENSIONS[fmt]}" for slug in slugs for fmt in formats}
     removed = []
     if not feeds_dir.is_dir():
         return removed
-    for path in feeds_dir.iterdir():
-        if path.suffix.lstrip(".") in EXTENSIONS.values() and path.stem not in slugs and path.is_file():
+    for path in sorted(feeds_dir.iterdir()):
+        if path.suffix.lstrip(".") in EXTENSIONS.values() and path.name not in wanted and path.is_file():
             path.unlink()
             removed.append(path)
     return removed
+

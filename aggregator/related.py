@@ -53,38 +53,53 @@ def fts_or_query(terms: list[str]) -> str:
 
 
 def related_posts(store: Store, article: Article, limit: int) -> list[RelatedLink]:
-    """Up to `limit` related articles, best first."""
+    """Up to `limit` related articles, best first: the site's own picks, then ours.
+
+    At most one article per duplicate cluster, and never one from the
+    article's own cluster (a copy of itself is not "related").
+    """
     if limit <= 0:
         return []
-    exclude = {article.cluster_id or article.id, article.id}
-    chosen: list[str] = _site_choices(store, article, exclude)
+    own = {article.id, article.cluster_id or article.id}
+    picks: list[Article] = []
+    used = set(own)
+    for candidate in [*_site_choices(store, article), *_ranked_candidates(store, article, limit)]:
+        cluster = candidate.cluster_id or candidate.id
+        if candidate.id in used or cluster in used:
+            continue
+        picks.append(candidate)
+        used.update((candidate.id, cluster))
+        if len(picks) == limit:
+            break
+    return [_link(a) for a in picks]
+
+
+def _ranked_candidates(store: Store, article: Article, limit: int) -> list[Article]:
+    """Text matches (bm25 over salient terms) re-ranked with shared topics and recency."""
     terms = salient_terms(article)
+    if not terms:
+        return []
+    own = {article.id, article.cluster_id or article.id}
+    hits = store.search_ranked(fts_or_query(terms), own, (limit + 1) * CANDIDATES_PER_SLOT)
+    candidates = store.get_many([i for i, _ in hits])
+    best_text = max((-s for _, s in hits), default=1.0) or 1.0
     scored: list[tuple[float, str]] = []
-    if terms and len(chosen) < limit:
-        hits = store.search_ranked(fts_or_query(terms), exclude, (limit + len(chosen)) * CANDIDATES_PER_SLOT)
-        hits = [(i, s) for i, s in hits if i not in chosen and i != article.id]
-        candidates = store.get_many([i for i, _ in hits])
-        best_text = max((-s for _, s in hits), default=1.0) or 1.0
-        for article_id, bm25 in hits:
-            other = candidates.get(article_id)
-            if other is None or other.cluster_id in exclude:
-                continue
-            scored.append((_blend(article, other, -bm25 / best_text), article_id))
-        scored.sort(key=lambda pair: (-pair[0], pair[1]))
-    ids = (chosen + [i for _, i in scored])[:limit]
-    found = store.get_many(ids)
-    return [_link(found[i]) for i in ids if i in found]
+    for article_id, bm25 in hits:
+        other = candidates.get(article_id)
+        if other is None or article_id in own or (other.cluster_id or other.id) in own:
+            continue
+        scored.append((_blend(article, other, -bm25 / best_text), article_id))
+    scored.sort(key=lambda pair: (-pair[0], pair[1]))
+    return [candidates[i] for _, i in scored]
 
 
-def _site_choices(store: Store, article: Article, exclude: set[str]) -> list[str]:
+def _site_choices(store: Store, article: Article) -> list[Article]:
+    """Stored articles whose titles match the site's own "Related Posts", in the site's order."""
     keys = [fold_for_matching(r.title) for r in article.site_related]
-    matches = store.ids_by_title_keys(keys)
-    chosen: list[str] = []
-    for key in keys:
-        article_id = matches.get(key)
-        if article_id and article_id not in exclude and article_id not in chosen:
-            chosen.append(article_id)
-    return chosen
+    matches = store.ids_by_title_keys([k for k in keys if k])
+    ids = list(dict.fromkeys(matches[k] for k in keys if k in matches))
+    found = store.get_many(ids)
+    return [found[i] for i in ids if i in found]
 
 
 def _blend(article: Article, other: Article, text_score: float) -> float:
