@@ -40,7 +40,7 @@ TRACKING_PARAMS = re.compile(
 MAX_FUTURE = timedelta(days=1)
 EPOCH_FLOOR = datetime(1990, 1, 1, tzinfo=timezone.utc)
 _SPACE_RE = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C1 too: \x9b is a terminal CSI
 
 
 def sanitize_html(fragment: str, base_url: str | None = None) -> str:
@@ -97,27 +97,45 @@ def canonical_url(url: str | None) -> str | None:
     """One spelling per page, so the same story linked two ways is one key.
 
     Lowercases scheme and host, drops default ports, fragments, tracking
-    parameters, trailing slashes and the usual AMP variants, and sorts the
-    query so parameter order does not matter.
+    parameters, trailing slashes and the usual AMP variants (amp. hosts,
+    /amp/ prefixes, /amp and .amp suffixes, ?amp=1, ?outputType=amp, Google
+    AMP cache URLs), and sorts the query so parameter order does not matter.
+    A URL it cannot parse (a bad port) has no canonical form: None.
     """
     url = safe_url(url)
     if url is None:
         return None
     parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower().rstrip(".")
+    if host.endswith(".cdn.ampproject.org") and (cached := _amp_cache_target(parts.path, parts.query)):
+        return canonical_url(cached)
     if host.startswith("amp."):
         host = host[4:]
-    port = parts.port if parts.port not in (None, 80 if scheme == "http" else 443) else None
+    port = port if port not in (None, 80 if scheme == "http" else 443) else None
     netloc = f"{host}:{port}" if port else host
     path = re.sub(r"/+", "/", parts.path or "/")
-    path = re.sub(r"(/amp|\.amp|/amp\.html)$", "", path) or "/"
-    path = re.sub(r"^/amp/", "/", path)
     if len(path) > 1:
         path = path.rstrip("/")
+    path = re.sub(r"\.amp(?=\.html?$)", "", path)
+    path = re.sub(r"(/amp|\.amp|/amp\.html?)$", "", path) or "/"
+    path = re.sub(r"^/amp(?=/)", "", path)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
              if not TRACKING_PARAMS.match(k) and not (k.lower() in ("amp", "outputtype") and v.lower() in ("", "1", "amp"))]
     return urlunsplit((scheme, netloc, path, urlencode(sorted(query)), ""))
+
+
+def _amp_cache_target(path: str, query: str) -> str | None:
+    """https://example-com.cdn.ampproject.org/c/s/example.com/a -> https://example.com/a."""
+    match = re.match(r"^/[a-z]/(s/)?([^/]+)(/.*)?$", path)
+    if not match:
+        return None
+    scheme = "https" if match.group(1) else "http"
+    return f"{scheme}://{match.group(2)}{match.group(3) or '/'}" + (f"?{query}" if query else "")
 
 
 def clean_text(text: str) -> str:

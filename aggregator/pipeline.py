@@ -18,7 +18,8 @@ import logging
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .config import Config, SourceConfig
+from .config import Config, DedupConfig, SourceConfig
+from .dedup import Deduplicator
 from .models import Article, IngestReport, ParseResult
 from .sources.local import ParseOptions, read_local_source
 from .store import Store
@@ -48,7 +49,7 @@ def ingest_source(config: Config, store: Store, source: SourceConfig,
     else:
         results = read_local_source(source.path, source.name, parse_options(config),
                                     config.ingest.max_file_size, source.include, source.exclude)
-    return store_results(store, source.name, results, rules, progress)
+    return store_results(store, source.name, results, rules, progress, config.dedup.threshold)
 
 
 def ingest_path(config: Config, store: Store, path: Path,
@@ -64,7 +65,7 @@ def ingest_path(config: Config, store: Store, path: Path,
         return store_results(store, source.name, results, rules, progress)
     name = f"local:{path.resolve().name if path.is_dir() else path.resolve().parent.name}"
     results = read_local_source(path, name, parse_options(config), config.ingest.max_file_size)
-    return store_results(store, name, results, rules or topic_rules(config), progress)
+    return store_results(store, name, results, rules or topic_rules(config), progress, config.dedup.threshold)
 
 
 def _rebase(result: ParseResult, source: SourceConfig, root: Path) -> ParseResult:
@@ -90,8 +91,9 @@ def source_for_path(config: Config, path: Path) -> SourceConfig | None:
 
 def store_results(store: Store, source: str, results: Iterable[ParseResult],
                   rules: TopicRules, progress: Progress | None = None,
+                  dedup_threshold: float = DedupConfig.threshold,
                   source_state: dict | None = None) -> IngestReport:
-    """Tag every article, then write the whole batch in one transaction.
+    """Tag and cluster every article, then write the whole batch in one transaction.
 
     `source_state` (a remote source's new ETag, status, next due time) goes
     into that same transaction.
@@ -113,7 +115,8 @@ def store_results(store: Store, source: str, results: Iterable[ParseResult],
     tags = {a.id: rules.tags(a) for a in articles}
     for article in articles:
         article.topics = tags[article.id]
-    outcome = store.write_articles(articles, tags,
+    dedup_rows = Deduplicator(store, dedup_threshold).assign(articles)  # sets article.cluster_id
+    outcome = store.write_articles(articles, tags, dedup_rows,
                                    source_state=(source, source_state) if source_state else None)
     report.new, report.updated, report.unchanged = outcome.new, outcome.updated, outcome.unchanged
     log.debug("%s", report.summary())  # the CLI prints it; the daemon logs its own fetch line
@@ -160,7 +163,8 @@ def ingest_remote(config: Config, store: Store, sources: list[SourceConfig], rul
 def store_fetched(config: Config, store: Store, outcome, rules: TopicRules,
                   progress: Progress | None = None) -> IngestReport:
     """A remote source's outcome and its new state in one transaction; one log line per fetch."""
-    report = store_results(store, outcome.source, outcome, rules, progress, source_state=outcome.state)
+    report = store_results(store, outcome.source, outcome, rules, progress, config.dedup.threshold,
+                           source_state=outcome.state)
     level = logging.WARNING if report.error else logging.INFO
     log.log(level, "%s: %s; %d new, %d updated, %d unchanged%s", outcome.source, outcome.note,
             report.new, report.updated, report.unchanged, f"; error: {report.error}" if report.error else "")

@@ -15,11 +15,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import sqlite_utils
 
 from .models import Article, SiteRelated
+
+if TYPE_CHECKING:
+    from .dedup import DedupRows, StoredDoc
 from .normalize import canonical_url, fold_for_matching
 
 BUSY_TIMEOUT_MS = 10_000
@@ -92,6 +95,20 @@ MIGRATION_2 = [
 MIGRATIONS[2] = MIGRATION_2
 
 
+MIGRATION_4 = [
+    # The duplicate index (dedup.py): one MinHash signature per article, and its LSH band
+    # buckets keyed by a small integer doc number, so finding candidates is an index lookup.
+    """CREATE TABLE IF NOT EXISTS dedup_signatures (
+        doc INTEGER PRIMARY KEY, article_id TEXT NOT NULL UNIQUE REFERENCES articles(id) ON DELETE CASCADE,
+        body_hash TEXT, shingles INTEGER NOT NULL, signature BLOB NOT NULL, content_hash TEXT)""",
+    "CREATE INDEX IF NOT EXISTS idx_dedup_body_hash ON dedup_signatures (body_hash)",
+    """CREATE TABLE IF NOT EXISTS lsh_buckets (
+        band INTEGER NOT NULL, bucket INTEGER NOT NULL, doc INTEGER NOT NULL,
+        PRIMARY KEY (band, bucket, doc)) WITHOUT ROWID""",
+]
+MIGRATIONS[4] = MIGRATION_4
+
+
 @dataclass(frozen=True)
 class WriteOutcome:
     new: int = 0
@@ -154,11 +171,14 @@ class Store:
     # --- writing ---
 
     def write_articles(self, articles: Iterable[Article], topics: dict[str, list[str]],
+                       dedup: "DedupRows | None" = None,
                        source_state: "tuple[str, dict[str, Any]] | None" = None) -> WriteOutcome:
         """Insert or update a source batch in one transaction.
 
         An article whose content hash is unchanged is not written at all, so a
-        re-ingest of unchanged input costs reads only.
+        re-ingest of unchanged input costs reads only. `dedup` (from
+        dedup.Deduplicator) is written in the same transaction: signatures,
+        LSH buckets and cluster merges, so the index never disagrees with the rows.
         `source_state` (name, fields) is saved in the same transaction too: a
         feed's new ETag must never be stored without the articles it covers.
         """
@@ -182,9 +202,34 @@ class Store:
                     new += 1
                 self._upsert(record)
                 self._set_topics(article.id, topics.get(article.id, []))
+            if dedup is not None:
+                self._write_dedup(dedup)
             if source_state is not None:
                 self._upsert_source_state(*source_state)
         return WriteOutcome(new, updated, unchanged)
+
+    def _write_dedup(self, rows: "DedupRows") -> None:
+        """Signatures and buckets of (re)indexed articles, then cluster renames."""
+        for chunk in _chunks(rows.reindex, 500):
+            marks = ", ".join("?" for _ in chunk)
+            self.db.execute(f"DELETE FROM lsh_buckets WHERE doc IN (SELECT doc FROM dedup_signatures "
+                            f"WHERE article_id IN ({marks}))", chunk)
+        self.db.conn.executemany(
+            "INSERT INTO dedup_signatures (article_id, body_hash, shingles, signature, content_hash) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(article_id) DO UPDATE SET body_hash = excluded.body_hash, "
+            "shingles = excluded.shingles, signature = excluded.signature, content_hash = excluded.content_hash",
+            rows.signatures)
+        ids = list(dict.fromkeys(article_id for article_id, _, _ in rows.buckets))
+        docs: dict[str, int] = {}
+        for chunk in _chunks(ids, 500):
+            marks = ", ".join("?" for _ in chunk)
+            docs.update(self.db.execute(
+                f"SELECT article_id, doc FROM dedup_signatures WHERE article_id IN ({marks})", chunk).fetchall())
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO lsh_buckets (band, bucket, doc) VALUES (?, ?, ?)",
+            [(band, key, docs[article_id]) for article_id, band, key in rows.buckets if article_id in docs])
+        for old, new in rows.renames.items():
+            self.db.execute("UPDATE articles SET cluster_id = ? WHERE cluster_id = ?", [new, old])
 
     def _upsert(self, record: dict[str, Any]) -> None:
         columns = ", ".join(ARTICLE_COLUMNS)
@@ -269,6 +314,84 @@ class Store:
             "ORDER BY COALESCE(published, first_seen)", keys,
         )
         return {key: article_id for key, article_id in rows}
+
+    # --- duplicate index and clusters (dedup.py decides; these only look up) ---
+
+    def dedup_docs(self, ids: list[str]) -> dict[str, "StoredDoc"]:
+        """Stored articles as the duplicate index knows them (signature None if not indexed)."""
+        from .dedup import StoredDoc, order_key, sig_from_bytes
+
+        found: dict[str, StoredDoc] = {}
+        for chunk in _chunks(list(dict.fromkeys(ids)), 500):
+            marks = ", ".join("?" for _ in chunk)
+            rows = self.db.execute(
+                "SELECT a.id, a.cluster_id, a.published, a.first_seen, LENGTH(a.text), a.content_hash, "
+                "s.signature, s.shingles FROM articles a LEFT JOIN dedup_signatures s ON s.article_id = a.id "
+                f"WHERE a.id IN ({marks})", chunk)
+            for article_id, cluster, published, first_seen, length, chash, sig, shingles in rows:
+                order = order_key(_parse_iso(published), _parse_iso(first_seen), length or 0, article_id)
+                found[article_id] = StoredDoc(article_id, cluster or article_id, order, chash or "",
+                                              sig_from_bytes(sig) if sig is not None else None, shingles or 0)
+        return found
+
+    def ids_by_canonical_urls(self, urls: list[str]) -> dict[str, list[str]]:
+        return self._ids_by("SELECT canonical_url, id FROM articles WHERE canonical_url IN ({})", urls)
+
+    def ids_by_body_hashes(self, hashes: list[str]) -> dict[str, list[str]]:
+        return self._ids_by("SELECT body_hash, article_id FROM dedup_signatures WHERE body_hash IN ({})", hashes)
+
+    def _ids_by(self, sql: str, keys: list[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for chunk in _chunks(list(dict.fromkeys(keys)), 500):
+            for key, article_id in self.db.execute(sql.format(", ".join("?" for _ in chunk)), chunk):
+                found.setdefault(key, []).append(article_id)
+        return found
+
+    def lsh_candidates(self, bands: list[int]) -> list[str]:
+        """Ids of articles sharing at least one LSH band bucket: one index probe per band."""
+        if not bands:
+            return []
+        probe = " UNION ".join("SELECT doc FROM lsh_buckets WHERE band = ? AND bucket = ?" for _ in bands)
+        params = [v for band, key in enumerate(bands) for v in (band, key)]
+        return [r[0] for r in self.db.execute(
+            f"SELECT s.article_id FROM dedup_signatures s WHERE s.doc IN ({probe})", params)]
+
+    def unindexed_ids(self) -> list[str]:
+        """Articles stored before the duplicate index existed (or by an older version)."""
+        return [r[0] for r in self.db.execute(
+            "SELECT id FROM articles WHERE id NOT IN (SELECT article_id FROM dedup_signatures)")]
+
+    def cluster_members(self, cluster_id: str) -> list[Article]:
+        """Every stored copy in one cluster, representative first, then oldest first."""
+        rows = self.db.execute(
+            "SELECT * FROM articles WHERE cluster_id = ? ORDER BY id = ? DESC, "
+            "COALESCE(published, first_seen), id", [cluster_id, cluster_id]).fetchall()
+        return self._hydrate(rows)
+
+    def clusters_of(self, cluster_ids: list[str]) -> dict[str, list[Article]]:
+        """cluster id -> its members (representative first), for many clusters at once."""
+        result: dict[str, list[Article]] = {c: [] for c in cluster_ids}
+        for chunk in _chunks(list(dict.fromkeys(cluster_ids)), 500):
+            marks = ", ".join("?" for _ in chunk)
+            rows = self.db.execute(
+                f"SELECT * FROM articles WHERE cluster_id IN ({marks}) "
+                "ORDER BY COALESCE(published, first_seen), id", chunk).fetchall()
+            for article in self._hydrate(rows):
+                result.setdefault(article.cluster_id, []).append(article)
+        for cluster, members in result.items():
+            members.sort(key=lambda a: a.id != cluster)
+        return result
+
+    def duplicate_ids(self, article_ids: list[str]) -> dict[str, list[str]]:
+        """article id -> ids of the other copies in its cluster."""
+        result: dict[str, list[str]] = {i: [] for i in article_ids}
+        for chunk in _chunks(list(dict.fromkeys(article_ids)), 500):
+            marks = ", ".join("?" for _ in chunk)
+            for article_id, other in self.db.execute(
+                    f"SELECT a.id, b.id FROM articles a JOIN articles b ON b.cluster_id = a.cluster_id "
+                    f"AND b.id != a.id WHERE a.id IN ({marks}) ORDER BY b.id", chunk):
+                result[article_id].append(other)
+        return result
 
     def search_ranked(self, query: str, exclude_clusters: set[str], limit: int) -> list[tuple[str, float]]:
         """(id, bm25 score; lower is better) for an FTS query, title weighted 3x."""

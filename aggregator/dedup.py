@@ -1,0 +1,360 @@
+"""Which stored story is this a copy of? Exact keys, then MinHash LSH.
+
+A wire story reaches us from many sites with new headlines, trimmed or
+reordered paragraphs and each site's boilerplate. Every copy is kept; the
+copies form one *cluster* named by its representative's id.
+
+Keys, cheapest first:
+
+1. the same guid within a source is already the same article id (sources
+   derive ids from source + guid), so it is an update, not a copy;
+2. the same canonical URL (normalize.canonical_url) across sources;
+3. the same folded body text (`body_hash`);
+4. near-duplicates: a MinHash signature over word 3-shingles of the folded
+   title and text, split into LSH bands. Articles sharing a band bucket are
+   candidates; a candidate is a copy when its estimated *overlap* (the share
+   of the smaller article's shingles found in the larger, derived from the
+   Jaccard estimate and both shingle counts) reaches `[dedup] threshold`.
+   Overlap, not plain Jaccard, because a trimmed copy holding 60% of the
+   original is still the same story, while its Jaccard is only 0.6.
+
+Representative: the *earliest published* copy (then first seen, then the
+longest text, then the id). Chosen over "most complete" because it is
+stable: a later, longer copy does not rename the cluster, so feed entries
+keep their ids and a reader does not see the story again as unread; and the
+earliest copy is usually the originating outlet, which deserves the credit.
+
+Incremental: a new article costs one signature, a few indexed bucket
+lookups and a handful of candidate comparisons, whatever the store's size.
+Signatures and buckets live in SQLite (migration 4), so the index survives
+restarts. MinHash is a few lines of numpy rather than datasketch: its LSH
+index lives in memory, Redis or Cassandra, not in our SQLite file, and it
+pulls in scipy for a part we would not use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Iterable, Protocol
+
+import numpy as np
+
+from .models import Article
+from .normalize import canonical_url, fold_for_matching, safe_url
+
+SHINGLE_WORDS = 3
+BANDS = 40
+ROWS = 3
+NUM_PERM = BANDS * ROWS
+JACCARD_FLOOR = 0.5  # and Jaccard >= threshold * this: a long story swallowing a short one is not a copy
+_SEED = 20240607
+_WORD_RE = re.compile(r"\w+")
+_FAR_FUTURE = datetime.max.replace(tzinfo=timezone.utc)
+
+
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    """Fixed multiply-shift hash family: the same on every run and machine."""
+    rng = np.random.default_rng(_SEED)
+    a = rng.integers(1, 2**63, size=NUM_PERM, dtype=np.uint64) | np.uint64(1)
+    b = rng.integers(0, 2**63, size=NUM_PERM, dtype=np.uint64)
+    return a, b
+
+
+_A, _B = _permutations()
+_BAND_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9][:ROWS], dtype=np.uint64)
+_SHINGLE_MIX = np.array([0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB][:SHINGLE_WORDS],
+                        dtype=np.uint64)
+
+
+# --- pure functions: text -> keys ---
+
+
+def words(text: str) -> list[str]:
+    return _WORD_RE.findall(fold_for_matching(text))
+
+
+def body_hash(text: str) -> str:
+    """Same words in the same order, whatever the whitespace, quotes, case or accents."""
+    return hashlib.sha256(" ".join(words(text)).encode("utf-8")).hexdigest()[:32]
+
+
+def shingle_hashes(title: str, text: str) -> np.ndarray:
+    """64-bit hashes of the distinct word 3-shingles of title and text (never across them)."""
+    hashes = []
+    for part in (title, text):
+        tokens = words(part)
+        if not tokens:
+            continue
+        ids = np.fromiter((zlib.crc32(t.encode("utf-8")) for t in tokens), dtype=np.uint64, count=len(tokens))
+        if len(ids) < SHINGLE_WORDS:
+            ids = np.concatenate([ids, np.zeros(SHINGLE_WORDS - len(ids), dtype=np.uint64)])
+        windows = np.lib.stride_tricks.sliding_window_view(ids, SHINGLE_WORDS)
+        hashes.append((windows * _SHINGLE_MIX).sum(axis=1, dtype=np.uint64))
+    if not hashes:
+        return np.zeros(0, dtype=np.uint64)
+    return np.unique(np.concatenate(hashes))
+
+
+def signature(shingles: np.ndarray) -> np.ndarray:
+    """MinHash: for each of NUM_PERM hash functions, the smallest 32-bit value over the shingles."""
+    if shingles.size == 0:
+        return np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)
+    with np.errstate(over="ignore"):
+        mixed = (shingles[:, None] * _A[None, :] + _B[None, :]) >> np.uint64(32)
+    return mixed.min(axis=0).astype(np.uint32)
+
+
+def band_keys(sig: np.ndarray) -> list[int]:
+    """One signed 63-bit bucket key per band (SQLite INTEGER)."""
+    rows = sig.astype(np.uint64).reshape(BANDS, ROWS)
+    with np.errstate(over="ignore"):
+        mixed = (rows * _BAND_MIX).sum(axis=1, dtype=np.uint64) >> np.uint64(1)
+    return [int(v) for v in mixed]
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.count_nonzero(a == b)) / NUM_PERM
+
+
+def overlap(j: float, size_a: int, size_b: int) -> float:
+    """|A∩B| / min(|A|,|B|) from a Jaccard estimate: |A∩B| = J(|A|+|B|)/(1+J)."""
+    smaller = min(size_a, size_b)
+    if smaller <= 0:
+        return 0.0
+    return min(1.0, j * (size_a + size_b) / ((1 + j) * smaller))
+
+
+def sig_to_bytes(sig: np.ndarray) -> bytes:
+    return sig.astype("<u4").tobytes()
+
+
+def sig_from_bytes(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype="<u4").astype(np.uint32)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Everything dedup needs to know about one article's text."""
+
+    url_key: str | None
+    body_key: str | None
+    signature: np.ndarray
+    shingles: int
+    bands: list[int]
+
+    @classmethod
+    def of(cls, article: Article) -> "Fingerprint":
+        text = article.text or article.summary
+        shingles = shingle_hashes(article.title, text)
+        sig = signature(shingles)
+        return cls(canonical_url(article.url), body_hash(text) if words(text) else None,
+                   sig, int(shingles.size), band_keys(sig))
+
+
+# --- what the store gives and takes ---
+
+
+@dataclass(frozen=True)
+class StoredDoc:
+    """A stored article as the index knows it."""
+
+    id: str
+    cluster_id: str
+    order: tuple  # representative order key: smaller is preferred
+    content_hash: str = ""
+    signature: np.ndarray | None = None
+    shingles: int = 0
+
+
+class DedupStore(Protocol):
+    """The queries dedup needs; store.Store implements them with indexed SQL."""
+
+    def dedup_docs(self, ids: list[str]) -> dict[str, StoredDoc]: ...
+    def ids_by_canonical_urls(self, urls: list[str]) -> dict[str, list[str]]: ...
+    def ids_by_body_hashes(self, hashes: list[str]) -> dict[str, list[str]]: ...
+    def lsh_candidates(self, bands: list[int]) -> list[str]: ...
+
+
+@dataclass
+class DedupRows:
+    """What the store writes, in the batch's transaction, to keep the index current."""
+
+    signatures: list[tuple[str, str | None, int, bytes, str]] = field(default_factory=list)
+    # (article_id, body_hash, shingle count, signature bytes, content_hash)
+    buckets: list[tuple[str, int, int]] = field(default_factory=list)  # (article_id, band, key)
+    renames: dict[str, str] = field(default_factory=dict)  # old cluster id -> new cluster id
+    reindex: list[str] = field(default_factory=list)  # article ids whose old buckets go
+
+
+def order_key(published: datetime | None, first_seen: datetime | None, text_len: int, article_id: str) -> tuple:
+    """Earliest published first; then first seen; then the longest text; then the id."""
+    return (published or first_seen or _FAR_FUTURE, first_seen or _FAR_FUTURE, -text_len, article_id)
+
+
+# --- the clustering itself ---
+
+
+@dataclass
+class Match:
+    id: str
+    reason: str
+    score: float = 1.0
+
+
+class Deduplicator:
+    """Assigns cluster ids to a batch against the store plus the batch itself."""
+
+    def __init__(self, store: DedupStore, threshold: float = 0.6):
+        self.store = store
+        self.threshold = threshold
+        self.rows = DedupRows()
+        self._pending: dict[str, tuple[Fingerprint, StoredDoc]] = {}
+        self._pending_buckets: dict[tuple[int, int], list[str]] = {}
+        self._pending_urls: dict[str, list[str]] = {}
+        self._pending_bodies: dict[str, list[str]] = {}
+        self._clusters: dict[str, str] = {}  # article id -> cluster id, for everything touched
+        self._orders: dict[str, tuple] = {}  # cluster representative id -> its order key
+
+    def assign(self, articles: list[Article]) -> DedupRows:
+        """Set every article's cluster_id; return the index rows and cluster renames to write."""
+        stored = self.store.dedup_docs([a.id for a in articles])
+        for article in sorted(articles, key=lambda a: order_key(a.published, None, len(a.text), a.id)):
+            self._assign_one(article, stored.get(article.id))
+        for article in articles:
+            article.cluster_id = self._resolve(self._clusters.get(article.id, article.cluster_id or article.id))
+        self.rows.renames = {old: self._resolve(old) for old in self.rows.renames}
+        self.rows.renames = {old: new for old, new in self.rows.renames.items() if old != new}
+        return self.rows
+
+    def matches(self, article: Article, fingerprint: Fingerprint | None = None) -> list[Match]:
+        """Stored or pending articles this one is a copy of, and why (explain and tests use it)."""
+        fp = fingerprint or Fingerprint.of(article)
+        found: dict[str, Match] = {}
+        if fp.url_key:
+            for other in self._lookup_urls(fp.url_key):
+                found.setdefault(other, Match(other, "same canonical URL"))
+        if fp.body_key:
+            for other in self._lookup_bodies(fp.body_key):
+                found.setdefault(other, Match(other, "same text"))
+        candidates = [c for c in self._lookup_bands(fp.bands) if c not in found and c != article.id]
+        docs = self._docs(candidates)
+        for other in candidates:
+            doc = docs.get(other)
+            if doc is None or doc.signature is None:
+                continue
+            j = jaccard(fp.signature, doc.signature)
+            score = overlap(j, fp.shingles, doc.shingles)
+            if score >= self.threshold and j >= self.threshold * JACCARD_FLOOR:
+                found[other] = Match(other, f"near-duplicate (overlap {score:.2f}, jaccard {j:.2f})", score)
+        found.pop(article.id, None)
+        return list(found.values())
+
+    # --- one article ---
+
+    def _assign_one(self, article: Article, stored: StoredDoc | None) -> None:
+        if stored and stored.content_hash == article.content_hash and stored.signature is not None:
+            self._clusters[article.id] = stored.cluster_id  # unchanged: already indexed
+            return
+        fp = Fingerprint.of(article)
+        order = order_key(article.published, None, len(article.text), article.id)
+        if stored:
+            order = min(order, stored.order)
+        own_cluster = self._resolve(stored.cluster_id) if stored else article.id
+        matched = self.matches(article, fp)
+        self._orders[article.id] = min(order, self._orders.get(article.id, order))
+        clusters = {own_cluster} | {self._cluster_of(m.id) for m in matched}
+        rep = min(clusters, key=lambda c: (self._order_of(c), c))
+        for cluster in clusters:
+            if cluster != rep:
+                self.rows.renames[cluster] = rep
+                self._clusters[cluster] = rep
+        self._clusters[article.id] = rep
+        self._remember(article, fp, order, stored is not None)
+
+    def _remember(self, article: Article, fp: Fingerprint, order: tuple, was_stored: bool) -> None:
+        doc = StoredDoc(article.id, article.id, order, article.content_hash, fp.signature, fp.shingles)
+        self._pending[article.id] = (fp, doc)
+        for band, key in enumerate(fp.bands):
+            self._pending_buckets.setdefault((band, key), []).append(article.id)
+        if fp.url_key:
+            self._pending_urls.setdefault(fp.url_key, []).append(article.id)
+        if fp.body_key:
+            self._pending_bodies.setdefault(fp.body_key, []).append(article.id)
+        if was_stored:
+            self.rows.reindex.append(article.id)
+        self.rows.signatures.append((article.id, fp.body_key, fp.shingles, sig_to_bytes(fp.signature),
+                                     article.content_hash))
+        self.rows.buckets.extend((article.id, band, key) for band, key in enumerate(fp.bands))
+
+    # --- lookups over store + pending ---
+
+    def _lookup_urls(self, key: str) -> list[str]:
+        return self.store.ids_by_canonical_urls([key]).get(key, []) + self._pending_urls.get(key, [])
+
+    def _lookup_bodies(self, key: str) -> list[str]:
+        return self.store.ids_by_body_hashes([key]).get(key, []) + self._pending_bodies.get(key, [])
+
+    def _lookup_bands(self, bands: list[int]) -> list[str]:
+        found = dict.fromkeys(self.store.lsh_candidates(bands))
+        for band, key in enumerate(bands):
+            found.update(dict.fromkeys(self._pending_buckets.get((band, key), [])))
+        return list(found)
+
+    def _docs(self, ids: list[str]) -> dict[str, StoredDoc]:
+        docs = {i: self._pending[i][1] for i in ids if i in self._pending}
+        missing = [i for i in ids if i not in docs]
+        if missing:
+            docs.update(self.store.dedup_docs(missing))
+        return docs
+
+    def _cluster_of(self, article_id: str) -> str:
+        if article_id not in self._clusters:
+            doc = self._docs([article_id]).get(article_id)
+            self._clusters[article_id] = doc.cluster_id if doc else article_id
+            if doc:
+                self._orders.setdefault(article_id, doc.order)
+        return self._resolve(self._clusters[article_id])
+
+    def _order_of(self, cluster: str) -> tuple:
+        if cluster not in self._orders:
+            doc = self._docs([cluster]).get(cluster)
+            self._orders[cluster] = doc.order if doc else order_key(None, None, 0, cluster)
+        return self._orders[cluster]
+
+    def _resolve(self, cluster: str) -> str:
+        seen = set()
+        while cluster in self.rows.renames and cluster not in seen:
+            seen.add(cluster)
+            cluster = self.rows.renames[cluster]
+        return cluster
+
+
+# --- clusters as readers see them ---
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """A cluster as a feed shows it: the representative, then the other copies."""
+
+    representative: Article
+    copies: list[Article]
+
+
+def also_reported_html(copies: Iterable[Article]) -> str:
+    """The "Also reported by" list appended to an entry: site name and link per copy."""
+    items = []
+    for copy in copies:
+        name = html.escape(copy.site or copy.source)
+        link = safe_url(copy.url)
+        if link:
+            items.append(f'<li><a href="{html.escape(link, quote=True)}">{name}</a></li>')
+        else:
+            items.append(f"<li>{name}</li>")
+    if not items:
+        return ""
+    return '<h3>Also reported by</h3><ul class="also-reported">' + "".join(items) + "</ul>"
