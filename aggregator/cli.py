@@ -114,16 +114,38 @@ def ingest(ctx: Context, paths: tuple[Path, ...]) -> None:
     so running the source later does not add a second copy.
     """
     from . import pipeline
+    from .models import IngestReport
 
     config = ctx.config
     rules = pipeline.topic_rules(config)
+    total = IngestReport(source="total")
     with ctx.store() as store:
         for path in paths:
             if not path.exists():
                 click.echo(f"error: {path}: no such file or folder", err=True)
                 continue
-            report = pipeline.ingest_path(config, store, path, rules)
-            _echo_report(ctx, report)
+            with _progress_bar(ctx, pipeline.count_files(config, path), f"{path}") as advance:
+                report = pipeline.ingest_path(config, store, path, rules, progress=advance)
+            if len(paths) > 1:
+                _echo_report(ctx, report)
+            elif report.error:
+                click.echo(f"error: {report.source}: {report.error}", err=True)
+            total.new, total.updated = total.new + report.new, total.updated + report.updated
+            total.unchanged += report.unchanged
+            total.skipped += report.skipped
+    # The one line a user (or a script) reads: what this ingest did, in every mode.
+    click.echo(total.summary().split(": ", 1)[1])
+
+
+@contextmanager
+def _progress_bar(ctx: Context, length: int, label: str) -> Iterator:
+    """A click progress bar on stderr, or a no-op with --quiet or when stderr is not a terminal."""
+    if ctx.quiet or length < 2 or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=length, label=_clip(label, 30), file=sys.stderr,
+                           show_pos=True, show_eta=True) as bar:
+        yield bar.update
 
 
 def _echo_report(ctx: Context, report) -> None:
@@ -202,7 +224,7 @@ def articles(ctx: Context, topic: str | None, search: str | None, source: str | 
                 continue
             base = config.site.base_url
             related = related_posts(store, article, config.publish.related_posts)
-            click.echo(json.dumps({
+            click.echo(_json_line({
                 "id": article.id, "title": article.title,
                 "url": article_link(base, article.id, article.url),
                 "site": article.site, "source": article.source,
@@ -214,7 +236,13 @@ def articles(ctx: Context, topic: str | None, search: str | None, source: str | 
                 "related": [{"id": r.id, "title": r.title, "url": article_link(base, r.id, r.url)}
                             for r in related],
                 "cluster": article.cluster_id or article.id,
-            }, ensure_ascii=False))
+            }))
+
+
+def _json_line(value: object) -> str:
+    """JSON with readable text, but controls and bidi overrides escaped (\\u202e), not sent raw."""
+    return "".join(c if c.isprintable() else json.dumps(c)[1:-1]
+                   for c in json.dumps(value, ensure_ascii=False))
 
 
 def _terminal_safe(text: str) -> str:

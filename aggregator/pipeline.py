@@ -26,6 +26,7 @@ from .store import Store
 from .topics import TopicRules
 
 log = logging.getLogger("aggregator")
+MAX_SKIP_LINES = 50  # per batch: a folder of 100,000 junk files is not 100,000 log lines
 
 Progress = Callable[[int], None]
 
@@ -48,7 +49,8 @@ def ingest_source(config: Config, store: Store, source: SourceConfig,
         return store_fetched(config, store, fetch_source(config, store, source), rules, progress)
     else:
         results = read_local_source(source.path, source.name, parse_options(config),
-                                    config.ingest.max_file_size, source.include, source.exclude)
+                                    config.ingest.max_file_size, source.include, source.exclude,
+                                    known=store.file_states(source.name))
     return store_results(store, source.name, results, rules, progress, config.dedup.threshold)
 
 
@@ -58,24 +60,25 @@ def ingest_path(config: Config, store: Store, path: Path,
     source = source_for_path(config, path)
     if source is not None:
         rules = rules or topic_rules(config)
-        results = read_local_source(path, source.name, parse_options(config), config.ingest.max_file_size,
-                                    source.include, source.exclude)
+        # Ids relative to the source's root: the same ids the source's own runs give, so one copy.
         root = source.path if source.path.is_dir() else source.path.parent
-        results = (_rebase(r, source, root) for r in results)
-        return store_results(store, source.name, results, rules, progress)
+        results = read_local_source(path, source.name, parse_options(config), config.ingest.max_file_size,
+                                    source.include, source.exclude, known=store.file_states(source.name),
+                                    base=root)
+        return store_results(store, source.name, results, rules, progress, config.dedup.threshold)
     name = f"local:{path.resolve().name if path.is_dir() else path.resolve().parent.name}"
-    results = read_local_source(path, name, parse_options(config), config.ingest.max_file_size)
+    results = read_local_source(path, name, parse_options(config), config.ingest.max_file_size,
+                                known=store.file_states(name))
     return store_results(store, name, results, rules or topic_rules(config), progress, config.dedup.threshold)
 
 
-def _rebase(result: ParseResult, source: SourceConfig, root: Path) -> ParseResult:
-    """Give ad hoc files the ids they get when their source runs, so there is one copy."""
-    from .sources.local import local_article_id
+def count_files(config: Config, path: Path) -> int:
+    """How many files an ingest of `path` will look at: the length of a progress bar."""
+    from .sources.local import iter_files
 
-    for article in result.articles:
-        relative = Path(article.origin).resolve().relative_to(root.resolve()).as_posix()
-        article.id = local_article_id(source.name, relative)
-    return result
+    source = source_for_path(config, path)
+    include, exclude = (source.include, source.exclude) if source else ((), ())
+    return sum(1 for _ in iter_files(path, include, exclude)) if path.exists() else 0
 
 
 def source_for_path(config: Config, path: Path) -> SourceConfig | None:
@@ -100,14 +103,18 @@ def store_results(store: Store, source: str, results: Iterable[ParseResult],
     """
     report = IngestReport(source=source)
     batch: dict[str, Article] = {}
+    files = []  # local files' new states, stored in the same transaction as their articles
     for result in results:
-        for skipped in result.skipped:
+        for skipped in result.skipped[:max(0, MAX_SKIP_LINES - len(report.skipped))]:
             log.warning("%s: skipped %s: %s", source, skipped.origin, skipped.reason)
         report.skipped.extend(result.skipped)
         if result.error:
             report.error = result.error
         for article in result.articles:
             batch[article.id] = article
+        if result.file is not None:
+            files.append(result.file)
+        report.unchanged += result.unchanged
         if progress:
             progress(1)
     pruned = store.pruned_ids(batch)  # retention removed them; a feed still listing them must not revive them
@@ -116,9 +123,12 @@ def store_results(store: Store, source: str, results: Iterable[ParseResult],
     for article in articles:
         article.topics = tags[article.id]
     dedup_rows = Deduplicator(store, dedup_threshold).assign(articles)  # sets article.cluster_id
-    outcome = store.write_articles(articles, tags, dedup_rows,
+    outcome = store.write_articles(articles, tags, dedup_rows, files=files,
                                    source_state=(source, source_state) if source_state else None)
-    report.new, report.updated, report.unchanged = outcome.new, outcome.updated, outcome.unchanged
+    report.new, report.updated = outcome.new, outcome.updated
+    report.unchanged += outcome.unchanged
+    if len(report.skipped) > MAX_SKIP_LINES:
+        log.warning("%s: skipped %d more inputs (not listed)", source, len(report.skipped) - MAX_SKIP_LINES)
     log.debug("%s", report.summary())  # the CLI prints it; the daemon logs its own fetch line
     return report
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import sqlite_utils
 
-from .models import Article, SiteRelated
+from .models import Article, FileState, SiteRelated
 
 if TYPE_CHECKING:
     from .dedup import DedupRows, StoredDoc
@@ -93,6 +93,14 @@ MIGRATION_2 = [
     "ALTER TABLE sources ADD COLUMN interval_seconds REAL",
 ]
 MIGRATIONS[2] = MIGRATION_2
+
+MIGRATION_3 = [
+    # Local files (sources/local.py): size and mtime let an unchanged file be skipped unread.
+    "ALTER TABLE files ADD COLUMN size INTEGER",
+    "ALTER TABLE files ADD COLUMN mtime_ns INTEGER",
+    "CREATE INDEX IF NOT EXISTS idx_files_source ON files (source)",
+]
+MIGRATIONS[3] = MIGRATION_3
 
 
 MIGRATION_4 = [
@@ -172,7 +180,8 @@ class Store:
 
     def write_articles(self, articles: Iterable[Article], topics: dict[str, list[str]],
                        dedup: "DedupRows | None" = None,
-                       source_state: "tuple[str, dict[str, Any]] | None" = None) -> WriteOutcome:
+                       source_state: "tuple[str, dict[str, Any]] | None" = None,
+                       files: "Iterable[FileState]" = ()) -> WriteOutcome:
         """Insert or update a source batch in one transaction.
 
         An article whose content hash is unchanged is not written at all, so a
@@ -181,6 +190,8 @@ class Store:
         LSH buckets and cluster merges, so the index never disagrees with the rows.
         `source_state` (name, fields) is saved in the same transaction too: a
         feed's new ETag must never be stored without the articles it covers.
+        `files` (local files' new states) likewise: a file is never marked as
+        read unless the articles it produced are stored.
         """
         new = updated = unchanged = 0
         now = _iso(datetime.now(timezone.utc))
@@ -195,7 +206,9 @@ class Store:
                     continue
                 record = _article_row(article, first_seen=row[1] if row else now, now=now)
                 if row:
-                    record["published"] = record["published"] or row[2]
+                    # Keep the first known date: a local file's date is its mtime, and an
+                    # edit must move `updated` only, or readers re-sort a corrected story.
+                    record["published"] = row[2] or record["published"]
                     record["cluster_id"] = article.cluster_id or row[3] or article.id
                     updated += 1
                 else:
@@ -206,7 +219,27 @@ class Store:
                 self._write_dedup(dedup)
             if source_state is not None:
                 self._upsert_source_state(*source_state)
+            self._save_files(files, now)
         return WriteOutcome(new, updated, unchanged)
+
+    def _save_files(self, files: "Iterable[FileState]", now: str) -> None:
+        self.db.conn.executemany(
+            "INSERT INTO files (path, source, content_hash, article_ids, seen, size, mtime_ns) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET source = excluded.source, "
+            "content_hash = excluded.content_hash, article_ids = excluded.article_ids, "
+            "seen = excluded.seen, size = excluded.size, mtime_ns = excluded.mtime_ns",
+            [(f.path, f.source, f.content_hash, json.dumps(f.article_ids), now, f.size, f.mtime_ns)
+             for f in files],
+        )
+
+    def file_states(self, source: str) -> "dict[str, FileState]":
+        """What was last stored from each of a source's local files, keyed by absolute path."""
+        rows = self.db.execute(
+            "SELECT path, source, content_hash, article_ids, size, mtime_ns FROM files WHERE source = ?",
+            [source])
+        return {r[0]: FileState(path=r[0], source=r[1], content_hash=r[2] or "",
+                                article_ids=json.loads(r[3] or "[]"), size=r[4] if r[4] is not None else -1,
+                                mtime_ns=r[5]) for r in rows}
 
     def _write_dedup(self, rows: "DedupRows") -> None:
         """Signatures and buckets of (re)indexed articles, then cluster renames."""

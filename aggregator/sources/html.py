@@ -25,6 +25,11 @@ PUBLISHED_META = ("article:published_time", "og:article:published_time", "datePu
 MODIFIED_META = ("article:modified_time", "og:updated_time", "dateModified", "dcterms.modified")
 SECTION_META = ("article:section",)
 TAG_META = ("article:tag", "news_keywords", "keywords")
+NBSP_FORMS = re.compile(r"\u00a0|&nbsp;|&#160;|&#x0*a0;", re.I)
+# trafilatura folds every Unicode space into " ", but a published non-breaking space is part
+# of the text (9\u00a0to\u00a02); it rides through extraction as this printable letter-like mark.
+NBSP_STANDIN = "\U00016FE0"
+MIN_TEXT_CHARS = 50  # less than this is a menu or a caption, not an article
 LEADING_HEADING = re.compile(r"^\s*<(h[1-3])>(.*?)</\1>", re.S)
 
 
@@ -61,7 +66,7 @@ def extract_article_html(html: str, url: str | None) -> tuple[str, str] | None:
         return None
     content_html = _body_html(document.body, url)
     text = html_to_text(content_html)
-    return (text, content_html) if text else None
+    return (text, content_html) if len(text) >= MIN_TEXT_CHARS else None
 
 
 def parse_html_page(html: str, url: str | None = None) -> PageFields | None:
@@ -73,7 +78,7 @@ def parse_html_page(html: str, url: str | None = None) -> PageFields | None:
     title = clean_text(document.title or "")
     content_html = _without_title_heading(_body_html(document.body, page_url or url), title)
     text = html_to_text(content_html)
-    if not text:
+    if len(text) < MIN_TEXT_CHARS:
         return None
     tree = _tree(html)
     dates = _metadata_dates(tree) if tree is not None else (None, None)
@@ -87,7 +92,7 @@ def parse_html_page(html: str, url: str | None = None) -> PageFields | None:
         categories=_categories(tree, document),
         published=dates[0] or _day(document.date),
         updated=dates[1],
-        image=safe_url(document.image, page_url) if document.image else None,
+        image=_image(document.image, tree, page_url or url),
         description=clean_text(document.description or ""),
     )
 
@@ -95,14 +100,26 @@ def parse_html_page(html: str, url: str | None = None) -> PageFields | None:
 def _extract(html: str, url: str | None):
     import trafilatura  # imported here: about a second, and only HTML needs it
 
+    protect = NBSP_STANDIN not in html
+    if protect:
+        html = NBSP_FORMS.sub(NBSP_STANDIN, html)
     try:
-        return trafilatura.bare_extraction(
+        document = trafilatura.bare_extraction(
             html, url=url, with_metadata=True, include_comments=False, include_tables=True,
             include_images=False, include_links=True, include_formatting=True, favor_precision=True,
             deduplicate=False,
         )
     except (ValueError, TypeError, RecursionError):  # a page too broken to build a tree from
         return None
+    if document is not None and protect:
+        for name in ("title", "author", "sitename", "description"):
+            if isinstance(getattr(document, name), str):
+                setattr(document, name, _restore_nbsp(getattr(document, name)))
+    return document
+
+
+def _restore_nbsp(text: str) -> str:
+    return text.replace(NBSP_STANDIN, "\u00a0")
 
 
 def _body_html(body, base: str | None) -> str:
@@ -113,7 +130,7 @@ def _body_html(body, base: str | None) -> str:
     root = convert_to_html(deepcopy(body))
     inner = root[0]
     parts = [inner.text or ""] + [tostring(child, encoding="unicode") for child in inner]
-    return sanitize_html("".join(parts).strip(), base)
+    return sanitize_html(_restore_nbsp("".join(parts).strip()), base)
 
 
 def _without_title_heading(content_html: str, title: str) -> str:
@@ -152,8 +169,22 @@ def _categories(tree, document) -> list[str]:
             found += keywords.split(",") if isinstance(keywords, str) else _as_list(keywords)
         for value in _meta_values(tree, TAG_META):
             found += value.split(",")
-    found += list(document.categories or []) + list(document.tags or [])
-    return _unique(clean_text(c) for c in found)
+    for value in list(document.categories or []) + list(document.tags or []):
+        found += value.split(",")
+    return _unique(clean_text(c) for c in found if isinstance(c, str))
+
+
+def _image(found: str | None, tree, base: str | None) -> str | None:
+    """trafilatura's og:image, else a JSON-LD image (a URL, an ImageObject or a list of them)."""
+    candidates = [found] if found else []
+    if tree is not None:
+        for item in _json_ld(tree):
+            for image in _as_list(item.get("image")):
+                candidates.append(image.get("url") if isinstance(image, dict) else image)
+    for candidate in candidates:
+        if isinstance(candidate, str) and (absolute := safe_url(candidate, base)):
+            return absolute
+    return None
 
 
 def _metadata_dates(tree) -> tuple[datetime | None, datetime | None]:
