@@ -39,12 +39,20 @@ class TopicMatch:
     reasons: list[str] = field(default_factory=list)
 
 
+def _term_regex(term: str) -> str:
+    """A folded term as a regex: any whitespace between words; "policy" also as "policies"."""
+    words = [re.escape(w) for w in term.split()]
+    if len(term) > 3 and term.endswith("y") and term[-2] not in "aeiou":
+        words[-1] = words[-1][:-1] + "(?:y|ies)"
+    return r"\s+".join(words)
+
+
 def _term_pattern(terms: tuple[str, ...]) -> re.Pattern | None:
     """Whole words or phrases, with possessive and simple plural endings allowed."""
     folded = sorted({fold_for_matching(t) for t in terms if t.strip()}, key=len, reverse=True)
     if not folded:
         return None
-    alternatives = "|".join(r"\s+".join(re.escape(w) for w in term.split()) for term in folded)
+    alternatives = "|".join(_term_regex(term) for term in folded)
     return re.compile(rf"(?<![\w])({alternatives})(?:'s|s'|'|s|es)?(?![\w])")
 
 

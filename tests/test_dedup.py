@@ -1,0 +1,168 @@
+"""Duplicate clusters: exact keys, near-duplicates, representatives, persistence, rendering."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from lxml import html as lxml_html
+
+from aggregator import dedup
+from aggregator.config import TopicConfig
+from aggregator.dedup import Deduplicator, also_reported_html, body_hash
+from aggregator.models import Article, ParseResult
+from aggregator.normalize import content_hash
+from aggregator.pipeline import store_results
+from aggregator.store import Store
+from aggregator.topics import TopicRules
+
+T0 = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)
+PARAS = [
+    "The harbour authority in Valletta said on Tuesday that the new ferry terminal would open in June, "
+    "two years later than first planned and at almost twice the original cost.",
+    "Officials blamed the delay on a shortage of steel and on a dispute with the main contractor, "
+    "which was settled in court last winter after months of hearings.",
+    "The terminal will handle up to four thousand passengers a day and is meant to ease congestion "
+    "in the old port, where residents have long complained about traffic and fumes.",
+    "Transport minister Clara Vella told reporters the project showed the island could deliver large "
+    "infrastructure, even if the timetable had slipped more than anyone wanted.",
+    "Opposition members said the cost overrun should be investigated by the auditor general and asked "
+    "for the contracts to be published in full before the opening ceremony.",
+    "Ferry operators welcomed the news but warned that fares might rise to cover the higher port fees "
+    "that the authority plans to introduce from the autumn season onwards.",
+]
+OTHER = [
+    "A new cycling lane along the seafront in Sliema was opened on Sunday by the local council, which "
+    "hopes to cut car journeys in the busy town centre during the summer months.",
+    "The council said the lane cost a fraction of what had been budgeted thanks to recycled materials and "
+    "volunteer labour, and that more lanes would follow next year if residents approve.",
+    "Shop owners were divided, with some fearing the loss of parking spaces and others expecting more "
+    "customers on foot and on bicycles during the evening promenade.",
+]
+
+
+def art(id: str, title: str, paras: list[str], source: str = "s1", minutes: int = 0,
+        url: str | None = None, site: str | None = None) -> Article:
+    text = "\n\n".join(paras)
+    return Article(id=id, source=source, site=site or source.title(), title=title, text=text, url=url,
+                   published=T0 + timedelta(minutes=minutes), content_hash=content_hash(title, text, url or ""))
+
+
+def ingest(store: Store, source: str, *articles: Article, threshold: float = 0.75) -> None:
+    store_results(store, source, [ParseResult(articles=list(articles))], TopicRules(()), dedup_threshold=threshold)
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with Store(tmp_path / "db.sqlite") as s:
+        yield s
+
+
+def clusters(store: Store) -> dict[str, str]:
+    return {a.id: a.cluster_id for a in store.iter_articles()}
+
+
+def test_body_hash_ignores_case_spacing_quotes_and_accents() -> None:
+    assert body_hash("Caf\u00e9 \u201cnews\u201d\u00a0 here") == body_hash('cafe "NEWS" here')
+    assert body_hash("one two") != body_hash("two one")
+
+
+def test_signature_estimates_jaccard() -> None:
+    a = dedup.shingle_hashes("t", " ".join(PARAS))
+    b = dedup.shingle_hashes("t", " ".join(PARAS[:4]))
+    true = len(set(a.tolist()) & set(b.tolist())) / len(set(a.tolist()) | set(b.tolist()))
+    assert abs(dedup.jaccard(dedup.signature(a), dedup.signature(b)) - true) < 0.15
+    assert (dedup.signature(a) == dedup.signature(a.copy())).all()  # deterministic
+
+
+def test_syndicated_copies_form_one_cluster_with_earliest_as_representative(store: Store) -> None:
+    original = art("a", "Valletta ferry terminal to open in June", PARAS, "wire", minutes=0)
+    rewritten = art("b", "Two years late, new ferry hub finally gets a date", PARAS[:-1] + [
+        "Follow the Island Post on Google News"], "post", minutes=30)
+    reordered = art("c", "Ferry terminal opening set for June after delays",
+                    [PARAS[0], PARAS[2], PARAS[1], *PARAS[3:5]], "times", minutes=45)
+    unrelated = art("d", "Sliema opens seafront cycling lane", OTHER, "post", minutes=50)
+    ingest(store, "post", rewritten, unrelated)
+    ingest(store, "times", reordered)
+    ingest(store, "wire", original)  # arrives last but was published first
+    found = clusters(store)
+    assert found["a"] == found["b"] == found["c"] == "a"
+    assert found["d"] == "d"
+    assert {a.id for a in store.cluster_members("a")} == {"a", "b", "c"}
+    assert store.duplicate_ids(["b", "d"]) == {"b": ["a", "c"], "d": []}
+
+
+def test_follow_up_sharing_background_is_not_a_copy(store: Store) -> None:
+    ingest(store, "wire", art("a", "Valletta ferry terminal to open in June", PARAS))
+    follow = art("f", "Ferry terminal opens to first passengers", OTHER + PARAS[-2:], "wire", minutes=600)
+    ingest(store, "wire", follow)
+    assert clusters(store)["f"] == "f"
+
+
+def test_same_canonical_url_across_sources_is_one_cluster(store: Store) -> None:
+    ingest(store, "s1", art("a", "Short item", ["Brief."], url="https://example.com/x?utm_source=a"))
+    ingest(store, "s2", art("b", "Other title", ["Entirely different words here."], "s2", minutes=5,
+                            url="HTTPS://EXAMPLE.com/x/#top"))
+    assert clusters(store) == {"a": "a", "b": "a"}
+
+
+def test_same_text_under_different_titles_is_one_cluster(store: Store) -> None:
+    ingest(store, "s1", art("a", "One", ["Tiny text.", "Two lines."]))
+    ingest(store, "s2", art("b", "Two", ["tiny  TEXT.", "two lines."], "s2", minutes=1))
+    assert clusters(store)["b"] == "a"
+
+
+def test_copies_within_one_batch_cluster(store: Store) -> None:
+    ingest(store, "s1", art("a", "Valletta ferry terminal to open in June", PARAS),
+           art("b", "Ferry hub finally gets a date", PARAS[1:], minutes=3))
+    assert clusters(store) == {"a": "a", "b": "a"}
+
+
+def test_index_survives_restart_and_is_not_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    with Store(path) as first:
+        ingest(first, "s1", art("a", "Valletta ferry terminal to open in June", PARAS))
+        assert first.db.execute("SELECT COUNT(*) FROM lsh_buckets").fetchone()[0] == dedup.BANDS
+    with Store(path) as second:
+        ingest(second, "s2", art("b", "Ferry hub finally gets a date", PARAS[:5], "s2", minutes=9))
+        assert clusters(second)["b"] == "a"
+        assert second.db.execute("SELECT COUNT(*) FROM dedup_signatures").fetchone()[0] == 2
+
+
+def test_reingest_unchanged_keeps_clusters_and_index(store: Store) -> None:
+    a = art("a", "Valletta ferry terminal to open in June", PARAS)
+    b = art("b", "Ferry hub finally gets a date", PARAS[:5], "s2", minutes=9)
+    ingest(store, "s1", a)
+    ingest(store, "s2", b)
+    ingest(store, "s2", art("b", "Ferry hub finally gets a date", PARAS[:5], "s2", minutes=9))
+    assert clusters(store) == {"a": "a", "b": "a"}
+    assert store.db.execute("SELECT COUNT(*) FROM lsh_buckets").fetchone()[0] == 2 * dedup.BANDS
+
+
+def test_an_article_bridging_two_clusters_merges_them(store: Store) -> None:
+    ingest(store, "s1", art("a", "x", ["Alpha."], url="https://example.com/a"))
+    ingest(store, "s2", art("b", "y", ["Beta."], "s2", minutes=5, url="https://example.com/b"))
+    bridge = art("c", "z", ["Alpha."], "s3", minutes=9, url="https://example.com/b")
+    ingest(store, "s3", bridge)
+    assert clusters(store) == {"a": "a", "b": "a", "c": "a"}
+
+
+def test_threshold_is_respected(store: Store) -> None:
+    a = art("a", "Valletta ferry terminal", PARAS)
+    b = art("b", "Ferry terminal", PARAS[:3] + OTHER, "s2", minutes=1)
+    ingest(store, "s1", a)
+    assert Deduplicator(store, threshold=0.95).matches(b) == []
+    assert [m.id for m in Deduplicator(store, threshold=0.3).matches(b)] == ["a"]
+
+
+def test_also_reported_html_lists_site_and_link_escaped() -> None:
+    copies = [art("b", "t", ["x"], url="https://post.example/b", site="Post & <Co>"),
+              art("c", "t", ["x"], url="javascript:alert(1)", site="Times")]
+    rendered = also_reported_html(copies)
+    tree = lxml_html.fromstring(f"<div>{rendered}</div>")
+    assert tree.findtext("h3") == "Also reported by"
+    items = tree.findall(".//li")
+    assert items[0].findtext("a") == "Post & <Co>" and items[0].find("a").get("href") == "https://post.example/b"
+    assert items[1].text == "Times" and items[1].find("a") is None  # unsafe link dropped, name kept
+    assert also_reported_html([]) == ""
