@@ -215,6 +215,7 @@ def articles(ctx: Context, topic: str | None, search: str | None, source: str | 
     with ctx.store() as store:
         found = store.articles(topic=None if topic == "all" else topic, search=search,
                                limit=limit, source=source)
+        duplicates = store.duplicate_ids([a.id for a in found]) if as_json else {}
         for article in found:
             if not as_json:
                 date = article.published.strftime("%Y-%m-%d %H:%M") if article.published else "-"
@@ -236,7 +237,47 @@ def articles(ctx: Context, topic: str | None, search: str | None, source: str | 
                 "related": [{"id": r.id, "title": r.title, "url": article_link(base, r.id, r.url)}
                             for r in related],
                 "cluster": article.cluster_id or article.id,
+                "duplicates": duplicates.get(article.id, []),
             }))
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only show how many articles each topic would gain and lose.")
+@pass_context
+def retag(ctx: Context, dry_run: bool) -> None:
+    """Re-apply the topic rules to every stored article (after editing topics in the config)."""
+    from . import pipeline
+
+    with ctx.store() as store:
+        changes = pipeline.retag(ctx.config, store, dry_run=dry_run)
+    verb = "would gain" if dry_run else "gained"
+    for slug, (gained, lost) in changes.items():
+        click.echo(f"{slug:20} {verb} {gained}, {'would lose' if dry_run else 'lost'} {lost}")
+    if not changes:
+        click.echo("no topic changes")
+
+
+@cli.command()
+@click.argument("article_id")
+@pass_context
+def explain(ctx: Context, article_id: str) -> None:
+    """Why an article is (or is not) in each topic, and which copies it is clustered with."""
+    from . import pipeline
+
+    with ctx.store() as store:
+        article = store.get(article_id)
+        if article is None:
+            click.echo(f"error: no article {article_id!r}; see `aggregator articles`", err=True)
+            sys.exit(1)
+        copies = store.duplicate_ids([article.id])[article.id]
+    click.echo(f"{article.id}  {_terminal_safe(article.title)}")
+    for match in pipeline.topic_rules(ctx.config).explain(article):
+        state = "match" if match.matched else "no"
+        reasons = "; ".join(match.reasons) or "no rule matched"
+        click.echo(f"  {match.slug:20} {state:5} score {match.score:g}: {_terminal_safe(reasons)}")
+    cluster = article.cluster_id or article.id
+    role = "representative" if cluster == article.id else f"copy of {cluster}"
+    click.echo(f"  cluster {cluster} ({role}); other copies: {', '.join(copies) or 'none'}")
 
 
 def _json_line(value: object) -> str:

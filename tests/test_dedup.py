@@ -166,3 +166,35 @@ def test_also_reported_html_lists_site_and_link_escaped() -> None:
     assert items[0].findtext("a") == "Post & <Co>" and items[0].find("a").get("href") == "https://post.example/b"
     assert items[1].text == "Times" and items[1].find("a") is None  # unsafe link dropped, name kept
     assert also_reported_html([]) == ""
+
+
+def test_cli_articles_json_clusters_explain_and_retag(project: Path) -> None:
+    """The bundled samples hold three syndicated stories, each on three sites."""
+    import json
+
+    from click.testing import CliRunner
+
+    from aggregator.cli import cli
+
+    config = str(project / "config.toml")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["-c", config, "ingest", str(project / "articles")]).exit_code == 0
+    listed = runner.invoke(cli, ["-c", config, "articles", "--json", "--limit", "100"])
+    rows = [json.loads(line) for line in listed.output.splitlines()]
+    groups: dict[str, set[str]] = {}
+    for row in rows:
+        groups.setdefault(row["cluster"], set()).add(row["id"])
+    multi = sorted(len(ids) for ids in groups.values() if len(ids) > 1)
+    assert multi == [3, 3, 3]
+    for row in rows:
+        assert sorted(row["duplicates"] + [row["id"]]) == sorted(groups[row["cluster"]])
+    copy = next(r for r in rows if r["cluster"] != r["id"])
+    explained = runner.invoke(cli, ["-c", config, "explain", copy["id"]])
+    assert explained.exit_code == 0 and f"copy of {copy['cluster']}" in explained.output
+    assert "middle-east" in explained.output
+    text = (project / "config.toml").read_text().replace('exclude = ["football"]', 'exclude = ["gaza"]')
+    (project / "config.toml").write_text(text)
+    preview = runner.invoke(cli, ["-c", config, "retag", "--dry-run"])
+    assert preview.exit_code == 0 and "middle-east" in preview.output and "would lose" in preview.output
+    missing = runner.invoke(cli, ["-c", config, "explain", "nope"])
+    assert missing.exit_code == 1 and "no article 'nope'" in missing.output
