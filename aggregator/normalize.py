@@ -39,7 +39,9 @@ TRACKING_PARAMS = re.compile(
 )
 MAX_FUTURE = timedelta(days=1)
 EPOCH_FLOOR = datetime(1990, 1, 1, tzinfo=timezone.utc)
-_SPACE_RE = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+_SPACES = r"[ \t\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]"
+# Runs of spaces, or one unusual space; a lone " " needs no change and is not matched (speed).
+_SPACE_RE = re.compile(_SPACES + r"{2,}|[\t\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C1 too: \x9b is a terminal CSI
 
 
@@ -149,16 +151,31 @@ def clean_text(text: str) -> str:
 
 
 def fold_for_matching(text: str) -> str:
-    """Lowercase, accent-free, plain-quote, single-space text for rules and hashes."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    text = text.translate(_QUOTES).lower()
-    return _SPACE_RE.sub(" ", text).strip()
+    """Lowercase, accent-free, plain-quote, single-space text for rules and hashes.
+
+    Runs on every article several times (tags, dedup, hashes), so ASCII text
+    takes a fast path and accents are stripped by one regex, not a Python loop.
+    """
+    if text.isascii():
+        return _SPACE_RE.sub(" ", text.lower()).strip()
+    text = _plain_quotes(_COMBINING_RE.sub("", unicodedata.normalize("NFKD", text)))
+    if not text.isascii():  # rarer combining marks, outside the ranges above
+        text = "".join(c for c in text if not unicodedata.combining(c))
+    return _SPACE_RE.sub(" ", text.lower()).strip()
 
 
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u2032": "'",
-                         "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
-                         "\u2013": "-", "\u2014": "-", "\u2212": "-"})
+_COMBINING_RE = re.compile("[\u0300-\u034e\u0350-\u036f]+")  # accents of Latin, Greek, Cyrillic letters
+
+
+_QUOTES = {"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u2032": "'",
+           "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
+           "\u2013": "-", "\u2014": "-", "\u2212": "-"}
+_QUOTE_RE = re.compile("[" + "".join(_QUOTES) + "]")
+
+
+def _plain_quotes(text: str) -> str:
+    """Typographic quotes and dashes -> ASCII (a regex: str.translate with a dict is slow)."""
+    return _QUOTE_RE.sub(lambda m: _QUOTES[m.group()], text)
 
 
 def content_hash(*parts: str) -> str:
