@@ -84,13 +84,13 @@ def safe_url(url: str | None, base: str | None = None) -> str | None:
     if not url:
         return None
     url = re.sub(r"[\x00-\x20\x7f]+", "", html.unescape(url))
-    if base:
-        url = urljoin(base, url)
     try:
+        if base:
+            url = re.sub(r"[\x00-\x20\x7f]+", "", urljoin(base, url))  # bad IPv6 bases raise ValueError
         parts = urlsplit(url)
     except ValueError:
         return None
-    if parts.scheme.lower() not in SAFE_SCHEMES or not parts.netloc or "\\" in url:
+    if parts.scheme.lower() not in SAFE_SCHEMES or not parts.hostname or "\\" in url:
         return None
     return url
 
@@ -119,6 +119,8 @@ def canonical_url(url: str | None) -> str | None:
     if host.startswith("amp."):
         host = host[4:]
     port = port if port not in (None, 80 if scheme == "http" else 443) else None
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal keeps its brackets, or the URL is no URL
     netloc = f"{host}:{port}" if port else host
     path = re.sub(r"/+", "/", parts.path or "/")
     if len(path) > 1:
