@@ -148,6 +148,7 @@ def resolve_request_path(root: Path, target: str) -> Path | None:
 class FeedRequestHandler(BaseHTTPRequestHandler):
     server_version = "aggregator"
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.0"  # so even a garbled request line gets a status line
     timeout = REQUEST_TIMEOUT
 
     server: "FeedServer"
@@ -320,8 +321,9 @@ def make_server(listen: str, root: Path, health: Health) -> FeedServer:
                                  "change [server] listen or stop what uses it") from None
 
 
-def start_in_thread(server: FeedServer) -> threading.Thread:
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+def start_in_thread(server: FeedServer, poll_interval: float = 0.5) -> threading.Thread:
+    """Serve on a daemon thread; poll_interval is how fast shutdown() is noticed."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": poll_interval},
                               name="feed-server", daemon=True)
     thread.start()
     return thread
