@@ -380,6 +380,17 @@ class Store:
                 found.setdefault(key, []).append(article_id)
         return found
 
+    def dedup_signatures(self, ids: list[str]) -> dict[str, tuple[bytes, int]]:
+        """article id -> (MinHash signature bytes, shingle count), for comparing LSH candidates."""
+        found: dict[str, tuple[bytes, int]] = {}
+        for chunk in _chunks(list(dict.fromkeys(ids)), 500):
+            marks = ", ".join("?" for _ in chunk)
+            for article_id, sig, shingles in self.db.execute(
+                    f"SELECT article_id, signature, shingles FROM dedup_signatures WHERE article_id IN ({marks})",
+                    chunk):
+                found[article_id] = (sig, shingles)
+        return found
+
     def lsh_candidates(self, bands: list[int]) -> list[str]:
         """Ids of articles sharing at least one LSH band bucket: one index probe per band."""
         if not bands:
