@@ -178,6 +178,7 @@ class DedupStore(Protocol):
     def ids_by_canonical_urls(self, urls: list[str]) -> dict[str, list[str]]: ...
     def ids_by_body_hashes(self, hashes: list[str]) -> dict[str, list[str]]: ...
     def lsh_candidates(self, bands: list[int]) -> list[str]: ...
+    def dedup_signatures(self, ids: list[str]) -> dict[str, tuple[bytes, int]]: ...
 
 
 @dataclass
@@ -242,17 +243,31 @@ class Deduplicator:
             for other in self._lookup_bodies(fp.body_key):
                 found.setdefault(other, Match(other, "same text"))
         candidates = [c for c in self._lookup_bands(fp.bands) if c not in found and c != article.id]
-        docs = self._docs(candidates)
-        for other in candidates:
-            doc = docs.get(other)
-            if doc is None or doc.signature is None:
-                continue
-            j = jaccard(fp.signature, doc.signature)
-            score = overlap(j, fp.shingles, doc.shingles)
+        for other, j, size in self._similarities(fp, candidates):
+            score = overlap(j, fp.shingles, size)
             if score >= self.threshold and j >= self.threshold * JACCARD_FLOOR:
                 found[other] = Match(other, f"near-duplicate (overlap {score:.2f}, jaccard {j:.2f})", score)
         found.pop(article.id, None)
         return list(found.values())
+
+    def _similarities(self, fp: Fingerprint, candidates: list[str]) -> list[tuple[str, float, int]]:
+        """(id, Jaccard estimate, shingle count) per candidate, compared in one numpy operation."""
+        if not candidates:
+            return []
+        rows: dict[str, tuple[bytes, int]] = {}
+        stored = [c for c in candidates if c not in self._pending]
+        if stored:
+            rows.update(self.store.dedup_signatures(stored))
+        for c in candidates:
+            if c in self._pending:
+                doc = self._pending[c][1]
+                rows[c] = (sig_to_bytes(doc.signature), doc.shingles)
+        ids = [c for c in candidates if c in rows]
+        if not ids:
+            return []
+        matrix = np.frombuffer(b"".join(rows[c][0] for c in ids), dtype="<u4").reshape(len(ids), NUM_PERM)
+        estimates = np.count_nonzero(matrix == fp.signature, axis=1) / NUM_PERM
+        return [(c, float(j), rows[c][1]) for c, j in zip(ids, estimates)]
 
     # --- one article ---
 
