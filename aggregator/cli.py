@@ -320,6 +320,60 @@ def topics(ctx: Context, as_json: bool) -> None:
                 click.echo(f"{'':20} {path}")
 
 
+@cli.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_context
+def sources(click_ctx: click.Context, as_json: bool) -> None:
+    """Each source: kind, URL or path, status, last fetch, last error, next due, articles.
+
+    Status is ok, error, backing off (failing repeatedly, or the server asked
+    us to wait) or gone (HTTP 410: not fetched until its config changes).
+    """
+    if click_ctx.invoked_subcommand is not None:
+        return
+    from .source_status import source_rows
+
+    ctx = click_ctx.find_object(Context)
+    with ctx.store() as store:
+        rows = source_rows(ctx.config, store)
+    for row in rows:
+        if as_json:
+            click.echo(_json_line(row))
+            continue
+        click.echo(f"{_clip(row['name'], 24):24} {row['kind']:6} {row['status']:11} "
+                   f"{row['articles']:6d} articles  last {row['last_fetch'] or '-':25} next {row['next_due'] or '-'}")
+        click.echo(f"{'':24} {_terminal_safe(row['location'])}")
+        if row["last_error"]:
+            click.echo(f"{'':24} error: {_clip(row['last_error'], 200)}")
+
+
+@sources.command("import")
+@click.argument("opml_file", type=click.Path(dir_okay=False, path_type=Path))
+@pass_context
+def sources_import(ctx: Context, opml_file: Path) -> None:
+    """Add the feeds of an OPML file to config.toml as [[sources]] (comments and layout kept)."""
+    from .opml import OpmlError, import_opml
+
+    ctx.config  # the config must be valid before we edit it
+    try:
+        report = import_opml(ctx.config_file, opml_file)
+    except OpmlError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    for feed, reason in report.refused:
+        click.echo(f"skipped {_terminal_safe(feed.url)}: {reason}", err=True)
+    click.echo(f"{ctx.config_file}: added {len(report.added)} sources, {len(report.present)} already present")
+
+
+@sources.command("export")
+@pass_context
+def sources_export(ctx: Context) -> None:
+    """Print the configured feed sources as OPML 2.0."""
+    from .opml import export_opml
+
+    click.echo(export_opml(ctx.config), nl=False)
+
+
 @cli.command()
 @pass_context
 def check(ctx: Context) -> None:
