@@ -439,10 +439,12 @@ class Store:
 
     def search_ranked(self, query: str, exclude_clusters: set[str], limit: int) -> list[tuple[str, float]]:
         """(id, bm25 score; lower is better) for an FTS query, title weighted 3x."""
+        # Rank inside FTS first, then join only the few winners: joining every match reads
+        # whole article rows (cluster_id sits after the text) and made this ~1.5x slower.
         rows = self.db.execute(
-            "SELECT a.id, bm25(articles_fts, 3.0, 1.0) AS score, a.cluster_id FROM articles_fts "
-            "JOIN articles a ON a.rowid = articles_fts.rowid WHERE articles_fts MATCH ? "
-            "ORDER BY score LIMIT ?",
+            "SELECT a.id, f.score, a.cluster_id FROM (SELECT rowid, bm25(articles_fts, 3.0, 1.0) AS score "
+            "FROM articles_fts WHERE articles_fts MATCH ? ORDER BY score LIMIT ?) f "
+            "JOIN articles a ON a.rowid = f.rowid ORDER BY f.score, a.id",
             [query, limit + len(exclude_clusters) + 10],
         ).fetchall()
         return [(r[0], r[1]) for r in rows if r[2] not in exclude_clusters][:limit]

@@ -1,0 +1,152 @@
+"""Publishing at scale: 50 topics with related posts over 100,000 stored articles.
+
+    .venv/bin/python bench/publish_scale.py [--articles 100000] [--topics 50] [--reuse]
+
+1. build: synthetic articles written straight into the store with
+   Store.write_articles (2,000 per transaction; no dedup, no topic rules:
+   each article gets 1-2 of the 50 topics directly). Every topic has its own
+   vocabulary, so bm25 related posts have something real to find.
+2. publish: aggregator.publish.publish in this process, timed by phase
+   (related posts, rendering, writing); then
+3. republish with nothing changed: every file must come out byte-identical
+   (0 written), and that time is reported too.
+
+Prints a Markdown table; writes bench/.work/publish_scale/result.json.
+Timings on a shared machine move with its load: the load average is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import dataclasses
+import json
+import os
+import pstats
+import random
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from aggregator.config import Config, PublishConfig, SiteConfig, StorageConfig, TopicConfig  # noqa: E402
+from aggregator.models import Article  # noqa: E402
+from aggregator.normalize import content_hash  # noqa: E402
+from aggregator.publish import publish  # noqa: E402
+from aggregator.store import Store  # noqa: E402
+
+WORK = ROOT / "bench" / ".work" / "publish_scale"
+BATCH = 2000
+BASE_DATE = datetime(2025, 3, 1, tzinfo=timezone.utc)
+
+
+def word(rng: random.Random) -> str:
+    consonants, vowels = "bcdfghklmnprstvz", "aeiou"
+    return "".join(rng.choice(consonants) + rng.choice(vowels) for _ in range(rng.randint(2, 4)))
+
+
+def vocabularies(rng: random.Random, topics: int) -> tuple[list[str], list[list[str]]]:
+    common = list(dict.fromkeys(word(rng) for _ in range(3000)))
+    return common, [list(dict.fromkeys(word(rng) for _ in range(40))) for _ in range(topics)]
+
+
+def article(number: int, rng: random.Random, common: list[str], topical: list[list[str]]) -> Article:
+    topics = sorted({rng.randrange(len(topical)) for _ in range(rng.choice((1, 1, 2)))})
+    pool = [w for t in topics for w in topical[t]]
+    title = " ".join(rng.choice(pool if rng.random() < 0.6 else common) for _ in range(8)).capitalize()
+    paragraphs = [" ".join(rng.choice(pool if rng.random() < 0.25 else common) for _ in range(40)) + "."
+                  for _ in range(4)]
+    text = "\n\n".join(paragraphs)
+    item = Article(
+        id=f"bench{number:07d}", source=f"source-{number % 200}", site=f"Site {number % 200}", title=title,
+        url=f"https://site{number % 200}.example/story/{number}", published=BASE_DATE - timedelta(
+            minutes=rng.randint(0, 60 * 24 * 60)), summary=paragraphs[0][:300], text=text,
+        content_html="".join(f"<p>{p}</p>" for p in paragraphs), categories=[f"Cat {topics[0]}"],
+        topics=[f"topic-{t:02d}" for t in topics], origin=f"https://site{number % 200}.example/feed.xml")
+    item.content_hash = content_hash(item.title, item.text)
+    item.cluster_id = item.id
+    return item
+
+
+def build(db: Path, count: int, topics: int, seed: int) -> float:
+    rng = random.Random(seed)
+    common, topical = vocabularies(rng, topics)
+    started = time.perf_counter()
+    with Store(db) as store:
+        for start in range(0, count, BATCH):
+            batch = [article(n, rng, common, topical) for n in range(start, min(count, start + BATCH))]
+            store.write_articles(batch, {a.id: a.topics for a in batch})
+            print(f"\r  built {start + len(batch):,}/{count:,}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return time.perf_counter() - started
+
+
+def make_config(db: Path, feeds: Path, topics: int) -> Config:
+    return Config(
+        path=WORK / "config.toml",
+        site=SiteConfig(title="Bench", base_url="http://127.0.0.1:8080/"),
+        storage=dataclasses.replace(StorageConfig(), database=db, feeds_dir=feeds),
+        publish=PublishConfig(max_items=50, related_posts=5),
+        topics=tuple(TopicConfig(slug=f"topic-{t:02d}", title=f"Topic {t}", description=f"Stories of topic {t}")
+                     for t in range(topics)))
+
+
+def timed_publish(config: Config, profile: Path) -> tuple[float, object, dict[str, float]]:
+    profiler = cProfile.Profile()
+    with Store(config.storage.database) as store:
+        started = time.perf_counter()
+        profiler.enable()
+        report = publish(config, store)
+        profiler.disable()
+        elapsed = time.perf_counter() - started
+    profiler.dump_stats(str(profile))
+    stats = pstats.Stats(str(profile)).stats  # type: ignore[attr-defined]
+    phases = {name: max((v[3] for k, v in stats.items() if k[2] == name), default=0.0)
+              for name in ("related_posts", "render", "render_article_pages", "write_if_changed")}
+    return elapsed, report, phases
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=100_000)
+    parser.add_argument("--topics", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--reuse", action="store_true", help="keep a store already built at this size")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    db = WORK / f"store-{args.articles}.db"
+    feeds = WORK / "feeds"
+    load = os.getloadavg()[0]
+    build_s = None
+    if not (args.reuse and db.exists()):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        build_s = build(db, args.articles, args.topics, args.seed)
+    for old in feeds.rglob("*") if feeds.exists() else []:
+        if old.is_file():
+            old.unlink()
+    config = make_config(db, feeds, args.topics)
+    first_s, first, phases = timed_publish(config, WORK / "publish.prof")
+    again_s, again, again_phases = timed_publish(config, WORK / "republish.prof")
+    result = {"articles": args.articles, "topics": args.topics, "load_avg_1m_at_start": load,
+              "build_s": build_s, "publish_s": first_s, "written": len(first.written),
+              "republish_s": again_s, "republish_written": len(again.written),
+              "republish_unchanged": len(again.unchanged), "phases_publish_s": phases,
+              "phases_republish_s": again_phases}
+    (WORK / "result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    print(f"load average at start: {load:.2f}; cpus: {os.cpu_count()}")
+    print("| step | seconds | files |\n|---|---:|---:|")
+    if build_s is not None:
+        print(f"| build {args.articles:,} articles | {build_s:.1f} | |")
+    print(f"| publish {args.topics} topics + all (3 formats, related posts) | {first_s:.1f} | {len(first.written)} written |")
+    print(f"| republish, nothing changed | {again_s:.1f} | {len(again.written)} written, "
+          f"{len(again.unchanged)} unchanged |")
+    for name, seconds in phases.items():
+        print(f"| - publish: {name} (cumulative) | {seconds:.1f} | |")
+
+
+if __name__ == "__main__":
+    main()
