@@ -80,6 +80,31 @@ class FetchError(Exception):
     """A fetch failed in a way the source's owner can act on; str() says how."""
 
 
+_deadline = threading.local()  # this thread's fetch must be done by _deadline.at (monotonic seconds)
+
+
+def _stream_with_deadline(sock):
+    """httpcore's socket stream, but no read may outlast the whole fetch's deadline.
+
+    httpx's timeouts are per operation: a server dripping one byte a second
+    (headers or body) never trips them, and iter_raw() buffers whole chunks
+    before we can look at the clock.
+    """
+    from httpcore._backends.sync import SyncStream
+
+    class DeadlineStream(SyncStream):
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            at = getattr(_deadline, "at", None)
+            if at is not None:
+                left = at - time.monotonic()
+                if left <= 0:
+                    raise httpcore.ReadTimeout("the total timeout (fetch.timeout) ran out")
+                timeout = left if timeout is None else min(timeout, left)
+            return super().read(max_bytes, timeout)
+
+    return DeadlineStream(sock)
+
+
 class _GuardedBackend(httpcore.SyncBackend):
     """httpcore's socket backend, but every TCP connection goes through netguard."""
 
@@ -88,15 +113,13 @@ class _GuardedBackend(httpcore.SyncBackend):
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                     local_address: str | None = None, socket_options=None) -> httpcore.NetworkStream:
-        from httpcore._backends.sync import SyncStream
-
         try:
             sock = open_connection(host, port, self.policy, timeout, socket_options or ())
         except TimeoutError as exc:
             raise httpcore.ConnectTimeout(str(exc) or "connect timed out") from exc
         except OSError as exc:
             raise httpcore.ConnectError(str(exc)) from exc
-        return SyncStream(sock)
+        return _stream_with_deadline(sock)
 
 
 class Fetcher:
@@ -158,6 +181,13 @@ class Fetcher:
 
     def _fetch(self, result: FetchResult, policy: NetPolicy, headers: dict[str, str], started: float) -> None:
         deadline = started + self.limits.timeout
+        _deadline.at = deadline
+        try:
+            self._follow(result, policy, headers, deadline)
+        finally:
+            _deadline.at = None
+
+    def _follow(self, result: FetchResult, policy: NetPolicy, headers: dict[str, str], deadline: float) -> None:
         current, permanent = result.url, True
         client = self.client(policy)
         for _hop in range(self.limits.max_redirects + 1):
