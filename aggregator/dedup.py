@@ -360,6 +360,27 @@ class ClusterView:
     copies: list[Article]
 
 
+class ClusterStore(Protocol):
+    def clusters_of(self, cluster_ids: list[str]) -> dict[str, list[Article]]: ...
+
+
+def collapse_clusters(store: ClusterStore, articles: list[Article]) -> list[ClusterView]:
+    """Each cluster once, where its first member appears in `articles`, shown by its representative.
+
+    The representative is used even when the listed member is another copy,
+    so a story has the same entry (and id) in every topic feed.
+    """
+    order = list(dict.fromkeys(a.cluster_id or a.id for a in articles))
+    members = store.clusters_of(order)
+    listed = {a.id: a for a in articles}
+    views = []
+    for cluster in order:
+        group = members.get(cluster) or [a for a in articles if (a.cluster_id or a.id) == cluster]
+        group = [listed.get(a.id, a) for a in group]
+        views.append(ClusterView(group[0], group[1:]))
+    return views
+
+
 def also_reported_html(copies: Iterable[Article]) -> str:
     """The "Also reported by" list appended to an entry: site name and link per copy."""
     items = []

@@ -35,6 +35,7 @@ from . import __version__
 from .config import Config, TopicConfig
 from .models import Article, RelatedLink
 from .normalize import safe_url, sanitize_html
+from .dedup import also_reported_html, collapse_clusters
 from .related import related_posts
 from .store import Store
 
@@ -86,6 +87,7 @@ class Entry:
     categories: list[str] = field(default_factory=list)
     origin: Origin | None = None
     image: str | None = None
+    also_reported: list[Article] = field(default_factory=list)  # the cluster's other copies
 
 
 def entry_id(article_id: str) -> str:
@@ -142,7 +144,11 @@ def render_feeds(config: Config, store: Store,
     for topic in topics:
         articles = store.articles(topic=None if topic is ALL_TOPIC else topic.slug,
                                   limit=config.publish.max_items)
-        entries = [build_entry(store, config, a, related_cache, titles) for a in articles]
+        entries = []
+        for view in collapse_clusters(store, articles):  # each story once; other copies listed in it
+            entry = build_entry(store, config, view.representative, related_cache, titles)
+            entry.also_reported = view.copies
+            entries.append(entry)
         latest[topic.slug] = entries
         for fmt in config.publish.formats:
             outputs[feed_path(config.storage.feeds_dir, topic.slug, fmt)] = render(fmt, config, topic, entries)
@@ -328,7 +334,7 @@ def entry_html(entry: Entry, full_content: bool = True) -> str:
     article = entry.article
     body = sanitize_html(article.content_html) if full_content and article.content_html else (
         f"<p>{html.escape(article.summary)}</p>" if article.summary else "")
-    return body + related_html(entry.related)
+    return body + also_reported_html(entry.also_reported) + related_html(entry.related)
 
 
 def related_html(related: list[RelatedLink]) -> str:

@@ -198,3 +198,35 @@ def test_cli_articles_json_clusters_explain_and_retag(project: Path) -> None:
     assert preview.exit_code == 0 and "middle-east" in preview.output and "would lose" in preview.output
     missing = runner.invoke(cli, ["-c", config, "explain", "nope"])
     assert missing.exit_code == 1 and "no article 'nope'" in missing.output
+
+
+def test_published_feeds_show_each_cluster_once_with_also_reported_by(project: Path) -> None:
+    import feedparser
+
+    from aggregator.config import load_config
+    from aggregator.pipeline import publish, topic_rules
+
+    config = load_config(project / "config.toml")
+    copies = [
+        art("a", "Valletta ferry terminal to open in June", PARAS, "wire", 0, "https://wire.example/ferry", "Wire"),
+        art("b", "Ferry hub finally gets a date", PARAS[:5], "post", 20, "https://post.example/ferry", "Post & Co"),
+        art("c", "Ferry terminal opening set", PARAS[1:], "times", 40, "https://times.example/f", "Times"),
+    ]
+    with Store(config.storage.database) as store:
+        for article in copies:
+            store_results(store, article.source, [ParseResult(articles=[article])], topic_rules(config),
+                          dedup_threshold=config.dedup.threshold)
+        store_results(store, "wire", [ParseResult(articles=[art("d", "Sliema opens cycling lane", OTHER, "wire", 60,
+                                                                "https://wire.example/lane", "Wire")])],
+                      topic_rules(config), dedup_threshold=config.dedup.threshold)
+        publish(config, store)
+    for name in ("all.atom", "all.rss"):
+        feed = feedparser.parse((config.storage.feeds_dir / name).read_bytes())
+        assert sorted(e.title for e in feed.entries) == ["Sliema opens cycling lane",
+                                                         "Valletta ferry terminal to open in June"]
+        story = next(e for e in feed.entries if e.title.startswith("Valletta"))
+        body = lxml_html.fromstring(f"<div>{story.content[0].value if 'content' in story else story.description}</div>")
+        heading = [h for h in body.iter("h3") if h.text == "Also reported by"]
+        assert heading, name
+        links = {a.text: a.get("href") for a in heading[0].getnext().iter("a")}
+        assert links == {"Post & Co": "https://post.example/ferry", "Times": "https://times.example/f"}
