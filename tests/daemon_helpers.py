@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import random
 import signal
 import socket
 import sqlite3
@@ -22,6 +23,8 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 
+SYLLABLES = ("ka", "lo", "mi", "ren", "tu", "sa", "vor", "ne", "di", "pa", "gri", "sol", "um", "be",
+             "fa", "zo", "ti", "mar", "che", "lus", "o", "qua", "ber", "in")
 WORDS = ("harbour", "council", "minister", "weather", "market", "railway", "festival", "election",
          "bridge", "school", "hospital", "river", "museum", "airport", "factory", "village")
 
@@ -34,9 +37,14 @@ def free_port() -> int:
 
 def article_text(title: str, n: int, categories: str = "World", site: str = "Test Herald") -> str:
     """A plain-text article in the bundled format: site, categories, title, body paragraphs."""
-    words = [WORDS[(n * 7 + i) % len(WORDS)] for i in range(40)]
-    body = " ".join(words).capitalize() + f" story number {n}."
-    return f"{site}\n{categories}\n\n{title}\n\n{body}\n\nA second paragraph about {title.lower()}.\n"
+    rng = random.Random(f"{title}|{n}")  # distinct text per article: dedup must not merge them
+
+    def paragraph(count: int) -> str:
+        words = ["".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))) for _ in range(count)]
+        words[::9] = [rng.choice(WORDS) for _ in words[::9]]
+        return " ".join(words).capitalize() + "."
+
+    return f"{site}\n{categories}\n\n{title}\n\n{paragraph(70)}\n\n{paragraph(40)}\n"
 
 
 def write_article(folder: Path, name: str, title: str, n: int = 0, categories: str = "World",
