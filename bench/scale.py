@@ -2,9 +2,8 @@
 
     .venv/bin/python bench/scale.py [--articles 100000] [--topics 50] [--reuse]
 
-1. build: articles written straight into our store (tag with the topic
-   rules, cluster with dedup.Deduplicator, Store.write_articles; 500 per
-   source batch), text from bench/corpus.py with ~15% near-copies and ~5%
+1. build: articles written straight into our store with Store.write_articles
+   (500 per source batch; see below for tags and clusters), text from bench/corpus.py with ~15% near-copies and ~5%
    exact repeats of earlier stories;
 2. publish: `aggregator -c <config with 50 topics> publish` as a whole
    command (related posts included), then again with nothing changed;
@@ -57,22 +56,28 @@ QUERIES = ["ceasefire proposal", "inflation", "semiconductor plant", "heatwave Q
            "measles outbreak", "transfer record", "exoplanet"]
 
 
-def articles(seed: int, start: int = 0) -> Iterator[Article]:
-    """An endless, deterministic stream of stored-style articles; copies refer to recent originals."""
+@dataclass
+class Truth:
+    topic: str
+    copy_of: str | None  # the id of the original story, for near-copies and exact repeats
+
+
+def articles(seed: int, start: int = 0) -> Iterator[tuple[Article, Truth]]:
+    """An endless, deterministic stream of stored-style articles and what they really are."""
     rng = random.Random(seed)
     names = corpus_mod.site_names(SOURCES)
-    recent: list[Article] = []
+    recent: list[tuple[Article, str]] = []
     n = start
     while True:
         source = names[(n // BATCH) % SOURCES]
         roll = rng.random()
         if recent and roll < corpus_mod.EXACT_SHARE:
-            original = rng.choice(recent)
+            original, topic = rng.choice(recent)
             article = _article(n, source, original.title, original.text.split("\n\n"), original.categories,
                                original.published, original.url, original.authors)
         elif recent and roll < corpus_mod.EXACT_SHARE + corpus_mod.NEAR_SHARE:
-            original = rng.choice(recent)
-            paragraphs = [". ".join(corpus_mod.sentence(rng, _topic_of(original), source).rstrip(".")
+            original, topic = rng.choice(recent)
+            paragraphs = [". ".join(corpus_mod.sentence(rng, topic, source).rstrip(".")
                                     if rng.random() < 0.15 else s for s in p.split(". "))
                           for p in original.text.split("\n\n")]
             article = _article(n, source, "UPDATE: " + original.title, paragraphs, original.categories,
@@ -84,15 +89,11 @@ def articles(seed: int, start: int = 0) -> Iterator[Article]:
                                list(corpus_mod.TOPICS[topic]["categories"][: rng.randint(1, 2)]),
                                corpus_mod.BASE_DATE - timedelta(minutes=rng.randint(0, 60 * 24 * 365)),
                                f"https://bench.example/{n}", [corpus_mod.person(rng)])
-            recent.append(article)
+            original = article
+            recent.append((article, topic))
             del recent[:-2000]
-        yield article
+        yield article, Truth(topic, None if original is article else original.id)
         n += 1
-
-
-def _topic_of(article: Article) -> str:
-    return next((t for t in corpus_mod.TOPIC_NAMES if corpus_mod.TOPICS[t]["categories"][0] in article.categories),
-                corpus_mod.TOPIC_NAMES[0])
 
 
 def _article(n: int, source: str, title: str, paragraphs: list[str], categories: list[str], published,
@@ -116,16 +117,39 @@ def store_batch(store: Store, rules: TopicRules, batch: list[Article], threshold
     store.write_articles(batch, tags, rows)
 
 
-def build(db: Path, count: int, rules: TopicRules, threshold: float, seed: int) -> float:
+def store_truth(store: Store, batch: list[tuple[Article, Truth]], places: dict[str, str]) -> None:
+    """The fast build: topics and clusters from the generator's truth, no dedup index rows.
+
+    Tagging and clustering 100,000 articles through TopicRules and Deduplicator
+    currently takes hours on 2 cores (see README), so the big store gets the
+    truth instead: its subject topic, every place topic whose place its text
+    names, and its original's cluster.
+    """
+    tags = {}
+    for article, truth in batch:
+        lowered = article.text.lower()
+        tags[article.id] = [truth.topic, *(slug for place, slug in places.items() if place in lowered)]
+        article.topics = tags[article.id]
+        article.cluster_id = truth.copy_of or article.id
+    store.write_articles([a for a, _ in batch], tags)
+
+
+def build(db: Path, count: int, config, seed: int, fast: bool) -> float:
+    """A fresh store of `count` articles; fast = truth tags (store_truth), else the real tag + dedup path."""
+    rules, threshold = topic_rules(config), config.dedup.threshold
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     start = time.perf_counter()
     stream = articles(seed)
+    places = {t.keywords[0]: t.slug for t in config.topics if t.slug.startswith("local-")}
     with Store(db) as store:
         done = 0
         while done < count:
             batch = [next(stream) for _ in range(min(BATCH, count - done))]
-            store_batch(store, rules, batch, threshold)
+            if fast:
+                store_truth(store, batch, places)
+            else:
+                store_batch(store, rules, [a for a, _ in batch], threshold)
             done += len(batch)
             if done % 10_000 == 0:
                 print(f"  built {done} articles, {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
@@ -155,9 +179,9 @@ class DedupCost:
 
 def new_batch(seed: int) -> list[Article]:
     """200 articles not in any store: a fresh stream whose copies refer to stories of the first 1,000."""
-    base = list(_take(articles(seed), 1000))
+    base = [a for a, _ in _take(articles(seed), 1000)]
     rng = random.Random(seed + 1)
-    fresh = list(_take(articles(seed + 7, start=10_000_000), NEW_ARTICLES))
+    fresh = [a for a, _ in _take(articles(seed + 7, start=10_000_000), NEW_ARTICLES)]
     for i in range(0, NEW_ARTICLES, 5):  # one in five: a near-copy or repeat of a stored story
         original = rng.choice(base)
         text = original.text if i % 10 == 0 else original.text.replace(". ", ". Officials said that ", 1)
@@ -166,7 +190,7 @@ def new_batch(seed: int) -> list[Article]:
     return fresh
 
 
-def _take(stream: Iterator[Article], n: int) -> Iterator[Article]:
+def _take(stream: Iterator, n: int) -> Iterator:
     for _ in range(n):
         yield next(stream)
 
@@ -221,11 +245,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=corpus_mod.DEFAULT_SEED)
     parser.add_argument("--work", type=Path, default=BENCH / ".work" / "scale")
     parser.add_argument("--reuse", action="store_true", help="keep a big store already built at this size")
+    parser.add_argument("--full-build", action="store_true",
+                        help="build the big store through TopicRules + Deduplicator (hours today) instead of truth tags")
+    parser.add_argument("--dedup-at", type=int, default=10_000,
+                        help="store size (built the real way) for the dedup cost when the big store is built fast")
     args = parser.parse_args()
     load = os.getloadavg()[0]
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    big, small = work / "big.db", work / "small.db"
+    big, small, medium = work / "big.db", work / "small.db", work / "medium.db"
     config_path = write_config(work, big, args.topics)
     config = load_config(config_path)
     rules, threshold = topic_rules(config), config.dedup.threshold
@@ -233,14 +261,18 @@ def main() -> None:
     build_s = None
     reused = args.reuse and big.exists() and _count(big) >= args.articles
     if not reused:
-        build_s = build(big, args.articles, rules, threshold, args.seed)
+        build_s = build(big, args.articles, config, args.seed, fast=not args.full_build)
     build_rss = rss_mb()
     shutil.rmtree(work / "feeds", ignore_errors=True)
     publish = run_command([AGGREGATOR, "-c", str(config_path), "publish"], work / "publish.log")
     republish = run_command([AGGREGATOR, "-c", str(config_path), "publish"], work / "republish.log")
 
-    build(small, 1000, rules, threshold, args.seed)
-    costs = [dedup_cost(small, rules, threshold, args.seed), dedup_cost(big, rules, threshold, args.seed)]
+    build(small, 1000, config, args.seed, fast=False)
+    if args.full_build:
+        medium = big
+    elif not (args.reuse and medium.exists() and _count(medium) >= args.dedup_at):
+        build(medium, args.dedup_at, config, args.seed, fast=False)
+    costs = [dedup_cost(small, rules, threshold, args.seed), dedup_cost(medium, rules, threshold, args.seed)]
     searches = search_times(big)
     measure_rss = rss_mb()
 
@@ -263,7 +295,7 @@ def table(args, load, build_s, build_rss, publish, republish, costs, searches, m
     ratio = large.tag_dedup_us / small.tag_dedup_us if small.tag_dedup_us else float("nan")
     worst_search = max(ms for ms, _ in searches.values())
     rows = [
-        (f"build {args.articles} articles (tag + dedup + write, in process)",
+        (f"build {args.articles} articles ({'tag + dedup + write' if args.full_build else 'truth tags + write'}, in process)",
          f"{build_s:.0f} s ({args.articles / build_s:.0f} articles/s)" if build_s else "reused", "", ""),
         (f"publish {args.topics} topics + all, related posts (`aggregator publish`)", f"{publish.seconds:.2f} s",
          "< 5 s", _ok(publish.seconds < 5)),
