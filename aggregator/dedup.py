@@ -51,6 +51,7 @@ SHINGLE_WORDS = 3
 BANDS = 40
 ROWS = 3
 NUM_PERM = BANDS * ROWS
+MAX_CANDIDATES = 64  # per new article: the ones sharing the most LSH buckets
 JACCARD_FLOOR = 0.5  # and Jaccard >= threshold * this: a long story swallowing a short one is not a copy
 _SEED = 20240607
 _WORD_RE = re.compile(r"\w+")
@@ -80,17 +81,38 @@ def words(text: str) -> list[str]:
 
 def body_hash(text: str) -> str:
     """Same words in the same order, whatever the whitespace, quotes, case or accents."""
-    return hashlib.sha256(" ".join(words(text)).encode("utf-8")).hexdigest()[:32]
+    return _body_hash(words(text))
+
+
+def _body_hash(tokens: list[str]) -> str:
+    return hashlib.sha256(" ".join(tokens).encode("utf-8")).hexdigest()[:32]
+
+
+_TOKEN_IDS: dict[str, int] = {}
+_TOKEN_CACHE_LIMIT = 200_000
+
+
+def _token_id(token: str) -> int:
+    """crc32 of a word, memoized: news vocabulary repeats, and crc32 per call is the hot spot."""
+    value = _TOKEN_IDS.get(token)
+    if value is None:
+        value = zlib.crc32(token.encode("utf-8"))
+        if len(_TOKEN_IDS) < _TOKEN_CACHE_LIMIT:
+            _TOKEN_IDS[token] = value
+    return value
 
 
 def shingle_hashes(title: str, text: str) -> np.ndarray:
     """64-bit hashes of the distinct word 3-shingles of title and text (never across them)."""
+    return _shingles_of_tokens(words(title), words(text))
+
+
+def _shingles_of_tokens(*parts: list[str]) -> np.ndarray:
     hashes = []
-    for part in (title, text):
-        tokens = words(part)
+    for tokens in parts:
         if not tokens:
             continue
-        ids = np.fromiter((zlib.crc32(t.encode("utf-8")) for t in tokens), dtype=np.uint64, count=len(tokens))
+        ids = np.fromiter(map(_token_id, tokens), dtype=np.uint64, count=len(tokens))
         if len(ids) < SHINGLE_WORDS:
             ids = np.concatenate([ids, np.zeros(SHINGLE_WORDS - len(ids), dtype=np.uint64)])
         windows = np.lib.stride_tricks.sliding_window_view(ids, SHINGLE_WORDS)
@@ -149,10 +171,10 @@ class Fingerprint:
 
     @classmethod
     def of(cls, article: Article) -> "Fingerprint":
-        text = article.text or article.summary
-        shingles = shingle_hashes(article.title, text)
+        body = words(article.text or article.summary)  # folded once, used twice
+        shingles = _shingles_of_tokens(words(article.title), body)
         sig = signature(shingles)
-        return cls(canonical_url(article.url), body_hash(text) if words(text) else None,
+        return cls(canonical_url(article.url), _body_hash(body) if body else None,
                    sig, int(shingles.size), band_keys(sig))
 
 
@@ -177,7 +199,7 @@ class DedupStore(Protocol):
     def dedup_docs(self, ids: list[str]) -> dict[str, StoredDoc]: ...
     def ids_by_canonical_urls(self, urls: list[str]) -> dict[str, list[str]]: ...
     def ids_by_body_hashes(self, hashes: list[str]) -> dict[str, list[str]]: ...
-    def lsh_candidates(self, bands: list[int]) -> list[str]: ...
+    def lsh_candidates(self, bands: list[int], limit: int) -> list[tuple[str, int]]: ...
     def dedup_signatures(self, ids: list[str]) -> dict[str, tuple[bytes, int]]: ...
 
 
@@ -315,10 +337,18 @@ class Deduplicator:
         return self.store.ids_by_body_hashes([key]).get(key, []) + self._pending_bodies.get(key, [])
 
     def _lookup_bands(self, bands: list[int]) -> list[str]:
-        found = dict.fromkeys(self.store.lsh_candidates(bands))
+        """The candidates sharing the most band buckets, stored and pending, at most MAX_CANDIDATES.
+
+        Sharing more bands means a higher Jaccard estimate, so the cap drops the
+        weakest candidates first; it keeps one new article's cost bounded even
+        when thousands of stored texts look alike (templated or boilerplate-heavy).
+        """
+        hits = dict(self.store.lsh_candidates(bands, MAX_CANDIDATES))
         for band, key in enumerate(bands):
-            found.update(dict.fromkeys(self._pending_buckets.get((band, key), [])))
-        return list(found)
+            for other in self._pending_buckets.get((band, key), []):
+                hits[other] = hits.get(other, 0) + 1
+        ranked = sorted(hits.items(), key=lambda pair: -pair[1])
+        return [article_id for article_id, _ in ranked[:MAX_CANDIDATES]]
 
     def _docs(self, ids: list[str]) -> dict[str, StoredDoc]:
         docs = {i: self._pending[i][1] for i in ids if i in self._pending}

@@ -391,14 +391,16 @@ class Store:
                 found[article_id] = (sig, shingles)
         return found
 
-    def lsh_candidates(self, bands: list[int]) -> list[str]:
-        """Ids of articles sharing at least one LSH band bucket: one index probe per band."""
+    def lsh_candidates(self, bands: list[int], limit: int = 64) -> list[tuple[str, int]]:
+        """(article id, buckets shared) for articles sharing LSH buckets, most shared first."""
         if not bands:
             return []
-        probe = " UNION ".join("SELECT doc FROM lsh_buckets WHERE band = ? AND bucket = ?" for _ in bands)
+        probe = " UNION ALL ".join("SELECT doc FROM lsh_buckets WHERE band = ? AND bucket = ?" for _ in bands)
         params = [v for band, key in enumerate(bands) for v in (band, key)]
-        return [r[0] for r in self.db.execute(
-            f"SELECT s.article_id FROM dedup_signatures s WHERE s.doc IN ({probe})", params)]
+        return [(r[0], r[1]) for r in self.db.execute(
+            f"SELECT s.article_id, hits.n FROM (SELECT doc, COUNT(*) AS n FROM ({probe}) GROUP BY doc "
+            "ORDER BY n DESC LIMIT ?) hits JOIN dedup_signatures s ON s.doc = hits.doc",
+            [*params, limit])]
 
     def unindexed_ids(self) -> list[str]:
         """Articles stored before the duplicate index existed (or by an older version)."""
