@@ -14,6 +14,7 @@ removes the links and source feedgen wrote and writes them itself.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import mimetypes
@@ -123,6 +124,12 @@ def publish(config: Config, store: Store) -> PublishReport:
     report = PublishReport()
     feeds_dir = config.storage.feeds_dir
     topics = [*config.topics, ALL_TOPIC]
+    stamp, stamp_key = publish_stamp(config, store), f"published:{feeds_dir.resolve()}"
+    last = json.loads(store.meta(stamp_key) or "{}")
+    previous = [feeds_dir / name for name in last.get("files", [])]
+    if last.get("stamp") == stamp and previous and all(p.is_file() for p in previous):
+        report.unchanged = previous  # nothing a feed shows has changed since the last publish
+        return report
     outputs, latest = render_feeds(config, store, topics)
     outputs.update(render_article_pages(config, store, latest))
     outputs[feeds_dir / "index.html"] = render_index(config, topics, latest)
@@ -131,7 +138,20 @@ def publish(config: Config, store: Store) -> PublishReport:
     for path, data in outputs.items():
         (report.written if write_if_changed(path, data) else report.unchanged).append(path)
     report.removed = remove_stale_feeds(feeds_dir, {t.slug for t in topics}, config.publish.formats)
+    files = [str(p.relative_to(feeds_dir)) for p in outputs]
+    store.set_meta(stamp_key, json.dumps({"stamp": stamp, "files": files}))
     return report
+
+
+def publish_stamp(config: Config, store: Store) -> str:
+    """What the published files are a function of: stored content, the config, our version.
+
+    Rendering never reads the clock, so when this stamp matches the last
+    publish's, every file would come out byte-identical and none is rendered.
+    """
+    inputs = repr((__version__, store.content_version(), config.site, config.publish, config.topics,
+                   config.storage.feeds_dir))
+    return hashlib.sha256(inputs.encode("utf-8")).hexdigest()
 
 
 def render_feeds(config: Config, store: Store,

@@ -5,6 +5,13 @@ Text similarity comes from FTS5's bm25 over the article's salient terms
 shared topics and closeness in time. The site's own "Related Posts" titles
 that match stored articles come first: the editor's choice beats ours.
 An article never relates to itself or to a copy in its duplicate cluster.
+
+Two choices keep this fast at 100,000 articles. The search runs over the
+newest SEARCH_WINDOW articles only (FTS5 skips older rows, so the cost does
+not grow with the store), with the MAX_TERMS most salient words. And a list,
+once computed, is kept in the store (related_cache) until the article's own
+text changes: a published entry does not churn every time a new article
+arrives, and republishing costs no searches at all.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ from .models import Article, RelatedLink
 from .normalize import fold_for_matching
 from .store import Store
 
-MAX_TERMS = 14
+MAX_TERMS = 8
+SEARCH_WINDOW = 10_000
 CANDIDATES_PER_SLOT = 4
 TOPIC_WEIGHT = 0.3
 RECENCY_WEIGHT = 0.15
@@ -56,10 +64,24 @@ def related_posts(store: Store, article: Article, limit: int) -> list[RelatedLin
     """Up to `limit` related articles, best first: the site's own picks, then ours.
 
     At most one article per duplicate cluster, and never one from the
-    article's own cluster (a copy of itself is not "related").
+    article's own cluster (a copy of itself is not "related"). A kept list is
+    reused while the article's text is unchanged and every article on it is
+    still stored.
     """
     if limit <= 0:
         return []
+    cached = store.cached_related([article.id]).get(article.id)
+    if cached and cached[0] == article.content_hash and cached[1] >= limit:
+        found = store.get_many(cached[2][:limit])
+        if len(found) == len(cached[2][:limit]):
+            return [_link(found[i]) for i in cached[2][:limit]]
+    picks = compute_related(store, article, limit)
+    store.save_related({article.id: (article.content_hash, limit, [a.id for a in picks])})
+    return [_link(a) for a in picks]
+
+
+def compute_related(store: Store, article: Article, limit: int) -> list[Article]:
+    """The ranking itself, without the kept lists."""
     own = {article.id, article.cluster_id or article.id}
     picks: list[Article] = []
     used = set(own)
@@ -71,7 +93,7 @@ def related_posts(store: Store, article: Article, limit: int) -> list[RelatedLin
         used.update((candidate.id, cluster))
         if len(picks) == limit:
             break
-    return [_link(a) for a in picks]
+    return picks
 
 
 def _ranked_candidates(store: Store, article: Article, limit: int) -> list[Article]:
@@ -80,7 +102,8 @@ def _ranked_candidates(store: Store, article: Article, limit: int) -> list[Artic
     if not terms:
         return []
     own = {article.id, article.cluster_id or article.id}
-    hits = store.search_ranked(fts_or_query(terms), own, (limit + 1) * CANDIDATES_PER_SLOT)
+    hits = store.search_ranked(fts_or_query(terms), own, (limit + 1) * CANDIDATES_PER_SLOT,
+                               min_rowid=store.recent_rowid_floor(SEARCH_WINDOW))
     candidates = store.get_many([i for i, _ in hits])
     best_text = max((-s for _, s in hits), default=1.0) or 1.0
     scored: list[tuple[float, str]] = []

@@ -76,23 +76,12 @@ MIGRATION_1 = [
     END""",
 ]
 
-MIGRATION_5 = [
-    # Ids of articles removed by retention, so a feed that still lists one does not bring it back.
-    "CREATE TABLE pruned (id TEXT PRIMARY KEY, source TEXT, pruned_at TEXT NOT NULL)",
-    "CREATE INDEX idx_pruned_at ON pruned (pruned_at)",
-]
-
-# Numbered schema changes. Append a new number; never edit one that has shipped.
-MIGRATIONS: dict[int, list[str]] = {1: MIGRATION_1}
-MIGRATIONS[5] = MIGRATION_5
-
 MIGRATION_2 = [
     # Remote fetching (sources/remote.py): when a server's Retry-After ends, and the interval
     # in use (the configured one, raised by Cache-Control, or learned for interval = "auto").
     "ALTER TABLE sources ADD COLUMN retry_after TEXT",
     "ALTER TABLE sources ADD COLUMN interval_seconds REAL",
 ]
-MIGRATIONS[2] = MIGRATION_2
 
 MIGRATION_3 = [
     # Local files (sources/local.py): size and mtime let an unchanged file be skipped unread.
@@ -100,8 +89,6 @@ MIGRATION_3 = [
     "ALTER TABLE files ADD COLUMN mtime_ns INTEGER",
     "CREATE INDEX IF NOT EXISTS idx_files_source ON files (source)",
 ]
-MIGRATIONS[3] = MIGRATION_3
-
 
 MIGRATION_4 = [
     # The duplicate index (dedup.py): one MinHash signature per article, and its LSH band
@@ -114,7 +101,36 @@ MIGRATION_4 = [
         band INTEGER NOT NULL, bucket INTEGER NOT NULL, doc INTEGER NOT NULL,
         PRIMARY KEY (band, bucket, doc)) WITHOUT ROWID""",
 ]
-MIGRATIONS[4] = MIGRATION_4
+
+MIGRATION_5 = [
+    # Ids of articles removed by retention, so a feed that still lists one does not bring it back.
+    "CREATE TABLE pruned (id TEXT PRIMARY KEY, source TEXT, pruned_at TEXT NOT NULL)",
+    "CREATE INDEX idx_pruned_at ON pruned (pruned_at)",
+]
+
+MIGRATION_6 = [
+    # Related posts (related.py), kept once computed: an entry's list changes only when the
+    # article's own text does, so feeds do not churn and republishing costs no searches.
+    """CREATE TABLE related_cache (
+        article_id TEXT PRIMARY KEY REFERENCES articles(id) ON DELETE CASCADE,
+        content_hash TEXT, size INTEGER NOT NULL, related_ids TEXT NOT NULL)""",
+]
+
+MIGRATION_7 = [
+    # A counter that moves whenever anything a feed shows may have changed, so an
+    # unchanged republish can be recognised without rendering (publish.py).
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)",
+    "INSERT INTO meta (key, value) VALUES ('content_version', '0')",
+    *[f"""CREATE TRIGGER {table}_version_{event[0].lower()} AFTER {event} ON {table} BEGIN
+        UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version';
+    END""" for table in ("articles", "article_topics") for event in ("INSERT", "UPDATE", "DELETE")],
+]
+
+# Numbered schema changes, applied in order. Append a new number; never edit one that has shipped.
+MIGRATIONS: dict[int, list[str]] = {
+    1: MIGRATION_1, 2: MIGRATION_2, 3: MIGRATION_3, 4: MIGRATION_4, 5: MIGRATION_5, 6: MIGRATION_6,
+    7: MIGRATION_7,
+}
 
 
 @dataclass(frozen=True)
@@ -439,15 +455,20 @@ class Store:
                 result[article_id].append(other)
         return result
 
-    def search_ranked(self, query: str, exclude_clusters: set[str], limit: int) -> list[tuple[str, float]]:
-        """(id, bm25 score; lower is better) for an FTS query, title weighted 3x."""
+    def search_ranked(self, query: str, exclude_clusters: set[str], limit: int,
+                      min_rowid: int = 0) -> list[tuple[str, float]]:
+        """(id, bm25 score; lower is better) for an FTS query, title weighted 3x.
+
+        `min_rowid` limits the search to newer articles; FTS5 seeks past older
+        rows, so the cost stays flat as the store grows.
+        """
         # Rank inside FTS first, then join only the few winners: joining every match reads
         # whole article rows (cluster_id sits after the text) and made this ~1.5x slower.
         rows = self.db.execute(
             "SELECT a.id, f.score, a.cluster_id FROM (SELECT rowid, bm25(articles_fts, 3.0, 1.0) AS score "
-            "FROM articles_fts WHERE articles_fts MATCH ? ORDER BY score LIMIT ?) f "
+            "FROM articles_fts WHERE articles_fts MATCH ? AND rowid > ? ORDER BY score LIMIT ?) f "
             "JOIN articles a ON a.rowid = f.rowid ORDER BY f.score, a.id",
-            [query, limit + len(exclude_clusters) + 10],
+            [query, min_rowid, limit + len(exclude_clusters) + 10],
         ).fetchall()
         return [(r[0], r[1]) for r in rows if r[2] not in exclude_clusters][:limit]
 
@@ -554,6 +575,46 @@ class Store:
             heir = self.db.execute("SELECT id FROM articles WHERE cluster_id = ? ORDER BY first_seen, id LIMIT 1",
                                    [cluster]).fetchone()[0]
             self.db.execute("UPDATE articles SET cluster_id = ? WHERE cluster_id = ?", [heir, cluster])
+
+    def content_version(self) -> int:
+        """Moves on every change to articles or their topics (triggers, migration 7)."""
+        return int(self.meta("content_version") or 0)
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                            "ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])
+
+    def cached_related(self, article_ids: list[str]) -> dict[str, tuple[str, int, list[str]]]:
+        """article id -> (content hash, list size asked for, related ids) of stored lists."""
+        found: dict[str, tuple[str, int, list[str]]] = {}
+        for chunk in _chunks(list(dict.fromkeys(article_ids)), 500):
+            marks = ", ".join("?" for _ in chunk)
+            for article_id, content_hash, size, ids in self.db.execute(
+                    f"SELECT article_id, content_hash, size, related_ids FROM related_cache "
+                    f"WHERE article_id IN ({marks})", chunk):
+                found[article_id] = (content_hash, size, json.loads(ids))
+        return found
+
+    def save_related(self, lists: dict[str, tuple[str, int, list[str]]]) -> None:
+        """Keep computed related lists (article id -> (content hash, size, ids)) in one transaction."""
+        if not lists:
+            return
+        with self.transaction():
+            self.db.conn.executemany(
+                "INSERT INTO related_cache (article_id, content_hash, size, related_ids) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(article_id) DO UPDATE SET content_hash = excluded.content_hash, "
+                "size = excluded.size, related_ids = excluded.related_ids",
+                [(i, h, n, json.dumps(ids)) for i, (h, n, ids) in lists.items()])
+
+    def recent_rowid_floor(self, window: int) -> int:
+        """The rowid below which articles fall outside the newest `window` (related-post search range)."""
+        newest = self.db.execute("SELECT MAX(rowid) FROM articles").fetchone()[0] or 0
+        return max(0, newest - window)
 
     def pruned_ids(self, ids: Iterable[str]) -> set[str]:
         """Which of these ids retention has removed (and must not come back)."""
