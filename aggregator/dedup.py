@@ -115,8 +115,12 @@ def _shingles_of_tokens(*parts: list[str]) -> np.ndarray:
         ids = np.fromiter(map(_token_id, tokens), dtype=np.uint64, count=len(tokens))
         if len(ids) < SHINGLE_WORDS:
             ids = np.concatenate([ids, np.zeros(SHINGLE_WORDS - len(ids), dtype=np.uint64)])
-        windows = np.lib.stride_tricks.sliding_window_view(ids, SHINGLE_WORDS)
-        hashes.append((windows * _SHINGLE_MIX).sum(axis=1, dtype=np.uint64))
+        # sum over k of ids[i + k] * mix[k]: the same values as a sliding window, without its overhead
+        count = len(ids) - SHINGLE_WORDS + 1
+        mixed = ids[0:count] * _SHINGLE_MIX[0]
+        for k in range(1, SHINGLE_WORDS):
+            mixed += ids[k:k + count] * _SHINGLE_MIX[k]
+        hashes.append(mixed)
     if not hashes:
         return np.zeros(0, dtype=np.uint64)
     return np.unique(np.concatenate(hashes))
@@ -200,6 +204,7 @@ class DedupStore(Protocol):
     def ids_by_canonical_urls(self, urls: list[str]) -> dict[str, list[str]]: ...
     def ids_by_body_hashes(self, hashes: list[str]) -> dict[str, list[str]]: ...
     def lsh_candidates(self, bands: list[int], limit: int) -> list[tuple[str, int]]: ...
+    def lsh_bucket_members(self, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], list[str]]: ...
     def dedup_signatures(self, ids: list[str]) -> dict[str, tuple[bytes, int]]: ...
 
 
@@ -229,6 +234,28 @@ class Match:
     score: float = 1.0
 
 
+def _unchanged(article: Article, stored: StoredDoc | None) -> bool:
+    return bool(stored and stored.content_hash == article.content_hash and stored.signature is not None)
+
+
+@dataclass
+class _Prefetched:
+    """A batch's stored URL, body and LSH bucket matches, read in three queries, not three per article."""
+
+    urls: dict[str, list[str]]
+    bodies: dict[str, list[str]]
+    buckets: dict[tuple[int, int], list[str]]
+
+    @classmethod
+    def read(cls, store: DedupStore, fingerprints: Iterable[Fingerprint]) -> "_Prefetched":
+        fingerprints = list(fingerprints)
+        return cls(
+            urls=store.ids_by_canonical_urls([f.url_key for f in fingerprints if f.url_key]),
+            bodies=store.ids_by_body_hashes([f.body_key for f in fingerprints if f.body_key]),
+            buckets=store.lsh_bucket_members([(band, key) for f in fingerprints for band, key in enumerate(f.bands)]),
+        )
+
+
 class Deduplicator:
     """Assigns cluster ids to a batch against the store plus the batch itself."""
 
@@ -242,12 +269,17 @@ class Deduplicator:
         self._pending_bodies: dict[str, list[str]] = {}
         self._clusters: dict[str, str] = {}  # article id -> cluster id, for everything touched
         self._orders: dict[str, tuple] = {}  # cluster representative id -> its order key
+        self._prefetched: _Prefetched | None = None  # the batch's stored keys, read in a few queries
 
     def assign(self, articles: list[Article]) -> DedupRows:
         """Set every article's cluster_id; return the index rows and cluster renames to write."""
         stored = self.store.dedup_docs([a.id for a in articles])
+        changed = [a for a in articles if not _unchanged(a, stored.get(a.id))]
+        fingerprints = {a.id: Fingerprint.of(a) for a in changed}
+        self._prefetched = _Prefetched.read(self.store, fingerprints.values())
         for article in sorted(articles, key=lambda a: order_key(a.published, None, len(a.text), a.id)):
-            self._assign_one(article, stored.get(article.id))
+            self._assign_one(article, stored.get(article.id), fingerprints.get(article.id))
+        self._prefetched = None
         for article in articles:
             article.cluster_id = self._resolve(self._clusters.get(article.id, article.cluster_id or article.id))
         self.rows.renames = {old: self._resolve(old) for old in self.rows.renames}
@@ -293,11 +325,11 @@ class Deduplicator:
 
     # --- one article ---
 
-    def _assign_one(self, article: Article, stored: StoredDoc | None) -> None:
-        if stored and stored.content_hash == article.content_hash and stored.signature is not None:
+    def _assign_one(self, article: Article, stored: StoredDoc | None, fp: Fingerprint | None = None) -> None:
+        if _unchanged(article, stored):
             self._clusters[article.id] = stored.cluster_id  # unchanged: already indexed
             return
-        fp = Fingerprint.of(article)
+        fp = fp or Fingerprint.of(article)
         order = order_key(article.published, None, len(article.text), article.id)
         if stored:
             order = min(order, stored.order)
@@ -331,10 +363,14 @@ class Deduplicator:
     # --- lookups over store + pending ---
 
     def _lookup_urls(self, key: str) -> list[str]:
-        return self.store.ids_by_canonical_urls([key]).get(key, []) + self._pending_urls.get(key, [])
+        stored = (self._prefetched.urls.get(key, []) if self._prefetched
+                  else self.store.ids_by_canonical_urls([key]).get(key, []))
+        return stored + self._pending_urls.get(key, [])
 
     def _lookup_bodies(self, key: str) -> list[str]:
-        return self.store.ids_by_body_hashes([key]).get(key, []) + self._pending_bodies.get(key, [])
+        stored = (self._prefetched.bodies.get(key, []) if self._prefetched
+                  else self.store.ids_by_body_hashes([key]).get(key, []))
+        return stored + self._pending_bodies.get(key, [])
 
     def _lookup_bands(self, bands: list[int]) -> list[str]:
         """The candidates sharing the most band buckets, stored and pending, at most MAX_CANDIDATES.
@@ -343,7 +379,13 @@ class Deduplicator:
         weakest candidates first; it keeps one new article's cost bounded even
         when thousands of stored texts look alike (templated or boilerplate-heavy).
         """
-        hits = dict(self.store.lsh_candidates(bands, MAX_CANDIDATES))
+        if self._prefetched:
+            hits: dict[str, int] = {}
+            for band, key in enumerate(bands):
+                for other in self._prefetched.buckets.get((band, key), []):
+                    hits[other] = hits.get(other, 0) + 1
+        else:
+            hits = dict(self.store.lsh_candidates(bands, MAX_CANDIDATES))
         for band, key in enumerate(bands):
             for other in self._pending_buckets.get((band, key), []):
                 hits[other] = hits.get(other, 0) + 1

@@ -418,6 +418,23 @@ class Store:
             "ORDER BY n DESC LIMIT ?) hits JOIN dedup_signatures s ON s.doc = hits.doc",
             [*params, limit])]
 
+    def lsh_bucket_members(self, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], list[str]]:
+        """(band, bucket) -> ids of stored articles in it, for a whole batch's buckets at once."""
+        found: dict[tuple[int, int], list[str]] = {}
+        unique = list(dict.fromkeys(pairs))
+        for start in range(0, len(unique), 400):
+            chunk = unique[start:start + 400]
+            values = ", ".join("(?, ?)" for _ in chunk)
+            rows = self.db.execute(
+                f"WITH wanted(band, bucket) AS (VALUES {values}) "
+                "SELECT b.band, b.bucket, s.article_id FROM wanted w "
+                "JOIN lsh_buckets b ON b.band = w.band AND b.bucket = w.bucket "
+                "JOIN dedup_signatures s ON s.doc = b.doc",
+                [v for pair in chunk for v in pair])
+            for band, bucket, article_id in rows:
+                found.setdefault((band, bucket), []).append(article_id)
+        return found
+
     def unindexed_ids(self) -> list[str]:
         """Articles stored before the duplicate index existed (or by an older version)."""
         return [r[0] for r in self.db.execute(
