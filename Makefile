@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup clean
+.PHONY: run once test setup clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,8 +14,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## Ingest the bundled samples once and publish feeds/ (offline).
+## Start the daemon on the bundled config (offline samples): ingest, publish feeds/,
+## serve them at the printed URLs; Ctrl-C stops it.
 run: $(STAMP)
+	$(BIN)/aggregator --config config.toml run
+
+## Ingest the bundled samples once, publish feeds/ and exit.
+once: $(STAMP)
 	$(BIN)/aggregator --config config.toml run --once
 
 ## Install test tools and run the whole test suite.

@@ -122,11 +122,17 @@ def store_results(store: Store, source: str, results: Iterable[ParseResult],
     tags = {a.id: rules.tags(a) for a in articles}
     for article in articles:
         article.topics = tags[article.id]
+    if not articles and not files and not source_state:
+        return _finish(report, source)  # nothing to write (e.g. an unscheduled 304): no transaction at all
     dedup_rows = Deduplicator(store, dedup_threshold).assign(articles)  # sets article.cluster_id
     outcome = store.write_articles(articles, tags, dedup_rows, files=files,
                                    source_state=(source, source_state) if source_state else None)
     report.new, report.updated = outcome.new, outcome.updated
     report.unchanged += outcome.unchanged
+    return _finish(report, source)
+
+
+def _finish(report: IngestReport, source: str) -> IngestReport:
     if len(report.skipped) > MAX_SKIP_LINES:
         log.warning("%s: skipped %d more inputs (not listed)", source, len(report.skipped) - MAX_SKIP_LINES)
     log.debug("%s", report.summary())  # the CLI prints it; the daemon logs its own fetch line

@@ -19,6 +19,7 @@ backing off (failed repeatedly, or the server asked us to wait), gone
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -63,6 +64,7 @@ class FetchJob:
     skip: str | None = None  # why it is not fetched this time (gone, Retry-After, not due)
     quiet_skip: bool = False  # not due yet: nothing to report
     fresh: bool = False  # first fetch since the source's config changed: forget the old state
+    recorded_ok_at: datetime | None = None  # when an OK fetch was last written to the store
 
 
 @dataclass
@@ -111,7 +113,8 @@ def plan_fetch(config: Config, source: SourceConfig, state: dict[str, Any], *,
         return FetchJob(source, source.url, policy, print_, interval=regular_interval(source, {}), fresh=True)
     job = FetchJob(source, state.get("url") or source.url, policy, print_, state.get("etag"),
                    state.get("last_modified"), state.get("error_count") or 0,
-                   regular_interval(source, state))
+                   regular_interval(source, state),
+                   recorded_ok_at=_parse_time(state.get("last_fetch")) if state.get("status") == "ok" else None)
     if state.get("status") == "gone":
         return _skip(job, f"gone (HTTP 410 on {state.get('last_fetch') or '?'}): the publisher removed the "
                           "feed; not fetched until you change or remove this source in the config",
@@ -127,8 +130,7 @@ def plan_fetch(config: Config, source: SourceConfig, state: dict[str, Any], *,
 
 
 def _skip(job: FetchJob, reason: str, quiet: bool) -> FetchJob:
-    return FetchJob(job.source, job.url, job.policy, job.fingerprint, job.etag, job.last_modified,
-                    job.error_count, job.interval, skip=reason, quiet_skip=quiet)
+    return dataclasses.replace(job, skip=reason, quiet_skip=quiet)
 
 
 def regular_interval(source: SourceConfig, state: dict[str, Any]) -> float:
@@ -156,6 +158,8 @@ def run_fetch(job: FetchJob, fetcher: Any, now: datetime | None = None,
     if fetched.error:
         return _failed(outcome, job, base, fetched.error, now, rng)
     if fetched.status == 304:
+        if not _worth_recording(job, fetched, now):
+            return outcome  # nothing new, and a recent OK fetch is on record: no write at all
         outcome.state = _succeeded(job, base, fetched, now, interval=job.interval)
         return outcome
     if fetched.status == 410:
@@ -169,6 +173,19 @@ def run_fetch(job: FetchJob, fetcher: Any, now: datetime | None = None,
     if fetched.status is None or not 200 <= fetched.status < 300:
         return _failed(outcome, job, base, _http_error(fetched), now, rng)
     return _parsed(outcome, job, base, fetched, now, rng)
+
+
+def _worth_recording(job: FetchJob, fetched: Any, now: datetime) -> bool:
+    """Whether a 304 changes anything worth a database write.
+
+    A scheduled fetch comes at least one interval after the last recorded
+    one, so it is always recorded (fresh last_fetch and next_due). An extra
+    refresh soon after (`run --once` again, a manual check) that finds the
+    same validators and URL costs no write: the stored state already says so.
+    """
+    if job.recorded_ok_at is None or fetched.moved_to or (fetched.etag and fetched.etag != job.etag):
+        return True
+    return now - job.recorded_ok_at >= timedelta(seconds=job.interval / 2)
 
 
 def _base_state(job: FetchJob, fetched: Any, now: datetime) -> dict[str, Any]:
