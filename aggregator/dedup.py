@@ -204,7 +204,8 @@ class DedupStore(Protocol):
     def ids_by_canonical_urls(self, urls: list[str]) -> dict[str, list[str]]: ...
     def ids_by_body_hashes(self, hashes: list[str]) -> dict[str, list[str]]: ...
     def lsh_candidates(self, bands: list[int], limit: int) -> list[tuple[str, int]]: ...
-    def lsh_bucket_members(self, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], list[str]]: ...
+    def lsh_top_candidates(self, items: dict[str, list[int]],
+                           limit: int) -> dict[str, list[tuple[str, int]]]: ...
     def dedup_signatures(self, ids: list[str]) -> dict[str, tuple[bytes, int]]: ...
 
 
@@ -244,15 +245,15 @@ class _Prefetched:
 
     urls: dict[str, list[str]]
     bodies: dict[str, list[str]]
-    buckets: dict[tuple[int, int], list[str]]
+    candidates: dict[str, list[tuple[str, int]]]  # article id -> (stored id, buckets shared), best first
 
     @classmethod
-    def read(cls, store: DedupStore, fingerprints: Iterable[Fingerprint]) -> "_Prefetched":
-        fingerprints = list(fingerprints)
+    def read(cls, store: DedupStore, fingerprints: dict[str, Fingerprint]) -> "_Prefetched":
+        prints = list(fingerprints.values())
         return cls(
-            urls=store.ids_by_canonical_urls([f.url_key for f in fingerprints if f.url_key]),
-            bodies=store.ids_by_body_hashes([f.body_key for f in fingerprints if f.body_key]),
-            buckets=store.lsh_bucket_members([(band, key) for f in fingerprints for band, key in enumerate(f.bands)]),
+            urls=store.ids_by_canonical_urls([f.url_key for f in prints if f.url_key]),
+            bodies=store.ids_by_body_hashes([f.body_key for f in prints if f.body_key]),
+            candidates=store.lsh_top_candidates({i: f.bands for i, f in fingerprints.items()}, MAX_CANDIDATES),
         )
 
 
@@ -276,7 +277,7 @@ class Deduplicator:
         stored = self.store.dedup_docs([a.id for a in articles])
         changed = [a for a in articles if not _unchanged(a, stored.get(a.id))]
         fingerprints = {a.id: Fingerprint.of(a) for a in changed}
-        self._prefetched = _Prefetched.read(self.store, fingerprints.values())
+        self._prefetched = _Prefetched.read(self.store, fingerprints)
         for article in sorted(articles, key=lambda a: order_key(a.published, None, len(a.text), a.id)):
             self._assign_one(article, stored.get(article.id), fingerprints.get(article.id))
         self._prefetched = None
@@ -296,7 +297,7 @@ class Deduplicator:
         if fp.body_key:
             for other in self._lookup_bodies(fp.body_key):
                 found.setdefault(other, Match(other, "same text"))
-        candidates = [c for c in self._lookup_bands(fp.bands) if c not in found and c != article.id]
+        candidates = [c for c in self._lookup_bands(article.id, fp.bands) if c not in found and c != article.id]
         for other, j, size in self._similarities(fp, candidates):
             score = overlap(j, fp.shingles, size)
             if score >= self.threshold and j >= self.threshold * JACCARD_FLOOR:
@@ -372,18 +373,17 @@ class Deduplicator:
                   else self.store.ids_by_body_hashes([key]).get(key, []))
         return stored + self._pending_bodies.get(key, [])
 
-    def _lookup_bands(self, bands: list[int]) -> list[str]:
+    def _lookup_bands(self, article_id: str, bands: list[int]) -> list[str]:
         """The candidates sharing the most band buckets, stored and pending, at most MAX_CANDIDATES.
 
         Sharing more bands means a higher Jaccard estimate, so the cap drops the
         weakest candidates first; it keeps one new article's cost bounded even
         when thousands of stored texts look alike (templated or boilerplate-heavy).
         """
-        if self._prefetched:
-            hits: dict[str, int] = {}
-            for band, key in enumerate(bands):
-                for other in self._prefetched.buckets.get((band, key), []):
-                    hits[other] = hits.get(other, 0) + 1
+        if self._prefetched and article_id in self._prefetched.candidates:
+            hits = dict(self._prefetched.candidates[article_id])
+        elif self._prefetched:
+            hits = {}  # prefetched, and no stored article shares a bucket with it
         else:
             hits = dict(self.store.lsh_candidates(bands, MAX_CANDIDATES))
         for band, key in enumerate(bands):

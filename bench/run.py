@@ -202,7 +202,8 @@ def aggregator_config(folder: Path, urls: list[tuple[str, str]], topics: int = 8
     lines = [
         "[site]", 'title = "Bench digest"', 'base_url = "http://127.0.0.1:8080/"', "",
         "[storage]", 'database = "aggregator.db"', 'feeds_dir = "feeds"', "",
-        "[fetch]", "allow_private_network = true", "",
+        # The corpus is served from one host: per_host = 4 matches reader's workers=4 toward it.
+        "[fetch]", "allow_private_network = true", "per_host = 4", "",
     ]
     for name, url in urls:
         lines += ["[[sources]]", f"name = {json.dumps(name)}", f"url = {json.dumps(url)}", ""]
