@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -295,6 +296,14 @@ class FeedServer(ThreadingHTTPServer):
         self.health = health
         self.cache = FileCache()
         super().__init__(address, FeedRequestHandler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-response is routine, not a traceback on stderr."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            log.debug("client %s went away: %s", client_address, error)
+            return
+        super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:
