@@ -474,12 +474,12 @@ class Daemon:
         """One source's batch; a remote one honours its backoff and Retry-After (None: not fetched)."""
         if source.kind == "local":
             return pipeline.ingest_source(config, store, source, rules), None
-        from .sources.remote import new_fetcher, plan_fetch, run_fetch
+        from .sources.remote import new_fetcher, plan_from_store, run_fetch
 
         # The job fires on the interval plus jitter; do not call that early and skip a whole interval.
         slack = timedelta(seconds=min(interval_of(source) * 0.1, MAX_JITTER) + 1)
-        job = plan_fetch(config, source, store.source_state(source.name), honour_schedule=True,
-                         now=datetime.now(timezone.utc) + slack)
+        job = plan_from_store(config, store, source, honour_schedule=True,
+                              now=datetime.now(timezone.utc) + slack)
         if job.skip:
             log.debug("fetch %s: not fetched: %s", source.name, job.skip)
             return None, None

@@ -621,6 +621,10 @@ class Store:
             self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])
 
+    def content_hashes_of_source(self, source: str) -> dict[str, str]:
+        """id -> content hash of every stored article of one source (full-text fetching skips these)."""
+        return dict(self.db.execute("SELECT id, content_hash FROM articles WHERE source = ?", [source]).fetchall())
+
     def cached_related(self, article_ids: list[str]) -> dict[str, tuple[str, int, list[str]]]:
         """article id -> (content hash, list size asked for, related ids) of stored lists."""
         found: dict[str, tuple[str, int, list[str]]] = {}

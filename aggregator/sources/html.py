@@ -56,15 +56,18 @@ def declared_charset(data: bytes) -> str | None:
     return match.group(1).decode("ascii") if match else None
 
 
-def extract_article_html(html: str, url: str | None) -> tuple[str, str] | None:
+def extract_article_html(html: str, url: str | None, title: str = "") -> tuple[str, str] | None:
     """(plain text, safe HTML) of a page's main article, or None when there is none.
 
     Used for local HTML files and for `full_text = true` remote sources alike.
+    A leading heading that repeats `title` is dropped: the entry shows the title already.
     """
     document = _extract(html, url)
     if document is None or document.body is None:
         return None
     content_html = _body_html(document.body, url)
+    if title:
+        content_html = _without_title_heading(content_html, title)
     text = html_to_text(content_html)
     return (text, content_html) if len(text) >= MIN_TEXT_CHARS else None
 

@@ -32,7 +32,7 @@ from typing import Any, Iterator
 from urllib.parse import urljoin
 
 from ..config import Config, SourceConfig
-from ..models import ParseResult
+from ..models import Article, ParseResult
 from ..netguard import NetPolicy
 
 log = logging.getLogger("aggregator")
@@ -65,6 +65,7 @@ class FetchJob:
     quiet_skip: bool = False  # not due yet: nothing to report
     fresh: bool = False  # first fetch since the source's config changed: forget the old state
     recorded_ok_at: datetime | None = None  # when an OK fetch was last written to the store
+    known: dict[str, str] = field(default_factory=dict)  # full_text sources: stored id -> content hash
 
 
 @dataclass
@@ -172,7 +173,7 @@ def run_fetch(job: FetchJob, fetcher: Any, now: datetime | None = None,
         return _told_to_wait(outcome, job, base, fetched, now)
     if fetched.status is None or not 200 <= fetched.status < 300:
         return _failed(outcome, job, base, _http_error(fetched), now, rng)
-    return _parsed(outcome, job, base, fetched, now, rng)
+    return _parsed(outcome, job, base, fetched, now, rng, fetcher)
 
 
 def _worth_recording(job: FetchJob, fetched: Any, now: datetime) -> bool:
@@ -197,7 +198,7 @@ def _base_state(job: FetchJob, fetched: Any, now: datetime) -> dict[str, Any]:
 
 
 def _parsed(outcome: FetchOutcome, job: FetchJob, base: dict[str, Any], fetched: Any,
-            now: datetime, rng: random.Random | None) -> FetchOutcome:
+            now: datetime, rng: random.Random | None, fetcher: Any = None) -> FetchOutcome:
     from .feed import parse_feed
 
     kind = fetched.content_type.split(";", 1)[0].strip().lower()
@@ -208,6 +209,8 @@ def _parsed(outcome: FetchOutcome, job: FetchJob, base: dict[str, Any], fetched:
                         content_type=fetched.content_type or None)
     if result.error:
         return _failed(outcome, job, base, _explain_not_feed(result.error, fetched), now, rng)
+    if job.source.full_text:
+        add_full_text(result.articles, job, fetcher)
     interval = learned_interval(result) if job.source.interval is None else job.interval
     outcome.state = _succeeded(job, base, fetched, now, interval=interval or job.interval)
     outcome.state.update(etag=fetched.etag, last_modified=fetched.last_modified)
@@ -316,13 +319,68 @@ def feed_links(html: bytes, base: str) -> list[str]:
     return [urljoin(base, link) for link in finder.links if link.strip()]
 
 
+# --- full text for summary-only feeds (full_text = true) ---
+
+
+def add_full_text(articles: list[Article], job: FetchJob, fetcher: Any) -> None:
+    """Replace each new or changed entry's summary with its page's article text.
+
+    Pages are fetched with the feed's own fetcher and network policy (same
+    limits, timeouts and address checks), one at a time, and only for entries
+    the store does not hold with the same content hash, so a feed that is
+    fetched again costs no page requests. The article keeps the hash of its
+    feed version: the next fetch of an unchanged entry is "unchanged", and the
+    stored full text is never overwritten by the summary. On any failure the
+    entry keeps its summary, and one line says why.
+    """
+    from ..encoding import UndecodableError, decode_text
+    from .html import extract_article_html
+
+    for article in articles:
+        if not article.url or job.known.get(article.id) == article.content_hash:
+            continue
+        page = fetcher.fetch(article.url, job.policy)
+        kind = (page.content_type or "").split(";", 1)[0].strip().lower()
+        if page.error or page.status != 200 or not page.body or "html" not in kind:
+            log.info("%s: full text of %s not fetched (%s); keeping the feed's summary", job.source.name,
+                     article.url, page.error or f"HTTP {page.status}, {kind or 'no content type'}")
+            continue
+        try:
+            extracted = extract_article_html(decode_text(page.body, _charset(page.content_type)), page.final_url,
+                                             article.title)
+        except UndecodableError as exc:
+            extracted = None
+            log.info("%s: full text of %s: %s; keeping the feed's summary", job.source.name, article.url, exc)
+        if extracted is None:
+            log.info("%s: no article text found at %s; keeping the feed's summary", job.source.name, article.url)
+            continue
+        article.text, article.content_html = extracted
+
+
+def _charset(content_type: str | None) -> str | None:
+    for part in (content_type or "").split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "charset" and value:
+            return value.strip('"').strip()
+    return None
+
+
 # --- one source, start to end ---
+
+
+def plan_from_store(config: Config, store: Any, source: SourceConfig, *, honour_schedule: bool = False,
+                    now: datetime | None = None) -> FetchJob:
+    """plan_fetch with what the store knows: the source's state, and for full_text its stored articles."""
+    job = plan_fetch(config, source, store.source_state(source.name), honour_schedule=honour_schedule, now=now)
+    if source.full_text and not job.skip:
+        job = dataclasses.replace(job, known=store.content_hashes_of_source(source.name))
+    return job
 
 
 def fetch_source(config: Config, store: Any, source: SourceConfig, *, fetcher: Any = None,
                  honour_schedule: bool = False, now: datetime | None = None) -> FetchOutcome:
     """Fetch one remote source. Writes nothing: the pipeline stores results and state together."""
-    job = plan_fetch(config, source, store.source_state(source.name), honour_schedule=honour_schedule, now=now)
+    job = plan_from_store(config, store, source, honour_schedule=honour_schedule, now=now)
     if fetcher is not None:
         return run_fetch(job, fetcher, now)
     with new_fetcher(config) as own:
