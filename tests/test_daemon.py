@@ -193,7 +193,7 @@ def test_one_daemon_per_database_and_a_killed_one_leaves_no_stuck_lock(project: 
         second = start_daemon(project, port, name="second")
         assert second.process.wait(20) == 1
         message = second.log()
-        assert f"already running on this database" in message and f"pid {first.pid}" in message
+        assert "already running on this database" in message and f"pid {first.pid}" in message
         assert "Traceback" not in message
         # CLI commands still work while the daemon runs.
         listing = subprocess.run([PYTHON, "-m", "aggregator", "-c", str(project / "config.toml"), "articles"],

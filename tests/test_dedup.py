@@ -9,7 +9,6 @@ import pytest
 from lxml import html as lxml_html
 
 from aggregator import dedup
-from aggregator.config import TopicConfig
 from aggregator.dedup import Deduplicator, also_reported_html, body_hash
 from aggregator.models import Article, ParseResult
 from aggregator.normalize import content_hash

@@ -13,12 +13,12 @@ from click.testing import CliRunner
 from lxml import etree
 
 from aggregator.cli import cli
-from support import SAMPLES, write_article
+from support import write_article
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
 
-def invoke(project: Path, *args: str) -> "click.testing.Result":
+def invoke(project: Path, *args: str):
     result = CliRunner().invoke(cli, ["-c", str(project / "config.toml"), *args], catch_exceptions=False)
     return result
 

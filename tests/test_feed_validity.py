@@ -19,7 +19,7 @@ import pytest
 
 from aggregator.publish import publish
 from helpers.atom import atom_errors, parse_xml
-from helpers.corpus import COPY_ID, ODD_TITLE_ID, REMOTE_ID, build_store, make_config
+from helpers.corpus import build_store, make_config
 from helpers.jsonfeed import json_feed_errors
 from helpers.newsboat import newsboat_read
 from helpers.rss import rss_errors

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import textwrap
-import time
 from pathlib import Path
 
 import pytest

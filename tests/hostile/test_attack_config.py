@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from aggregator.config import ConfigError, load_config
 from aggregator.topics import TopicRules
 from aggregator.models import Article
 
-from .hostile_support import ROOT, run_isolated
+from .hostile_support import run_isolated
 
 HEADER = '[site]\ntitle = "T"\n\n'
 FEED = '[[sources]]\nname = "a"\nurl = "http://example.com/feed"\n'

@@ -17,7 +17,7 @@ from lxml import etree
 
 from aggregator.cli import cli
 
-from .hostile_support import INPUTS, MINIMAL_CONFIG, assert_html_safe, element_problems, html_problems, \
+from .hostile_support import INPUTS, MINIMAL_CONFIG, element_problems, html_problems, \
     safe_link, write_config
 
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -8,7 +8,6 @@ the forbidden server never contacted.
 
 from __future__ import annotations
 
-import gzip
 import http.server
 import ipaddress
 import socket
@@ -16,7 +15,6 @@ import struct
 import threading
 import time
 import zlib
-from pathlib import Path
 
 import pytest
 

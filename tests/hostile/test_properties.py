@@ -7,7 +7,6 @@ relies on (a URL we publish is http(s); a config mistake is a ConfigError).
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings, strategies as st
