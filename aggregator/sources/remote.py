@@ -199,14 +199,14 @@ def _base_state(job: FetchJob, fetched: Any, now: datetime) -> dict[str, Any]:
 
 def _parsed(outcome: FetchOutcome, job: FetchJob, base: dict[str, Any], fetched: Any,
             now: datetime, rng: random.Random | None, fetcher: Any = None) -> FetchOutcome:
-    from .feed import parse_feed
+    from ..parsing_pool import parse_feed_bytes
 
     kind = fetched.content_type.split(";", 1)[0].strip().lower()
     if kind.startswith(NOT_FEED_TYPES):
         return _failed(outcome, job, base, f"the server sent {kind}, not a feed; check the source's url",
                        now, rng)
-    result = parse_feed(fetched.body or b"", source=job.source.name, url=fetched.final_url,
-                        content_type=fetched.content_type or None)
+    result = parse_feed_bytes(fetched.body or b"", source=job.source.name, url=fetched.final_url,
+                              content_type=fetched.content_type or None)
     if result.error:
         return _failed(outcome, job, base, _explain_not_feed(result.error, fetched), now, rng)
     if job.source.full_text:

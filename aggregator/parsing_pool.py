@@ -1,0 +1,74 @@
+"""Feed parsing on the other core.
+
+Fetching runs on threads and storing on the main thread, all under one GIL;
+parsing a large feed is pure CPU (decode, sanitize, extract text), so it goes
+to a worker process and the main thread keeps its core for deduplication and
+SQLite. Small feeds are parsed in place: sending them costs more than it saves.
+Workers come from a forkserver (never a fork of this threaded process) that
+preloads the parser, ignore Ctrl-C (the parent stops them), and a crashed
+worker becomes that feed's error, never the run's.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from .models import ParseResult
+from .sources.feed import parse_feed
+
+POOL_MIN_BYTES = 64 * 1024
+_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+
+
+def parse_feed_bytes(data: bytes, *, source: str, url: str | None, content_type: str | None) -> ParseResult:
+    """parse_feed, in a worker process when the feed is large and a second core exists."""
+    if len(data) < POOL_MIN_BYTES or (os.cpu_count() or 1) < 2:
+        return parse_feed(data, source=source, url=url, content_type=content_type)
+    try:
+        return _executor().submit(_parse, data, source, url, content_type).result()
+    except BrokenProcessPool:
+        _reset()
+        return ParseResult(error="the feed parser's worker process died on this feed "
+                                 "(out of memory?); it will be retried")
+
+
+def _parse(data: bytes, source: str, url: str | None, content_type: str | None) -> ParseResult:
+    return parse_feed(data, source=source, url=url, content_type=content_type)
+
+
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _executor() -> ProcessPoolExecutor:
+    global _pool
+    with _lock:
+        if _pool is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["aggregator.sources.feed"])
+            _pool = ProcessPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1), mp_context=context,
+                                        initializer=_ignore_interrupts)
+        return _pool
+
+
+def _reset() -> None:
+    global _pool
+    with _lock:
+        if _pool is not None:
+            _pool.shutdown(wait=False, cancel_futures=True)
+        _pool = None
+
+
+def shutdown() -> None:
+    """Stop the workers (the daemon calls this on exit; interpreter exit does it too)."""
+    global _pool
+    with _lock:
+        if _pool is not None:
+            _pool.shutdown(wait=True, cancel_futures=True)
+        _pool = None

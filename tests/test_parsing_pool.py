@@ -1,0 +1,48 @@
+"""Large feeds are parsed in a worker process: same result as in place; a dead worker is one feed's error."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict
+
+from aggregator import parsing_pool
+from aggregator.sources.feed import parse_feed
+
+
+def big_feed(items: int = 300) -> bytes:
+    entries = "".join(
+        f"<item><title>Story {i} about the harbour</title><link>https://news.example/{i}</link>"
+        f"<guid>https://news.example/{i}</guid><pubDate>Tue, 03 Jun 2025 09:30:00 GMT</pubDate>"
+        f"<description>&lt;p&gt;Paragraph {i} of a long enough story, with "
+        f"&lt;a href=&quot;https://news.example/{i}/more&quot;&gt;a link&lt;/a&gt;.&lt;/p&gt;</description></item>"
+        for i in range(items))
+    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Big</title>'
+            f"<link>https://news.example/</link><description>d</description>{entries}</channel></rss>").encode()
+
+
+def test_a_large_feed_parses_in_a_worker_exactly_as_in_place() -> None:
+    data = big_feed()
+    assert len(data) >= parsing_pool.POOL_MIN_BYTES
+    pooled = parsing_pool.parse_feed_bytes(data, source="s", url="https://news.example/feed", content_type=None)
+    inline = parse_feed(data, source="s", url="https://news.example/feed", content_type=None)
+    assert parsing_pool._pool is not None  # it really went to the worker
+    assert [asdict(a) for a in pooled.articles] == [asdict(a) for a in inline.articles]
+    assert len(pooled.articles) == 300
+
+
+def test_a_dead_worker_fails_one_feed_and_the_next_one_parses() -> None:
+    data = big_feed()
+    executor = parsing_pool._executor()
+    executor.submit(os._exit, 1)  # a worker dies, as it would on an out-of-memory kill
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        result = parsing_pool.parse_feed_bytes(data, source="s", url=None, content_type=None)
+        if result.error:
+            break
+        time.sleep(0.05)
+    assert result.error and "worker process died" in result.error
+    again = parsing_pool.parse_feed_bytes(data, source="s", url=None, content_type=None)
+    assert again.error is None and len(again.articles) == 300
+    parsing_pool.shutdown()
+    assert parsing_pool._pool is None
