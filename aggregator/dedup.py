@@ -272,11 +272,15 @@ class Deduplicator:
         self._orders: dict[str, tuple] = {}  # cluster representative id -> its order key
         self._prefetched: _Prefetched | None = None  # the batch's stored keys, read in a few queries
 
-    def assign(self, articles: list[Article]) -> DedupRows:
-        """Set every article's cluster_id; return the index rows and cluster renames to write."""
+    def assign(self, articles: list[Article], precomputed: dict[str, Fingerprint] | None = None) -> DedupRows:
+        """Set every article's cluster_id; return the index rows and cluster renames to write.
+
+        `precomputed` fingerprints (from the parsing worker) are used as they are.
+        """
         stored = self.store.dedup_docs([a.id for a in articles])
         changed = [a for a in articles if not _unchanged(a, stored.get(a.id))]
-        fingerprints = {a.id: Fingerprint.of(a) for a in changed}
+        precomputed = precomputed or {}
+        fingerprints = {a.id: precomputed.get(a.id) or Fingerprint.of(a) for a in changed}
         self._prefetched = _Prefetched.read(self.store, fingerprints)
         for article in sorted(articles, key=lambda a: order_key(a.published, None, len(a.text), a.id)):
             self._assign_one(article, stored.get(article.id), fingerprints.get(article.id))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ class ParseResult:
     error: str | None = None  # the whole input failed (a feed that could not be fetched)
     file: "FileState | None" = None  # a local file's new state, stored with the batch
     unchanged: int = 0  # articles of a local file skipped unread because it did not change
+    # Dedup fingerprints already computed where the feed was parsed (a worker process), by article id.
+    fingerprints: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -39,7 +39,12 @@ def parse_feed_bytes(data: bytes, *, source: str, url: str | None, content_type:
 
 
 def _parse(data: bytes, source: str, url: str | None, content_type: str | None) -> ParseResult:
-    return parse_feed(data, source=source, url=url, content_type=content_type)
+    """In the worker: parse, and compute the dedup fingerprints too (pure CPU, off the main thread)."""
+    from .dedup import Fingerprint
+
+    result = parse_feed(data, source=source, url=url, content_type=content_type)
+    result.fingerprints = {a.id: Fingerprint.of(a) for a in result.articles}
+    return result
 
 
 def _ignore_interrupts() -> None:
@@ -51,7 +56,7 @@ def _executor() -> ProcessPoolExecutor:
     with _lock:
         if _pool is None:
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["aggregator.sources.feed"])
+            context.set_forkserver_preload(["aggregator.sources.feed", "aggregator.dedup"])
             _pool = ProcessPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1), mp_context=context,
                                         initializer=_ignore_interrupts)
         return _pool

@@ -102,6 +102,7 @@ def store_results(store: Store, source: str, results: Iterable[ParseResult],
     """
     report = IngestReport(source=source)
     batch: dict[str, Article] = {}
+    fingerprints: dict = {}  # dedup fingerprints the parsing worker already computed
     files = []  # local files' new states, stored in the same transaction as their articles
     for result in results:
         for skipped in result.skipped[:max(0, MAX_SKIP_LINES - len(report.skipped))]:
@@ -111,6 +112,7 @@ def store_results(store: Store, source: str, results: Iterable[ParseResult],
             report.error = result.error
         for article in result.articles:
             batch[article.id] = article
+        fingerprints.update(result.fingerprints)
         if result.file is not None:
             files.append(result.file)
         report.unchanged += result.unchanged
@@ -125,7 +127,7 @@ def store_results(store: Store, source: str, results: Iterable[ParseResult],
         return _finish(report, source)  # nothing to write (e.g. an unscheduled 304): no transaction at all
     from .dedup import Deduplicator  # lazily: numpy's import is a third of an unchanged refresh
 
-    dedup_rows = Deduplicator(store, dedup_threshold).assign(articles)  # sets article.cluster_id
+    dedup_rows = Deduplicator(store, dedup_threshold).assign(articles, fingerprints)  # sets article.cluster_id
     outcome = store.write_articles(articles, tags, dedup_rows, files=files,
                                    source_state=(source, source_state) if source_state else None)
     report.new, report.updated = outcome.new, outcome.updated

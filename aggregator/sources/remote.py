@@ -211,6 +211,7 @@ def _parsed(outcome: FetchOutcome, job: FetchJob, base: dict[str, Any], fetched:
         return _failed(outcome, job, base, _explain_not_feed(result.error, fetched), now, rng)
     if job.source.full_text:
         add_full_text(result.articles, job, fetcher)
+        result.fingerprints.clear()  # computed from the summaries; the main thread redoes them
     interval = learned_interval(result) if job.source.interval is None else job.interval
     outcome.state = _succeeded(job, base, fetched, now, interval=interval or job.interval)
     outcome.state.update(etag=fetched.etag, last_modified=fetched.last_modified)
