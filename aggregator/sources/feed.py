@@ -201,9 +201,22 @@ def _article_from_entry(entry: Any, *, source: str, site: str, base: str | None,
         return None
     summary_html = entry.get("summary", "")
     summary = summarize(html_to_text(sanitize_html(summary_html)) if summary_html else text)
-    guid = clean_text(entry.get("id", "")) or link or content_hash(title, text)[:32]
-    published = _date(entry.get("published_parsed")) or _date(entry.get("updated_parsed"))
-    updated = _date(entry.get("updated_parsed"))
+    return _feed_article(
+        source=source, site=site, base=base, title=title, link=link, guid=clean_text(entry.get("id", "")),
+        text=text, content_html=content_html, summary=summary,
+        published=_date(entry.get("published_parsed")), updated=_date(entry.get("updated_parsed")),
+        authors=_names(entry.get("authors")) or feed_authors,  # Atom: entries inherit the feed's author
+        categories=_unique(clean_text(t.get("term") or t.get("label") or "") for t in entry.get("tags", [])),
+        image=_image(entry, link or base))
+
+
+def _feed_article(*, source: str, site: str, base: str | None, title: str, link: str | None, guid: str,
+                  text: str, content_html: str, summary: str, published: datetime | None,
+                  updated: datetime | None, authors: list[str], categories: list[str],
+                  image: str | None) -> Article:
+    """The rules every feed format shares: the id from guid (else link, else a content hash),
+    published falling back to updated, `updated` kept only when it is later, and the content hash."""
+    guid = guid or link or content_hash(title, text)[:32]
     return Article(
         id=feed_article_id(source, guid),
         source=source,
@@ -211,14 +224,14 @@ def _article_from_entry(entry: Any, *, source: str, site: str, base: str | None,
         site=site,
         url=link,
         guid=guid,
-        published=published,
+        published=published or updated,
         updated=updated if updated and published and updated > published else None,
-        authors=_names(entry.get("authors")) or feed_authors,  # Atom: entries inherit the feed's author
-        categories=_unique(clean_text(t.get("term") or t.get("label") or "") for t in entry.get("tags", [])),
+        authors=authors,
+        categories=categories,
         summary=summary,
         text=text,
         content_html=content_html,
-        image=_image(entry, link or base),
+        image=image,
         origin=base or "",
         content_hash=content_hash(title, text, link or ""),
     )
@@ -326,28 +339,15 @@ def _article_from_json_item(item: dict, source: str, site: str, base: str | None
     title = clean_text(_str(item.get("title"))) or summarize(text, 80)
     if not title and not text:
         return None
-    guid = clean_text(_str(item.get("id"))) or link or content_hash(title, text)[:32]
-    published = _iso_date(item.get("date_published"))
-    updated = _iso_date(item.get("date_modified"))
     tags = item.get("tags") if isinstance(item.get("tags"), list) else []
-    return Article(
-        id=feed_article_id(source, guid),
-        source=source,
-        title=title,
-        site=site,
-        url=link,
-        guid=guid,
-        published=published or updated,
-        updated=updated if updated and published and updated > published else None,
+    return _feed_article(
+        source=source, site=site, base=base, title=title, link=link, guid=clean_text(_str(item.get("id"))),
+        text=text, content_html=content_html,
+        summary=summarize(clean_text(_str(item.get("summary")))) or summarize(text),
+        published=_iso_date(item.get("date_published")), updated=_iso_date(item.get("date_modified")),
         authors=_json_authors(item) or feed_authors,
         categories=_unique(clean_text(str(t)) for t in tags if isinstance(t, (str, int, float))),
-        summary=summarize(clean_text(_str(item.get("summary")))) or summarize(text),
-        text=text,
-        content_html=content_html,
-        image=safe_url(_str(item.get("image")), base) or safe_url(_str(item.get("banner_image")), base),
-        origin=base or "",
-        content_hash=content_hash(title, text, link or ""),
-    )
+        image=safe_url(_str(item.get("image")), base) or safe_url(_str(item.get("banner_image")), base))
 
 
 def _str(value: Any) -> str:
