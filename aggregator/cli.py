@@ -207,7 +207,7 @@ def articles(ctx: Context, topic: str | None, search: str | None, source: str | 
              limit: int, as_json: bool) -> None:
     """List stored articles, newest first."""
     from .publish import article_link
-    from .related import related_posts
+    from .related import related_for_many
 
     config = ctx.config
     if topic and topic != "all" and topic not in {t.slug for t in config.topics}:
@@ -216,6 +216,7 @@ def articles(ctx: Context, topic: str | None, search: str | None, source: str | 
         found = store.articles(topic=None if topic == "all" else topic, search=search,
                                limit=limit, source=source)
         duplicates = store.duplicate_ids([a.id for a in found]) if as_json else {}
+        related_lists = related_for_many(store, found, config.publish.related_posts) if as_json else {}
         for article in found:
             if not as_json:
                 date = article.published.strftime("%Y-%m-%d %H:%M") if article.published else "-"
@@ -224,7 +225,7 @@ def articles(ctx: Context, topic: str | None, search: str | None, source: str | 
                            f"{_terminal_safe(article.title)}")
                 continue
             base = config.site.base_url
-            related = related_posts(store, article, config.publish.related_posts)
+            related = related_lists[article.id]
             click.echo(_json_line({
                 "id": article.id, "title": article.title,
                 "url": article_link(base, article.id, article.url),

@@ -37,7 +37,7 @@ from .config import Config, TopicConfig
 from .models import Article, RelatedLink
 from .normalize import safe_url, sanitize_html
 from .dedup import also_reported_html, collapse_clusters
-from .related import related_posts
+from .related import related_for_many
 from .store import Store
 
 ID_NAMESPACE = uuid.UUID("5b0c6b3e-43a4-4c43-9d8e-6f1d2e3a9b71")
@@ -157,16 +157,17 @@ def publish_stamp(config: Config, store: Store) -> str:
 def render_feeds(config: Config, store: Store,
                  topics: list[TopicConfig]) -> tuple[dict[Path, bytes], dict[str, list[Entry]]]:
     """Every topic's feed files, and the entries each topic shows (for the index)."""
-    related_cache: dict[str, list[RelatedLink]] = {}
     titles = {t.slug: t.title for t in config.topics}
     outputs: dict[Path, bytes] = {}
     latest: dict[str, list[Entry]] = {}
+    views = {topic.slug: collapse_clusters(store, store.articles(  # each story once; copies listed in it
+        topic=None if topic is ALL_TOPIC else topic.slug, limit=config.publish.max_items)) for topic in topics}
+    shown = {v.representative.id: v.representative for vs in views.values() for v in vs}
+    related = related_for_many(store, list(shown.values()), config.publish.related_posts)
     for topic in topics:
-        articles = store.articles(topic=None if topic is ALL_TOPIC else topic.slug,
-                                  limit=config.publish.max_items)
         entries = []
-        for view in collapse_clusters(store, articles):  # each story once; other copies listed in it
-            entry = build_entry(store, config, view.representative, related_cache, titles)
+        for view in views[topic.slug]:
+            entry = build_entry(config, view.representative, related[view.representative.id], titles)
             entry.also_reported = view.copies
             entries.append(entry)
         latest[topic.slug] = entries
@@ -175,13 +176,11 @@ def render_feeds(config: Config, store: Store,
     return outputs, latest
 
 
-def build_entry(store: Store, config: Config, article: Article,
-                cache: dict[str, list[RelatedLink]], topic_titles: dict[str, str]) -> Entry:
-    if article.id not in cache:
-        cache[article.id] = related_posts(store, article, config.publish.related_posts)
+def build_entry(config: Config, article: Article, related_posts: list[RelatedLink],
+                topic_titles: dict[str, str]) -> Entry:
     base_url = config.site.base_url
     related = [RelatedLink(r.id, r.title, article_link(base_url, r.id, r.url), r.site, r.published)
-               for r in cache[article.id]]
+               for r in related_posts]
     return Entry(article, entry_id(article.id), article_link(base_url, article.id, article.url), related,
                  categories=entry_categories(article, topic_titles), origin=entry_origin(article),
                  image=safe_url(article.image))
@@ -393,7 +392,7 @@ def html_safe_json(value: object) -> str:
     Titles are plain text by the JSON Feed spec, but a reader or page that
     pastes them into HTML unescaped must still not meet a live <script>.
     """
-    text = json.dumps(value, ensure_ascii=False, indent=2)
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))  # no indent: C encoder, 5x faster
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 

@@ -64,20 +64,35 @@ def related_posts(store: Store, article: Article, limit: int) -> list[RelatedLin
     """Up to `limit` related articles, best first: the site's own picks, then ours.
 
     At most one article per duplicate cluster, and never one from the
-    article's own cluster (a copy of itself is not "related"). A kept list is
-    reused while the article's text is unchanged and every article on it is
-    still stored.
+    article's own cluster (a copy of itself is not "related").
+    """
+    return related_for_many(store, [article], limit)[article.id]
+
+
+def related_for_many(store: Store, articles: list[Article], limit: int) -> dict[str, list[RelatedLink]]:
+    """related_posts for many articles: kept lists read, and their links looked up, in a few queries.
+
+    A kept list is reused while the article's text is unchanged and every
+    article on it is still stored; the others are computed and kept.
     """
     if limit <= 0:
-        return []
-    cached = store.cached_related([article.id]).get(article.id)
-    if cached and cached[0] == article.content_hash and cached[1] >= limit:
-        found = store.get_many(cached[2][:limit])
-        if len(found) == len(cached[2][:limit]):
-            return [_link(found[i]) for i in cached[2][:limit]]
-    picks = compute_related(store, article, limit)
-    store.save_related({article.id: (article.content_hash, limit, [a.id for a in picks])})
-    return [_link(a) for a in picks]
+        return {a.id: [] for a in articles}
+    kept = store.cached_related([a.id for a in articles])
+    usable = {a.id: kept[a.id][2][:limit] for a in articles
+              if a.id in kept and kept[a.id][0] == a.content_hash and kept[a.id][1] >= limit}
+    links = store.headlines([i for ids in usable.values() for i in ids])
+    result: dict[str, list[RelatedLink]] = {}
+    fresh: dict[str, tuple[str, int, list[str]]] = {}
+    for article in articles:
+        ids = usable.get(article.id)
+        if ids is not None and all(i in links for i in ids):
+            result[article.id] = [links[i] for i in ids]
+            continue
+        picks = compute_related(store, article, limit)
+        fresh[article.id] = (article.content_hash, limit, [a.id for a in picks])
+        result[article.id] = [_link(a) for a in picks]
+    store.save_related(fresh)
+    return result
 
 
 def compute_related(store: Store, article: Article, limit: int) -> list[Article]:

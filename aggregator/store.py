@@ -621,6 +621,20 @@ class Store:
             self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])
 
+    def headlines(self, ids: list[str]) -> "dict[str, RelatedLink]":
+        """id -> (id, title, url, site, published) as a RelatedLink, without loading the text."""
+        from .models import RelatedLink
+
+        found: dict[str, RelatedLink] = {}
+        for chunk in _chunks(list(dict.fromkeys(ids)), 500):
+            marks = ", ".join("?" for _ in chunk)
+            for article_id, title, url, site, published, first_seen in self.db.execute(
+                    f"SELECT id, title, url, site, published, first_seen FROM articles WHERE id IN ({marks})",
+                    chunk):
+                found[article_id] = RelatedLink(article_id, title, url or "", site or "",
+                                                _parse_iso(published) or _parse_iso(first_seen))
+        return found
+
     def content_hashes_of_source(self, source: str) -> dict[str, str]:
         """id -> content hash of every stored article of one source (full-text fetching skips these)."""
         return dict(self.db.execute("SELECT id, content_hash FROM articles WHERE source = ?", [source]).fetchall())

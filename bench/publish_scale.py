@@ -109,7 +109,7 @@ def timed_publish(config: Config, profile: Path | None = None) -> tuple[float, o
     profiler.dump_stats(str(profile))
     stats = pstats.Stats(str(profile)).stats  # type: ignore[attr-defined]
     phases = {name: max((v[3] for k, v in stats.items() if k[2] == name), default=0.0)
-              for name in ("related_posts", "render", "render_article_pages", "write_if_changed")}
+              for name in ("related_for_many", "render", "render_article_pages", "write_if_changed")}
     return elapsed, report, phases
 
 
