@@ -17,7 +17,9 @@ arrives, and republishing costs no searches at all.
 from __future__ import annotations
 
 import math
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
 
 from .models import Article, RelatedLink
@@ -26,6 +28,7 @@ from .store import Store
 
 MAX_TERMS = 8
 SEARCH_WINDOW = 10_000
+PARALLEL_MIN = 64  # lists to compute before a second connection pays for itself
 CANDIDATES_PER_SLOT = 4
 TOPIC_WEIGHT = 0.3
 RECENCY_WEIGHT = 0.15
@@ -82,17 +85,35 @@ def related_for_many(store: Store, articles: list[Article], limit: int) -> dict[
               if a.id in kept and kept[a.id][0] == a.content_hash and kept[a.id][1] >= limit}
     links = store.headlines([i for ids in usable.values() for i in ids])
     result: dict[str, list[RelatedLink]] = {}
-    fresh: dict[str, tuple[str, int, list[str]]] = {}
+    missing: list[Article] = []
     for article in articles:
         ids = usable.get(article.id)
         if ids is not None and all(i in links for i in ids):
             result[article.id] = [links[i] for i in ids]
-            continue
-        picks = compute_related(store, article, limit)
-        fresh[article.id] = (article.content_hash, limit, [a.id for a in picks])
-        result[article.id] = [_link(a) for a in picks]
-    store.save_related(fresh)
+        else:
+            missing.append(article)
+    computed = _compute_many(store, missing, limit)
+    for article in missing:
+        result[article.id] = [_link(a) for a in computed[article.id]]
+    store.save_related({a.id: (a.content_hash, limit, [p.id for p in computed[a.id]]) for a in missing})
     return result
+
+
+def _compute_many(store: Store, articles: list[Article], limit: int) -> dict[str, list[Article]]:
+    """compute_related for many articles, on two read connections when there are many.
+
+    SQLite releases the GIL while it runs the full-text query, the bulk of
+    each list, so a second connection on a second thread nearly halves a cold
+    publish; a handful of lists is not worth opening it.
+    """
+    if len(articles) < PARALLEL_MIN or (os.cpu_count() or 1) < 2:
+        return {a.id: compute_related(store, a, limit) for a in articles}
+    half = len(articles) // 2
+    with Store(store.path) as second, ThreadPoolExecutor(max_workers=1) as helper:
+        later = helper.submit(lambda: {a.id: compute_related(second, a, limit) for a in articles[half:]})
+        computed = {a.id: compute_related(store, a, limit) for a in articles[:half]}
+        computed.update(later.result())
+    return computed
 
 
 def compute_related(store: Store, article: Article, limit: int) -> list[Article]:

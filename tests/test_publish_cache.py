@@ -85,3 +85,29 @@ def test_unchanged_republish_renders_nothing_and_any_change_renders_again(projec
     with Store(config.storage.database) as store:
         report = publish(config, store)
     assert (config.storage.feeds_dir / "europe.rss").is_file() and report.written
+
+
+def test_many_lists_computed_on_two_connections_equal_one_by_one(tmp_path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from aggregator.models import Article
+    from aggregator.normalize import content_hash
+
+    subjects = ["harbour strike", "grain exports", "chip plant", "heatwave warning", "rate decision"]
+    articles = []
+    for i in range(90):
+        subject = subjects[i % len(subjects)]
+        text = f"Officials discussed the {subject} on day {i}. The {subject} affects {i % 7} regions and ports."
+        article = Article(id=f"a{i:03d}", source="s", title=f"{subject.title()} update {i}", text=text,
+                          published=datetime(2025, 1, 1, tzinfo=timezone.utc) + timedelta(hours=i))
+        article.content_hash = content_hash(article.title, text)
+        articles.append(article)
+    with Store(tmp_path / "many.db") as store:
+        store.write_articles(articles, {})
+        stored = store.get_many([a.id for a in articles])
+        batch = [stored[a.id] for a in articles]
+        assert len(batch) >= related.PARALLEL_MIN
+        together = related.related_for_many(store, batch, 4)
+        one_by_one = {a.id: [p.id for p in related.compute_related(store, a, 4)] for a in batch}
+    assert {i: [r.id for r in links] for i, links in together.items()} == one_by_one
+    assert all(one_by_one.values())
