@@ -19,7 +19,7 @@ import pytest
 
 from aggregator.publish import publish
 from helpers.atom import atom_errors, parse_xml
-from helpers.corpus import build_store, make_config
+from helpers.corpus import build_store, make_config, published_corpus
 from helpers.jsonfeed import json_feed_errors
 from helpers.newsboat import newsboat_read
 from helpers.rss import rss_errors
@@ -32,10 +32,7 @@ A = "{http://www.w3.org/2005/Atom}"
 
 @pytest.fixture(scope="module")
 def feeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    config = make_config(tmp_path_factory.mktemp("validity"))
-    with build_store(config) as store:
-        publish(config, store)
-    return config.storage.feeds_dir
+    return published_corpus(tmp_path_factory.mktemp("validity")).storage.feeds_dir
 
 
 def files(feeds: Path, suffix: str) -> list[Path]:

@@ -15,7 +15,7 @@ from aggregator.config import Config
 from aggregator.publish import page_name, publish, write_if_changed
 from aggregator.store import Store
 from helpers.atom import atom_errors
-from helpers.corpus import REMOTE_ID, build_store, make_config
+from helpers.corpus import REMOTE_ID, build_store, make_config, published_corpus
 
 A = "{http://www.w3.org/2005/Atom}"
 
@@ -23,10 +23,7 @@ A = "{http://www.w3.org/2005/Atom}"
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> Config:
     """One read-only publish of the standard corpus, shared by the tests that only look."""
-    config = make_config(tmp_path_factory.mktemp("published"))
-    with build_store(config) as store:
-        publish(config, store)
-    return config
+    return published_corpus(tmp_path_factory.mktemp("published"))
 
 
 def snapshot(feeds: Path) -> dict[str, tuple[bytes, int]]:

@@ -77,3 +77,13 @@ def build_store(config: Config) -> Store:
     cases = hard_cases()
     store.write_articles(cases, {a.id: a.topics for a in cases})
     return store
+
+
+def published_corpus(folder: Path) -> Config:
+    """Build the standard corpus under `folder` and publish it once; the config says where."""
+    from aggregator.publish import publish
+
+    config = make_config(folder)
+    with build_store(config) as store:
+        publish(config, store)
+    return config
