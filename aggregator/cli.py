@@ -12,12 +12,15 @@ import logging
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import click
 
 from . import __version__
 from .config import Config, ConfigError, config_path, load_config
+
+if TYPE_CHECKING:
+    from .store import Store
 
 
 class Context:

@@ -244,6 +244,11 @@ def summarize(text: str, limit: int = 400) -> str:
     return cut.rstrip(",;:") + "\u2026"
 
 
+def iso_utc(value: datetime | None) -> str | None:
+    """The one text form of a moment we store: UTC, to the second (None stays None)."""
+    return value.astimezone(timezone.utc).isoformat(timespec="seconds") if value else None
+
+
 def clamp_date(value: datetime | None, now: datetime | None = None) -> datetime | None:
     """UTC-aware date, or None when absent or absurd (before 1990, more than a day ahead)."""
     if value is None:

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import sqlite_utils
 
-from .models import Article, FileState, SiteRelated
+from .models import Article, FileState, RelatedLink, SiteRelated
 
 if TYPE_CHECKING:
     from .dedup import DedupRows, StoredDoc
-from .normalize import canonical_url, fold_for_matching
+from .normalize import canonical_url, fold_for_matching, iso_utc
 
 BUSY_TIMEOUT_MS = 10_000
 CACHE_KIB = 64 * 1024  # page cache per connection
@@ -219,7 +219,7 @@ class Store:
         read unless the articles it produced are stored.
         """
         new = updated = unchanged = 0
-        now = _iso(datetime.now(timezone.utc))
+        now = iso_utc(datetime.now(timezone.utc))
         with self.transaction():
             for article in articles:
                 row = self.db.execute(
@@ -579,17 +579,17 @@ class Store:
                 self.db.conn.executemany(
                     "INSERT OR REPLACE INTO pruned (id, source, pruned_at) "
                     "SELECT id, source, ? FROM articles WHERE id = ?",
-                    [(_iso(now), article_id) for article_id in chunk])
+                    [(iso_utc(now), article_id) for article_id in chunk])
                 self.db.execute(f"DELETE FROM articles WHERE id IN ({marks})", chunk)
                 self._repoint_clusters(chunk)
-            forget = _iso(now - timedelta(days=forget_after_days))
+            forget = iso_utc(now - timedelta(days=forget_after_days))
             self.db.execute("DELETE FROM pruned WHERE pruned_at < ?", [forget])
         return doomed
 
     def _prune_candidates(self, keep_days: int, max_per_source: int, now: datetime) -> list[str]:
         ids: set[str] = set()
         if keep_days > 0:
-            cutoff = _iso(now - timedelta(days=keep_days))
+            cutoff = iso_utc(now - timedelta(days=keep_days))
             ids.update(r[0] for r in self.db.execute(
                 "SELECT id FROM articles WHERE COALESCE(published, first_seen) < ?", [cutoff]))
         if max_per_source > 0:
@@ -621,10 +621,8 @@ class Store:
             self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])
 
-    def headlines(self, ids: list[str]) -> "dict[str, RelatedLink]":
+    def headlines(self, ids: list[str]) -> dict[str, RelatedLink]:
         """id -> (id, title, url, site, published) as a RelatedLink, without loading the text."""
-        from .models import RelatedLink
-
         found: dict[str, RelatedLink] = {}
         for chunk in _chunks(list(dict.fromkeys(ids)), 500):
             marks = ", ".join("?" for _ in chunk)
@@ -692,10 +690,6 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start:start + size]
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(timezone.utc).isoformat(timespec="seconds") if value else None
-
-
 def _parse_iso(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
@@ -705,7 +699,7 @@ def _article_row(article: Article, first_seen: str, now: str) -> dict[str, Any]:
         "id": article.id, "source": article.source, "site": article.site,
         "title": article.title, "title_key": fold_for_matching(article.title),
         "url": article.url, "canonical_url": canonical_url(article.url), "guid": article.guid,
-        "published": _iso(article.published), "updated": _iso(article.updated) or now,
+        "published": iso_utc(article.published), "updated": iso_utc(article.updated) or now,
         "first_seen": first_seen, "authors": json.dumps(article.authors),
         "categories": json.dumps(article.categories, ensure_ascii=False),
         "summary": article.summary, "text": article.text, "content_html": article.content_html,

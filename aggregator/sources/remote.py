@@ -33,6 +33,7 @@ from urllib.parse import urljoin
 
 from ..config import Config, SourceConfig
 from ..models import Article, ParseResult
+from ..normalize import iso_utc
 from ..netguard import NetPolicy
 
 log = logging.getLogger("aggregator")
@@ -122,7 +123,7 @@ def plan_fetch(config: Config, source: SourceConfig, state: dict[str, Any], *,
                      quiet=honour_schedule)
     retry = _parse_time(state.get("retry_after"))
     if retry and retry > now:
-        return _skip(job, f"not fetched: the server asked us to wait until {_iso(retry)} (Retry-After)",
+        return _skip(job, f"not fetched: the server asked us to wait until {iso_utc(retry)} (Retry-After)",
                      quiet=honour_schedule)
     due = _parse_time(state.get("next_due"))
     if honour_schedule and due and due > now:
@@ -191,7 +192,7 @@ def _worth_recording(job: FetchJob, fetched: Any, now: datetime) -> bool:
 
 def _base_state(job: FetchJob, fetched: Any, now: datetime) -> dict[str, Any]:
     state = {"kind": "remote", "location": job.source.url, "fingerprint": job.fingerprint,
-             "last_fetch": _iso(now), "http_status": fetched.status, "url": job.url, "retry_after": None}
+             "last_fetch": iso_utc(now), "http_status": fetched.status, "url": job.url, "retry_after": None}
     if job.fresh:
         state.update(etag=None, last_modified=None, interval_seconds=None)
     return state
@@ -225,8 +226,8 @@ def _succeeded(job: FetchJob, base: dict[str, Any], fetched: Any, now: datetime,
     wait = interval
     if fetched.max_age:
         wait = max(interval, min(fetched.max_age, CACHE_STRETCH_MAX))
-    state = {**base, "status": "ok", "last_success": _iso(now), "last_error": None, "error_count": 0,
-             "next_due": _iso(now + timedelta(seconds=wait)), "interval_seconds": interval,
+    state = {**base, "status": "ok", "last_success": iso_utc(now), "last_error": None, "error_count": 0,
+             "next_due": iso_utc(now + timedelta(seconds=wait)), "interval_seconds": interval,
              "url": fetched.moved_to or job.url}
     if fetched.status == 304 and fetched.etag:
         state["etag"] = fetched.etag
@@ -241,7 +242,7 @@ def _failed(outcome: FetchOutcome, job: FetchJob, base: dict[str, Any], message:
     count = job.error_count + 1
     delay = backoff_seconds(job.interval, count, rng)
     outcome.state = {**base, "status": "error" if count == 1 else "backing off", "last_error": message,
-                     "error_count": count, "next_due": _iso(now + timedelta(seconds=delay))}
+                     "error_count": count, "next_due": iso_utc(now + timedelta(seconds=delay))}
     outcome.results = [ParseResult(error=message)]
     return outcome
 
@@ -249,10 +250,10 @@ def _failed(outcome: FetchOutcome, job: FetchJob, base: dict[str, Any], message:
 def _told_to_wait(outcome: FetchOutcome, job: FetchJob, base: dict[str, Any], fetched: Any,
                   now: datetime) -> FetchOutcome:
     until = now + timedelta(seconds=max(fetched.retry_after, 1.0))
-    message = _http_error(fetched, f"the server asked us to wait until {_iso(until)} (Retry-After)")
+    message = _http_error(fetched, f"the server asked us to wait until {iso_utc(until)} (Retry-After)")
     outcome.state = {**base, "status": "backing off", "last_error": message,
-                     "error_count": job.error_count + 1, "retry_after": _iso(until),
-                     "next_due": _iso(max(until, now + timedelta(seconds=job.interval)))}
+                     "error_count": job.error_count + 1, "retry_after": iso_utc(until),
+                     "next_due": iso_utc(max(until, now + timedelta(seconds=job.interval)))}
     outcome.results = [ParseResult(error=message)]
     return outcome
 
@@ -397,10 +398,6 @@ def new_fetcher(config: Config) -> Any:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
 def _parse_time(value: str | None) -> datetime | None:
