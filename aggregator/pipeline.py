@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from .config import Config, DedupConfig, SourceConfig
 from .models import Article, IngestReport, ParseResult
-from .sources.local import ParseOptions, read_local_source
 from .store import Store
 from .topics import TopicRules
+
+if TYPE_CHECKING:
+    from .sources.local import ParseOptions
 
 log = logging.getLogger("aggregator")
 MAX_SKIP_LINES = 50  # per batch: a folder of 100,000 junk files is not 100,000 log lines
@@ -34,7 +36,9 @@ def topic_rules(config: Config) -> TopicRules:
     return TopicRules(config.topics, {s.name: s.topics for s in config.sources})
 
 
-def parse_options(config: Config) -> ParseOptions:
+def parse_options(config: Config) -> "ParseOptions":
+    from .sources.local import ParseOptions
+
     return ParseOptions(known_categories=config.ingest.known_categories)
 
 
@@ -46,16 +50,19 @@ def ingest_source(config: Config, store: Store, source: SourceConfig,
         from .sources.remote import fetch_source  # lazily: httpx and feedparser are slow to import
 
         return store_fetched(config, store, fetch_source(config, store, source), rules, progress)
-    else:
-        results = read_local_source(source.path, source.name, parse_options(config),
-                                    config.ingest.max_file_size, source.include, source.exclude,
-                                    known=store.file_states(source.name))
+    from .sources.local import read_local_source  # lazily: a feeds-only refresh never reads files
+
+    results = read_local_source(source.path, source.name, parse_options(config),
+                                config.ingest.max_file_size, source.include, source.exclude,
+                                known=store.file_states(source.name))
     return store_results(store, source.name, results, rules, progress, config.dedup.threshold)
 
 
 def ingest_path(config: Config, store: Store, path: Path,
                 rules: TopicRules | None = None, progress: Progress | None = None) -> IngestReport:
     """Ad hoc ingest of a file or folder; it belongs to the configured source that contains it."""
+    from .sources.local import read_local_source
+
     source = source_for_path(config, path)
     if source is not None:
         rules = rules or topic_rules(config)

@@ -36,7 +36,7 @@ from . import __version__
 from .config import Config, TopicConfig
 from .models import Article, RelatedLink
 from .normalize import safe_url, sanitize_html
-from .dedup import also_reported_html, collapse_clusters
+from .clusters import also_reported_html, collapse_clusters
 from .related import related_for_many
 from .store import Store
 

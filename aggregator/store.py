@@ -1,10 +1,12 @@
 """SQLite storage: the only module that speaks SQL.
 
-sqlite-utils gives us the connection wrapper and friendly queries. Schema
-changes are numbered lists of plain SQL statements, and every write runs
-inside one explicit BEGIN IMMEDIATE ... COMMIT: sqlite-utils' write helpers
-commit on their own, and a crash must never leave half a migration or half
-a source batch behind.
+Queries run on the plain sqlite3 connection: every one is hand-written
+SQL, and sqlite-utils (kept as `Store.db`, for inspecting tables from tests
+and tools) costs 0.2 s to import because it imports numpy and dateutil,
+which an unchanged refresh must not pay. Schema changes are numbered lists
+of plain SQL statements, and every write runs inside one explicit BEGIN
+IMMEDIATE ... COMMIT: a crash must never leave half a migration or half a
+source batch behind.
 """
 
 from __future__ import annotations
@@ -12,16 +14,17 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import contextmanager
+from functools import cached_property
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-import sqlite_utils
-
 from .models import Article, FileState, RelatedLink, SiteRelated
 
 if TYPE_CHECKING:
+    import sqlite_utils
+
     from .dedup import DedupRows, StoredDoc
 from .normalize import canonical_url, fold_for_matching, iso_utc
 
@@ -148,24 +151,30 @@ class Store:
     def __init__(self, path: Path | str):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                               check_same_thread=False)
-        self.db = sqlite_utils.Database(conn)
-        self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        self.db.execute("PRAGMA foreign_keys = ON")
+        self.conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                    check_same_thread=False)
+        self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
         # The FTS index and the LSH buckets are written at random places; with SQLite's 2 MB
         # default cache every insert re-reads pages once the store outgrows it.
-        self.db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-        self.db.execute("PRAGMA temp_store = MEMORY")
+        self.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        self.conn.execute("PRAGMA temp_store = MEMORY")
         # Checkpoint the WAL every ~80 MB rather than every 4 MB: each checkpoint syncs the
         # database file, and at the default a first ingest spent a third of its time there.
-        self.db.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+        self.conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
         self.migrate()
 
+    @cached_property
+    def db(self) -> "sqlite_utils.Database":
+        """sqlite-utils over the same connection: table names, counts and ad hoc queries."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
+
     def close(self) -> None:
-        self.db.conn.close()
+        self.conn.close()
 
     def __enter__(self) -> "Store":
         return self
@@ -176,19 +185,19 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
-        self.db.execute("BEGIN IMMEDIATE")
+        self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self.conn.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+        self.conn.execute("COMMIT")
 
     # --- schema ---
 
     @property
     def schema_version(self) -> int:
-        return self.db.execute("PRAGMA user_version").fetchone()[0]
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
 
     def migrate(self) -> None:
         """Apply numbered migrations not yet applied, each in its own transaction."""
@@ -198,8 +207,8 @@ class Store:
             with self.transaction():
                 if self.schema_version < number:  # another process may have won the race
                     for statement in statements:
-                        self.db.execute(statement)
-                    self.db.execute(f"PRAGMA user_version = {number}")
+                        self.conn.execute(statement)
+                    self.conn.execute(f"PRAGMA user_version = {number}")
 
     # --- writing ---
 
@@ -222,7 +231,7 @@ class Store:
         now = iso_utc(datetime.now(timezone.utc))
         with self.transaction():
             for article in articles:
-                row = self.db.execute(
+                row = self.conn.execute(
                     "SELECT content_hash, first_seen, published, cluster_id FROM articles WHERE id = ?",
                     [article.id],
                 ).fetchone()
@@ -248,7 +257,7 @@ class Store:
         return WriteOutcome(new, updated, unchanged)
 
     def _save_files(self, files: "Iterable[FileState]", now: str) -> None:
-        self.db.conn.executemany(
+        self.conn.executemany(
             "INSERT INTO files (path, source, content_hash, article_ids, seen, size, mtime_ns) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET source = excluded.source, "
             "content_hash = excluded.content_hash, article_ids = excluded.article_ids, "
@@ -259,7 +268,7 @@ class Store:
 
     def file_states(self, source: str) -> "dict[str, FileState]":
         """What was last stored from each of a source's local files, keyed by absolute path."""
-        rows = self.db.execute(
+        rows = self.conn.execute(
             "SELECT path, source, content_hash, article_ids, size, mtime_ns FROM files WHERE source = ?",
             [source])
         return {r[0]: FileState(path=r[0], source=r[1], content_hash=r[2] or "",
@@ -270,9 +279,9 @@ class Store:
         """Signatures and buckets of (re)indexed articles, then cluster renames."""
         for chunk in _chunks(rows.reindex, 500):
             marks = ", ".join("?" for _ in chunk)
-            self.db.execute(f"DELETE FROM lsh_buckets WHERE doc IN (SELECT doc FROM dedup_signatures "
+            self.conn.execute(f"DELETE FROM lsh_buckets WHERE doc IN (SELECT doc FROM dedup_signatures "
                             f"WHERE article_id IN ({marks}))", chunk)
-        self.db.conn.executemany(
+        self.conn.executemany(
             "INSERT INTO dedup_signatures (article_id, body_hash, shingles, signature, content_hash) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(article_id) DO UPDATE SET body_hash = excluded.body_hash, "
             "shingles = excluded.shingles, signature = excluded.signature, content_hash = excluded.content_hash",
@@ -281,26 +290,26 @@ class Store:
         docs: dict[str, int] = {}
         for chunk in _chunks(ids, 500):
             marks = ", ".join("?" for _ in chunk)
-            docs.update(self.db.execute(
+            docs.update(self.conn.execute(
                 f"SELECT article_id, doc FROM dedup_signatures WHERE article_id IN ({marks})", chunk).fetchall())
-        self.db.conn.executemany(
+        self.conn.executemany(
             "INSERT OR IGNORE INTO lsh_buckets (band, bucket, doc) VALUES (?, ?, ?)",
             [(band, key, docs[article_id]) for article_id, band, key in rows.buckets if article_id in docs])
         for old, new in rows.renames.items():
-            self.db.execute("UPDATE articles SET cluster_id = ? WHERE cluster_id = ?", [new, old])
+            self.conn.execute("UPDATE articles SET cluster_id = ? WHERE cluster_id = ?", [new, old])
 
     def _upsert(self, record: dict[str, Any]) -> None:
         columns = ", ".join(ARTICLE_COLUMNS)
         marks = ", ".join("?" for _ in ARTICLE_COLUMNS)
         updates = ", ".join(f"{c} = excluded.{c}" for c in ARTICLE_COLUMNS if c not in ("id", "first_seen"))
-        self.db.execute(
+        self.conn.execute(
             f"INSERT INTO articles ({columns}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {updates}",
             [record[c] for c in ARTICLE_COLUMNS],
         )
 
     def _set_topics(self, article_id: str, slugs: list[str]) -> None:
-        self.db.execute("DELETE FROM article_topics WHERE article_id = ?", [article_id])
-        self.db.conn.executemany(
+        self.conn.execute("DELETE FROM article_topics WHERE article_id = ?", [article_id])
+        self.conn.executemany(
             "INSERT OR IGNORE INTO article_topics (article_id, topic) VALUES (?, ?)",
             [(article_id, slug) for slug in slugs],
         )
@@ -314,7 +323,7 @@ class Store:
     # --- reading ---
 
     def get(self, article_id: str) -> Article | None:
-        row = self.db.execute("SELECT * FROM articles WHERE id = ?", [article_id]).fetchone()
+        row = self.conn.execute("SELECT * FROM articles WHERE id = ?", [article_id]).fetchone()
         return self._hydrate([row])[0] if row else None
 
     def articles(self, topic: str | None = None, search: str | None = None,
@@ -338,16 +347,16 @@ class Store:
         if limit:
             sql += " LIMIT ?"
             params.append(limit)
-        return self._hydrate(self.db.execute(sql, params).fetchall())
+        return self._hydrate(self.conn.execute(sql, params).fetchall())
 
     def all_ids(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT id FROM articles")]
+        return [r[0] for r in self.conn.execute("SELECT id FROM articles")]
 
     def iter_articles(self, batch: int = 1000) -> Iterator[Article]:
         """Every stored article, in batches, without loading the table at once."""
         last = ""
         while True:
-            rows = self.db.execute(
+            rows = self.conn.execute(
                 "SELECT * FROM articles WHERE id > ? ORDER BY id LIMIT ?", [last, batch]
             ).fetchall()
             if not rows:
@@ -356,18 +365,18 @@ class Store:
             last = rows[-1][0]
 
     def topic_counts(self) -> dict[str, int]:
-        return {t: n for t, n in self.db.execute(
+        return {t: n for t, n in self.conn.execute(
             "SELECT topic, COUNT(*) FROM article_topics GROUP BY topic")}
 
     def count(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+        return self.conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
 
     def ids_by_title_keys(self, keys: list[str]) -> dict[str, str]:
         """title_key -> newest article id with that folded title."""
         if not keys:
             return {}
         marks = ", ".join("?" for _ in keys)
-        rows = self.db.execute(
+        rows = self.conn.execute(
             f"SELECT title_key, id FROM articles WHERE title_key IN ({marks}) "
             "ORDER BY COALESCE(published, first_seen)", keys,
         )
@@ -382,7 +391,7 @@ class Store:
         found: dict[str, StoredDoc] = {}
         for chunk in _chunks(list(dict.fromkeys(ids)), 500):
             marks = ", ".join("?" for _ in chunk)
-            rows = self.db.execute(
+            rows = self.conn.execute(
                 "SELECT a.id, a.cluster_id, a.published, a.first_seen, LENGTH(a.text), a.content_hash, "
                 "s.signature, s.shingles FROM articles a LEFT JOIN dedup_signatures s ON s.article_id = a.id "
                 f"WHERE a.id IN ({marks})", chunk)
@@ -401,7 +410,7 @@ class Store:
     def _ids_by(self, sql: str, keys: list[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
         for chunk in _chunks(list(dict.fromkeys(keys)), 500):
-            for key, article_id in self.db.execute(sql.format(", ".join("?" for _ in chunk)), chunk):
+            for key, article_id in self.conn.execute(sql.format(", ".join("?" for _ in chunk)), chunk):
                 found.setdefault(key, []).append(article_id)
         return found
 
@@ -410,7 +419,7 @@ class Store:
         found: dict[str, tuple[bytes, int]] = {}
         for chunk in _chunks(list(dict.fromkeys(ids)), 500):
             marks = ", ".join("?" for _ in chunk)
-            for article_id, sig, shingles in self.db.execute(
+            for article_id, sig, shingles in self.conn.execute(
                     f"SELECT article_id, signature, shingles FROM dedup_signatures WHERE article_id IN ({marks})",
                     chunk):
                 found[article_id] = (sig, shingles)
@@ -437,7 +446,7 @@ class Store:
             if not rows:
                 continue
             values = ", ".join("(?, ?, ?)" for _ in rows)
-            result = self.db.execute(
+            result = self.conn.execute(
                 f"WITH wanted(item, band, bucket) AS (VALUES {values}), "
                 "hits AS (SELECT w.item, b.doc, COUNT(*) AS n FROM wanted w JOIN lsh_buckets b "
                 "ON b.band = w.band AND b.bucket = w.bucket GROUP BY w.item, b.doc), "
@@ -452,12 +461,12 @@ class Store:
 
     def unindexed_ids(self) -> list[str]:
         """Articles stored before the duplicate index existed (or by an older version)."""
-        return [r[0] for r in self.db.execute(
+        return [r[0] for r in self.conn.execute(
             "SELECT id FROM articles WHERE id NOT IN (SELECT article_id FROM dedup_signatures)")]
 
     def cluster_members(self, cluster_id: str) -> list[Article]:
         """Every stored copy in one cluster, representative first, then oldest first."""
-        rows = self.db.execute(
+        rows = self.conn.execute(
             "SELECT * FROM articles WHERE cluster_id = ? ORDER BY id = ? DESC, "
             "COALESCE(published, first_seen), id", [cluster_id, cluster_id]).fetchall()
         return self._hydrate(rows)
@@ -467,7 +476,7 @@ class Store:
         result: dict[str, list[Article]] = {c: [] for c in cluster_ids}
         for chunk in _chunks(list(dict.fromkeys(cluster_ids)), 500):
             marks = ", ".join("?" for _ in chunk)
-            rows = self.db.execute(
+            rows = self.conn.execute(
                 f"SELECT * FROM articles WHERE cluster_id IN ({marks}) "
                 "ORDER BY COALESCE(published, first_seen), id", chunk).fetchall()
             for article in self._hydrate(rows):
@@ -481,7 +490,7 @@ class Store:
         result: dict[str, list[str]] = {i: [] for i in article_ids}
         for chunk in _chunks(list(dict.fromkeys(article_ids)), 500):
             marks = ", ".join("?" for _ in chunk)
-            for article_id, other in self.db.execute(
+            for article_id, other in self.conn.execute(
                     f"SELECT a.id, b.id FROM articles a JOIN articles b ON b.cluster_id = a.cluster_id "
                     f"AND b.id != a.id WHERE a.id IN ({marks}) ORDER BY b.id", chunk):
                 result[article_id].append(other)
@@ -496,7 +505,7 @@ class Store:
         """
         # Rank inside FTS first, then join only the few winners: joining every match reads
         # whole article rows (cluster_id sits after the text) and made this ~1.5x slower.
-        rows = self.db.execute(
+        rows = self.conn.execute(
             "SELECT a.id, f.score, a.cluster_id FROM (SELECT rowid, bm25(articles_fts, 3.0, 1.0) AS score "
             "FROM articles_fts WHERE articles_fts MATCH ? AND rowid > ? ORDER BY score LIMIT ?) f "
             "JOIN articles a ON a.rowid = f.rowid ORDER BY f.score, a.id",
@@ -508,7 +517,7 @@ class Store:
         result: dict[str, list[str]] = {i: [] for i in ids}
         for chunk in _chunks(ids, 500):
             marks = ", ".join("?" for _ in chunk)
-            for article_id, topic in self.db.execute(
+            for article_id, topic in self.conn.execute(
                 f"SELECT article_id, topic FROM article_topics WHERE article_id IN ({marks}) ORDER BY topic",
                 chunk,
             ):
@@ -519,12 +528,12 @@ class Store:
         found: dict[str, Article] = {}
         for chunk in _chunks(ids, 500):
             marks = ", ".join("?" for _ in chunk)
-            rows = self.db.execute(f"SELECT * FROM articles WHERE id IN ({marks})", chunk).fetchall()
+            rows = self.conn.execute(f"SELECT * FROM articles WHERE id IN ({marks})", chunk).fetchall()
             found.update({a.id: a for a in self._hydrate(rows)})
         return found
 
     def _hydrate(self, rows: list[tuple]) -> list[Article]:
-        columns = [d[0] for d in self.db.execute("SELECT * FROM articles LIMIT 0").description]
+        columns = [d[0] for d in self.conn.execute("SELECT * FROM articles LIMIT 0").description]
         records = [dict(zip(columns, row)) for row in rows]
         topics = self.topics_of([r["id"] for r in records]) if records else {}
         return [_article_from_row(r, topics.get(r["id"], [])) for r in records]
@@ -532,10 +541,10 @@ class Store:
     # --- per-source state ---
 
     def source_state(self, name: str) -> dict[str, Any]:
-        row = self.db.execute("SELECT * FROM sources WHERE name = ?", [name]).fetchone()
+        row = self.conn.execute("SELECT * FROM sources WHERE name = ?", [name]).fetchone()
         if not row:
             return {}
-        columns = [d[0] for d in self.db.execute("SELECT * FROM sources LIMIT 0").description]
+        columns = [d[0] for d in self.conn.execute("SELECT * FROM sources LIMIT 0").description]
         return dict(zip(columns, row))
 
     def save_source_state(self, name: str, **fields: Any) -> None:
@@ -545,7 +554,7 @@ class Store:
     def _upsert_source_state(self, name: str, fields: dict[str, Any]) -> None:
         columns = ["name", *fields]
         updates = ", ".join(f"{c} = excluded.{c}" for c in fields) or "name = name"
-        self.db.execute(
+        self.conn.execute(
             f"INSERT INTO sources ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
             f"ON CONFLICT(name) DO UPDATE SET {updates}",
             [name, *fields.values()],
@@ -553,12 +562,12 @@ class Store:
 
     def source_states(self) -> dict[str, dict[str, Any]]:
         """Every stored source row by name (for `aggregator sources`)."""
-        cursor = self.db.execute("SELECT * FROM sources")
+        cursor = self.conn.execute("SELECT * FROM sources")
         columns = [d[0] for d in cursor.description]
         return {row[0]: dict(zip(columns, row)) for row in cursor.fetchall()}
 
     def source_counts(self) -> dict[str, int]:
-        return {s: n for s, n in self.db.execute("SELECT source, COUNT(*) FROM articles GROUP BY source")}
+        return {s: n for s, n in self.conn.execute("SELECT source, COUNT(*) FROM articles GROUP BY source")}
 
     # --- retention ---
 
@@ -576,24 +585,24 @@ class Store:
             doomed = self._prune_candidates(keep_days, max_per_source, now)
             for chunk in _chunks(doomed, 500):
                 marks = ", ".join("?" for _ in chunk)
-                self.db.conn.executemany(
+                self.conn.executemany(
                     "INSERT OR REPLACE INTO pruned (id, source, pruned_at) "
                     "SELECT id, source, ? FROM articles WHERE id = ?",
                     [(iso_utc(now), article_id) for article_id in chunk])
-                self.db.execute(f"DELETE FROM articles WHERE id IN ({marks})", chunk)
+                self.conn.execute(f"DELETE FROM articles WHERE id IN ({marks})", chunk)
                 self._repoint_clusters(chunk)
             forget = iso_utc(now - timedelta(days=forget_after_days))
-            self.db.execute("DELETE FROM pruned WHERE pruned_at < ?", [forget])
+            self.conn.execute("DELETE FROM pruned WHERE pruned_at < ?", [forget])
         return doomed
 
     def _prune_candidates(self, keep_days: int, max_per_source: int, now: datetime) -> list[str]:
         ids: set[str] = set()
         if keep_days > 0:
             cutoff = iso_utc(now - timedelta(days=keep_days))
-            ids.update(r[0] for r in self.db.execute(
+            ids.update(r[0] for r in self.conn.execute(
                 "SELECT id FROM articles WHERE COALESCE(published, first_seen) < ?", [cutoff]))
         if max_per_source > 0:
-            ids.update(r[0] for r in self.db.execute(
+            ids.update(r[0] for r in self.conn.execute(
                 "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY source "
                 "ORDER BY COALESCE(published, first_seen) DESC, id) AS n FROM articles) WHERE n > ?",
                 [max_per_source]))
@@ -601,24 +610,24 @@ class Store:
 
     def _repoint_clusters(self, deleted: list[str]) -> None:
         marks = ", ".join("?" for _ in deleted)
-        clusters = [r[0] for r in self.db.execute(
+        clusters = [r[0] for r in self.conn.execute(
             f"SELECT DISTINCT cluster_id FROM articles WHERE cluster_id IN ({marks})", deleted)]
         for cluster in clusters:
-            heir = self.db.execute("SELECT id FROM articles WHERE cluster_id = ? ORDER BY first_seen, id LIMIT 1",
+            heir = self.conn.execute("SELECT id FROM articles WHERE cluster_id = ? ORDER BY first_seen, id LIMIT 1",
                                    [cluster]).fetchone()[0]
-            self.db.execute("UPDATE articles SET cluster_id = ? WHERE cluster_id = ?", [heir, cluster])
+            self.conn.execute("UPDATE articles SET cluster_id = ? WHERE cluster_id = ?", [heir, cluster])
 
     def content_version(self) -> int:
         """Moves on every change to articles or their topics (triggers, migration 7)."""
         return int(self.meta("content_version") or 0)
 
     def meta(self, key: str) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction():
-            self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+            self.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])
 
     def headlines(self, ids: list[str]) -> dict[str, RelatedLink]:
@@ -626,7 +635,7 @@ class Store:
         found: dict[str, RelatedLink] = {}
         for chunk in _chunks(list(dict.fromkeys(ids)), 500):
             marks = ", ".join("?" for _ in chunk)
-            for article_id, title, url, site, published, first_seen in self.db.execute(
+            for article_id, title, url, site, published, first_seen in self.conn.execute(
                     f"SELECT id, title, url, site, published, first_seen FROM articles WHERE id IN ({marks})",
                     chunk):
                 found[article_id] = RelatedLink(article_id, title, url or "", site or "",
@@ -635,14 +644,14 @@ class Store:
 
     def content_hashes_of_source(self, source: str) -> dict[str, str]:
         """id -> content hash of every stored article of one source (full-text fetching skips these)."""
-        return dict(self.db.execute("SELECT id, content_hash FROM articles WHERE source = ?", [source]).fetchall())
+        return dict(self.conn.execute("SELECT id, content_hash FROM articles WHERE source = ?", [source]).fetchall())
 
     def cached_related(self, article_ids: list[str]) -> dict[str, tuple[str, int, list[str]]]:
         """article id -> (content hash, list size asked for, related ids) of stored lists."""
         found: dict[str, tuple[str, int, list[str]]] = {}
         for chunk in _chunks(list(dict.fromkeys(article_ids)), 500):
             marks = ", ".join("?" for _ in chunk)
-            for article_id, content_hash, size, ids in self.db.execute(
+            for article_id, content_hash, size, ids in self.conn.execute(
                     f"SELECT article_id, content_hash, size, related_ids FROM related_cache "
                     f"WHERE article_id IN ({marks})", chunk):
                 found[article_id] = (content_hash, size, json.loads(ids))
@@ -653,7 +662,7 @@ class Store:
         if not lists:
             return
         with self.transaction():
-            self.db.conn.executemany(
+            self.conn.executemany(
                 "INSERT INTO related_cache (article_id, content_hash, size, related_ids) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(article_id) DO UPDATE SET content_hash = excluded.content_hash, "
                 "size = excluded.size, related_ids = excluded.related_ids",
@@ -661,7 +670,7 @@ class Store:
 
     def recent_rowid_floor(self, window: int) -> int:
         """The rowid below which articles fall outside the newest `window` (related-post search range)."""
-        newest = self.db.execute("SELECT MAX(rowid) FROM articles").fetchone()[0] or 0
+        newest = self.conn.execute("SELECT MAX(rowid) FROM articles").fetchone()[0] or 0
         return max(0, newest - window)
 
     def pruned_ids(self, ids: Iterable[str]) -> set[str]:
@@ -669,14 +678,14 @@ class Store:
         found: set[str] = set()
         for chunk in _chunks(list(ids), 500):
             marks = ", ".join("?" for _ in chunk)
-            found.update(r[0] for r in self.db.execute(f"SELECT id FROM pruned WHERE id IN ({marks})", chunk))
+            found.update(r[0] for r in self.conn.execute(f"SELECT id FROM pruned WHERE id IN ({marks})", chunk))
         return found
 
     def is_pruned(self, article_id: str) -> bool:
         return bool(self.pruned_ids([article_id]))
 
     def integrity_ok(self) -> bool:
-        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def fts_query(text: str) -> str:

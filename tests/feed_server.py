@@ -27,6 +27,7 @@ Route = Callable[[dict[str, str]], Reply]  # request headers (lower-case names) 
 class Seen:
     path: str
     headers: dict[str, str]
+    peer: tuple = ()  # the client's (address, port): one value per TCP connection
 
 
 class FeedServer:
@@ -43,7 +44,7 @@ class FeedServer:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                server.requests.append(Seen(self.path, headers))
+                server.requests.append(Seen(self.path, headers, tuple(self.client_address)))
                 route = server.routes.get(self.path)
                 reply = route(headers) if callable(route) else route or Reply(404, b"not here")
                 time.sleep(server.latency + reply.delay)

@@ -9,7 +9,8 @@ import pytest
 from lxml import html as lxml_html
 
 from aggregator import dedup
-from aggregator.dedup import Deduplicator, also_reported_html, body_hash
+from aggregator.clusters import also_reported_html
+from aggregator.dedup import Deduplicator, body_hash
 from aggregator.models import Article, ParseResult
 from aggregator.normalize import content_hash
 from aggregator.pipeline import store_results

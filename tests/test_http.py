@@ -61,6 +61,28 @@ def test_conditional_headers_are_sent_and_304_has_no_body(server):
     assert server.hits("/feed")[1].headers["if-modified-since"] == "Mon, 02 Jun 2025 08:00:00 GMT"
 
 
+def test_304s_and_redirects_reuse_one_connection(server):
+    """An unchanged refresh must not pay a new TCP connection per feed (httpcore drops unread ones)."""
+    server.routes["/feed"] = Reply(304, headers={"ETag": '"v1"'})
+    server.routes["/moved"] = Reply(301, b"moved", {"Location": "/feed"})
+    server.routes["/gone"] = Reply(404, b"not here either")
+    with fetcher() as f:
+        results = [f.fetch(server.url(path), only(server), etag='"v1"') for path in ("/feed", "/moved", "/gone", "/feed")]
+    assert [r.status for r in results] == [304, 304, 404, 304]
+    assert len({seen.peer for seen in server.requests}) == 1
+
+
+def test_plain_http_client_trusts_no_certificate():
+    """The CA-less client kept for http:// URLs fails closed if it is ever handed an https one."""
+    with fetcher() as f:
+        plain = f.client(NetPolicy(), "http")
+        secure = f.client(NetPolicy(), "https")
+    assert plain is not secure
+    context = plain._transport._pool._ssl_context
+    assert context.verify_mode.name == "CERT_REQUIRED" and context.check_hostname
+    assert context.get_ca_certs() == []
+
+
 def test_301_then_200_reports_the_permanent_target(server):
     server.routes["/old"] = Reply(301, headers={"Location": "/new"})
     server.routes["/new"] = Reply(200, RSS)
