@@ -35,11 +35,12 @@ pulls in scipy for a part we would not use.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -47,9 +48,13 @@ from .models import Article
 from .normalize import canonical_url, fold_for_matching
 
 SHINGLE_WORDS = 3
-BANDS = 40
-ROWS = 3
+# 30 bands of 4 rows: a pair with Jaccard 0.5 shares a band with probability 0.86, one with 0.7
+# with 0.9999, while unrelated news (Jaccard ~0.1) almost never does. The earlier 40 x 3 made
+# every article a candidate of ~6% of the store on the bench corpus (see bench/README.md).
+BANDS = 30
+ROWS = 4
 NUM_PERM = BANDS * ROWS
+LSH_LAYOUT = f"{BANDS}x{ROWS}"  # stored in meta; buckets of another layout are rebuilt
 MAX_CANDIDATES = 64  # per new article: the ones sharing the most LSH buckets
 JACCARD_FLOOR = 0.5  # and Jaccard >= threshold * this: a long story swallowing a short one is not a copy
 _SEED = 20240607
@@ -66,7 +71,8 @@ def _permutations() -> tuple[np.ndarray, np.ndarray]:
 
 
 _A, _B = _permutations()
-_BAND_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9][:ROWS], dtype=np.uint64)
+_BAND_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93][:ROWS],
+                     dtype=np.uint64)
 _SHINGLE_MIX = np.array([0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB][:SHINGLE_WORDS],
                         dtype=np.uint64)
 
@@ -206,6 +212,8 @@ class DedupStore(Protocol):
     def lsh_top_candidates(self, items: dict[str, list[int]],
                            limit: int) -> dict[str, list[tuple[str, int]]]: ...
     def dedup_signatures(self, ids: list[str]) -> dict[str, tuple[bytes, int]]: ...
+    def meta(self, key: str) -> str | None: ...
+    def rebuild_lsh_buckets(self, bands_of: "Callable[[bytes], list[int]]", layout: str) -> int: ...
 
 
 @dataclass
@@ -222,6 +230,19 @@ class DedupRows:
 def order_key(published: datetime | None, first_seen: datetime | None, text_len: int, article_id: str) -> tuple:
     """Earliest published first; then first seen; then the longest text; then the id."""
     return (published or first_seen or _FAR_FUTURE, first_seen or _FAR_FUTURE, -text_len, article_id)
+
+
+def ensure_layout(store: DedupStore) -> None:
+    """Rebuild the LSH buckets from the stored signatures if they were cut another way.
+
+    Signatures do not depend on the banding, so changing BANDS x ROWS costs
+    one pass over them (about 20 s per 100,000 articles), once.
+    """
+    if store.meta("lsh_layout") != LSH_LAYOUT:
+        indexed = store.rebuild_lsh_buckets(lambda data: band_keys(sig_from_bytes(data)), LSH_LAYOUT)
+        if indexed:
+            logging.getLogger("aggregator").info("rebuilt the duplicate index of %d articles (%s bands x rows)",
+                                                 indexed, LSH_LAYOUT)
 
 
 # --- the clustering itself ---
@@ -245,14 +266,17 @@ class _Prefetched:
     urls: dict[str, list[str]]
     bodies: dict[str, list[str]]
     candidates: dict[str, list[tuple[str, int]]]  # article id -> (stored id, buckets shared), best first
+    signatures: dict[str, tuple[bytes, int]]  # stored candidate -> (signature, shingle count)
 
     @classmethod
     def read(cls, store: DedupStore, fingerprints: dict[str, Fingerprint]) -> "_Prefetched":
         prints = list(fingerprints.values())
+        found = store.lsh_top_candidates({i: f.bands for i, f in fingerprints.items()}, MAX_CANDIDATES)
         return cls(
             urls=store.ids_by_canonical_urls([f.url_key for f in prints if f.url_key]),
             bodies=store.ids_by_body_hashes([f.body_key for f in prints if f.body_key]),
-            candidates=store.lsh_top_candidates({i: f.bands for i, f in fingerprints.items()}, MAX_CANDIDATES),
+            candidates={i: [(c[0], c[1]) for c in hits] for i, hits in found.items()},
+            signatures={c[0]: (c[2], c[3]) for hits in found.values() for c in hits},
         )
 
 
@@ -260,6 +284,7 @@ class Deduplicator:
     """Assigns cluster ids to a batch against the store plus the batch itself."""
 
     def __init__(self, store: DedupStore, threshold: float = 0.6):
+        ensure_layout(store)
         self.store = store
         self.threshold = threshold
         self.rows = DedupRows()
@@ -312,8 +337,9 @@ class Deduplicator:
         """(id, Jaccard estimate, shingle count) per candidate, compared in one numpy operation."""
         if not candidates:
             return []
-        rows: dict[str, tuple[bytes, int]] = {}
-        stored = [c for c in candidates if c not in self._pending]
+        known = self._prefetched.signatures if self._prefetched else {}
+        rows: dict[str, tuple[bytes, int]] = {c: known[c] for c in candidates if c in known}
+        stored = [c for c in candidates if c not in self._pending and c not in rows]
         if stored:
             rows.update(self.store.dedup_signatures(stored))
         for c in candidates:
@@ -388,7 +414,7 @@ class Deduplicator:
         elif self._prefetched:
             hits = {}  # prefetched, and no stored article shares a bucket with it
         else:
-            hits = dict(self.store.lsh_candidates(bands, MAX_CANDIDATES))
+            hits = {c[0]: c[1] for c in self.store.lsh_candidates(bands, MAX_CANDIDATES)}
         for band, key in enumerate(bands):
             for other in self._pending_buckets.get((band, key), []):
                 hits[other] = hits.get(other, 0) + 1

@@ -102,7 +102,7 @@ def canonical_url(url: str | None) -> str | None:
     parameters, trailing slashes and the usual AMP variants (amp. hosts,
     /amp/ prefixes, /amp and .amp suffixes, ?amp=1, ?outputType=amp, Google
     AMP cache URLs), and sorts the query so parameter order does not matter.
-    A URL it cannot parse (a bad port) has no canonical form: None.
+    A URL it cannot parse (a bad port, no host) has no canonical form: None.
     """
     url = safe_url(url)
     if url is None:
@@ -118,6 +118,8 @@ def canonical_url(url: str | None) -> str | None:
         return canonical_url(cached)
     if host.startswith("amp."):
         host = host[4:]
+    if not host:
+        return None  # "http://." names no host once its root dot is gone
     port = port if port not in (None, 80 if scheme == "http" else 443) else None
     if ":" in host:
         host = f"[{host}]"  # an IPv6 literal keeps its brackets, or the URL is no URL

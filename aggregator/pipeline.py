@@ -197,9 +197,15 @@ def store_fetched(config: Config, store: Store, outcome, rules: TopicRules,
 
 
 def publish(config: Config, store: Store):
-    from .publish import publish as publish_feeds  # lazily: feedgen and lxml
+    from .last_publish import PublishReport, publish_stamp, still_current
 
-    report = publish_feeds(config, store)
+    unchanged = still_current(config, store, publish_stamp(config, store))
+    if unchanged is not None:
+        report = PublishReport(unchanged=unchanged)  # without importing feedgen and lxml
+    else:
+        from .publish import publish as publish_feeds
+
+        report = publish_feeds(config, store)
     log.info("%s", report.summary())
     return report
 

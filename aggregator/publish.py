@@ -14,7 +14,6 @@ removes the links and source feedgen wrote and writes them itself.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import mimetypes
@@ -37,6 +36,7 @@ from .config import Config, TopicConfig
 from .models import Article, RelatedLink
 from .normalize import safe_url, sanitize_html
 from .clusters import also_reported_html, collapse_clusters
+from .last_publish import PublishReport, publish_stamp, remember, still_current
 from .related import related_for_many
 from .store import Store
 
@@ -49,17 +49,6 @@ JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 STYLESHEET = "style.css"
 UNKNOWN_MEDIA_TYPE = "application/octet-stream"
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,100}")
-
-
-@dataclass
-class PublishReport:
-    written: list[Path] = field(default_factory=list)
-    unchanged: list[Path] = field(default_factory=list)
-    removed: list[Path] = field(default_factory=list)
-
-    def summary(self) -> str:
-        return (f"published: {len(self.written)} written, {len(self.unchanged)} unchanged, "
-                f"{len(self.removed)} removed")
 
 
 @dataclass(frozen=True)
@@ -124,10 +113,9 @@ def publish(config: Config, store: Store) -> PublishReport:
     report = PublishReport()
     feeds_dir = config.storage.feeds_dir
     topics = [*config.topics, ALL_TOPIC]
-    stamp, stamp_key = publish_stamp(config, store), f"published:{feeds_dir.resolve()}"
-    last = json.loads(store.meta(stamp_key) or "{}")
-    previous = [feeds_dir / name for name in last.get("files", [])]
-    if last.get("stamp") == stamp and previous and all(p.is_file() for p in previous):
+    stamp = publish_stamp(config, store)
+    previous = still_current(config, store, stamp)
+    if previous is not None:
         report.unchanged = previous  # nothing a feed shows has changed since the last publish
         return report
     outputs, latest = render_feeds(config, store, topics)
@@ -138,20 +126,8 @@ def publish(config: Config, store: Store) -> PublishReport:
     for path, data in outputs.items():
         (report.written if write_if_changed(path, data) else report.unchanged).append(path)
     report.removed = remove_stale_feeds(feeds_dir, {t.slug for t in topics}, config.publish.formats)
-    files = [str(p.relative_to(feeds_dir)) for p in outputs]
-    store.set_meta(stamp_key, json.dumps({"stamp": stamp, "files": files}))
+    remember(config, store, stamp, list(outputs))
     return report
-
-
-def publish_stamp(config: Config, store: Store) -> str:
-    """What the published files are a function of: stored content, the config, our version.
-
-    Rendering never reads the clock, so when this stamp matches the last
-    publish's, every file would come out byte-identical and none is rendered.
-    """
-    inputs = repr((__version__, store.content_version(), config.site, config.publish, config.topics,
-                   config.storage.feeds_dir))
-    return hashlib.sha256(inputs.encode("utf-8")).hexdigest()
 
 
 def render_feeds(config: Config, store: Store,

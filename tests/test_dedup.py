@@ -130,6 +130,23 @@ def test_index_survives_restart_and_is_not_rebuilt(tmp_path: Path) -> None:
         assert second.db.execute("SELECT COUNT(*) FROM dedup_signatures").fetchone()[0] == 2
 
 
+def test_buckets_cut_another_way_are_rebuilt_from_the_signatures(tmp_path: Path) -> None:
+    """A store indexed with an older BANDS x ROWS (40 x 3 before) is re-banded once, from its signatures."""
+    path = tmp_path / "db.sqlite"
+    with Store(path) as old:
+        ingest(old, "s1", art("a", "Valletta ferry terminal to open in June", PARAS),
+               art("c", "Sliema gets a seafront cycling lane", OTHER, minutes=1))
+        old.conn.execute("DELETE FROM lsh_buckets")
+        old.conn.execute("INSERT INTO lsh_buckets (band, bucket, doc) VALUES (0, 12345, 1)")  # stale junk
+        old.set_meta("lsh_layout", "40x3")
+    with Store(path) as store:
+        ingest(store, "s2", art("b", "Ferry hub finally gets a date", PARAS[:5], "s2", minutes=9))
+        assert store.meta("lsh_layout") == dedup.LSH_LAYOUT
+        assert store.conn.execute("SELECT COUNT(*) FROM lsh_buckets").fetchone()[0] == 3 * dedup.BANDS
+        assert store.conn.execute("SELECT COUNT(*) FROM lsh_buckets WHERE bucket = 12345").fetchone()[0] == 0
+        assert clusters(store) == {"a": "a", "b": "a", "c": "c"}
+
+
 def test_reingest_unchanged_keeps_clusters_and_index(store: Store) -> None:
     a = art("a", "Valletta ferry terminal to open in June", PARAS)
     b = art("b", "Ferry hub finally gets a date", PARAS[:5], "s2", minutes=9)

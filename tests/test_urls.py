@@ -54,7 +54,7 @@ def test_path_case_and_different_pages_stay_distinct() -> None:
 
 
 @pytest.mark.parametrize("bad", [None, "", "javascript:alert(1)", "ftp://example.com/a", "/relative/path",
-                                 "http://example.com:99999/a"])
+                                 "http://example.com:99999/a", "HTTP://.", "http://..."])
 def test_unusable_urls_have_no_canonical_form(bad: str | None) -> None:
     assert canonical_url(bad) is None
 
