@@ -159,7 +159,12 @@ def fold_for_matching(text: str) -> str:
 
     Runs on every article several times (tags, dedup, hashes), so ASCII text
     takes a fast path and accents are stripped by one regex, not a Python loop.
+    Most English news is ASCII but for its curly quotes and dashes, so those
+    are replaced first and such text takes the fast path too (none of them
+    changes under NFKD, so the result is the same either way).
     """
+    if not text.isascii():
+        text = _plain_quotes(text)
     if text.isascii():
         return _SPACE_RE.sub(" ", text.lower()).strip()
     text = _plain_quotes(_COMBINING_RE.sub("", unicodedata.normalize("NFKD", text)))
@@ -171,8 +176,9 @@ def fold_for_matching(text: str) -> str:
 _COMBINING_RE = re.compile("[\u0300-\u034e\u0350-\u036f]+")  # accents of Latin, Greek, Cyrillic letters
 
 
+# Only characters that NFKD leaves alone: U+2033 (double prime) is not here, NFKD makes it two primes.
 _QUOTES = {"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u2032": "'",
-           "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
+           "\u201c": '"', "\u201d": '"', "\u201e": '"',
            "\u2013": "-", "\u2014": "-", "\u2212": "-"}
 _QUOTE_RE = re.compile("[" + "".join(_QUOTES) + "]")
 

@@ -103,3 +103,26 @@ def test_words_of_is_findall_of_word_characters() -> None:
                    *(text(random.Random(i), 30) for i in range(50))]:
         for t in (sample, fold_for_matching(sample)):
             assert words_of(t) == set(re.findall(r"\w+", t)), t
+
+
+def _fold_reference(text: str) -> str:
+    """fold_for_matching without its shortcuts: NFKD, no combining marks, plain quotes, one space."""
+    import unicodedata
+
+    quotes = {"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u2032": "'", "\u201c": '"', "\u201d": '"',
+              "\u201e": '"', "\u2013": "-", "\u2014": "-", "\u2212": "-"}
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    text = "".join(quotes.get(c, c) for c in text)
+    from aggregator.normalize import _SPACE_RE
+
+    return _SPACE_RE.sub(" ", text.lower()).strip()
+
+
+def test_folding_shortcut_for_quotes_and_dashes_gives_the_same_text() -> None:
+    """Curly quotes and dashes are replaced before the ASCII check; ″ (which NFKD splits) is not."""
+    pieces = ["Iraq", "\u2019s", "\u201cquoted\u201d", "\u2014", "\u2013", "\u2212", "\u2032", "\u2033", "\u201b",
+              "\u201e", "Zu\u0308rich", "Zürich", "São", "ﬁne", "Ⅸ", "東京", "  ", "\n", "\u00a0", "a", "B"]
+    rng = random.Random(7)
+    for _ in range(2000):
+        sample = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        assert fold_for_matching(sample) == _fold_reference(sample), repr(sample)
