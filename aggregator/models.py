@@ -77,8 +77,10 @@ class ParseResult:
     error: str | None = None  # the whole input failed (a feed that could not be fetched)
     file: "FileState | None" = None  # a local file's new state, stored with the batch
     unchanged: int = 0  # articles of a local file skipped unread because it did not change
-    # Dedup fingerprints already computed where the feed was parsed (a worker process), by article id.
+    # Dedup fingerprints and topic slugs already computed where the feed was parsed (a worker
+    # process), by article id; the main thread computes whatever is missing.
     fingerprints: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass

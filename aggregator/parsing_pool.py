@@ -11,6 +11,7 @@ worker becomes that feed's error, never the run's.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import signal
@@ -18,33 +19,49 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from .config import TopicConfig
 from .models import ParseResult
 from .sources.feed import parse_feed
+from .topics import TopicRules
 
 POOL_MIN_BYTES = 64 * 1024
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 
 
-def parse_feed_bytes(data: bytes, *, source: str, url: str | None, content_type: str | None) -> ParseResult:
-    """parse_feed, in a worker process when the feed is large and a second core exists."""
+def parse_feed_bytes(data: bytes, *, source: str, url: str | None, content_type: str | None,
+                     topics: tuple[TopicConfig, ...] = (), source_topics: tuple[str, ...] = ()) -> ParseResult:
+    """parse_feed, in a worker process when the feed is large and a second core exists.
+
+    There the articles are also fingerprinted for dedup and tagged with `topics`
+    (`source_topics`: the topics the source puts every article in).
+    """
     if len(data) < POOL_MIN_BYTES or (os.cpu_count() or 1) < 2:
         return parse_feed(data, source=source, url=url, content_type=content_type)
     try:
-        return _executor().submit(_parse, data, source, url, content_type).result()
+        return _executor().submit(_parse, data, source, url, content_type, topics, source_topics).result()
     except BrokenProcessPool:
         _reset()
         return ParseResult(error="the feed parser's worker process died on this feed "
                                  "(out of memory?); it will be retried")
 
 
-def _parse(data: bytes, source: str, url: str | None, content_type: str | None) -> ParseResult:
-    """In the worker: parse, and compute the dedup fingerprints too (pure CPU, off the main thread)."""
+def _parse(data: bytes, source: str, url: str | None, content_type: str | None,
+           topics: tuple[TopicConfig, ...], source_topics: tuple[str, ...]) -> ParseResult:
+    """In the worker: parse, then fingerprint and tag (pure CPU, off the main thread)."""
     from .dedup import Fingerprint
 
     result = parse_feed(data, source=source, url=url, content_type=content_type)
     result.fingerprints = {a.id: Fingerprint.of(a) for a in result.articles}
+    rules = _rules(topics, source, source_topics)
+    result.tags = {a.id: rules.tags(a) for a in result.articles}
     return result
+
+
+@functools.lru_cache(maxsize=16)
+def _rules(topics: tuple[TopicConfig, ...], source: str, source_topics: tuple[str, ...]) -> TopicRules:
+    """Compiled once per worker and config, not once per feed."""
+    return TopicRules(topics, {source: source_topics})
 
 
 def _ignore_interrupts() -> None:
@@ -56,7 +73,7 @@ def _executor() -> ProcessPoolExecutor:
     with _lock:
         if _pool is None:
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["aggregator.sources.feed", "aggregator.dedup"])
+            context.set_forkserver_preload(["aggregator.sources.feed", "aggregator.dedup", "aggregator.topics"])
             _pool = ProcessPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1), mp_context=context,
                                         initializer=_ignore_interrupts)
         return _pool

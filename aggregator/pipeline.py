@@ -110,6 +110,7 @@ def store_results(store: Store, source: str, results: Iterable[ParseResult],
     report = IngestReport(source=source)
     batch: dict[str, Article] = {}
     fingerprints: dict = {}  # dedup fingerprints the parsing worker already computed
+    done_tags: dict[str, list[str]] = {}  # and topic slugs
     files = []  # local files' new states, stored in the same transaction as their articles
     for result in results:
         for skipped in result.skipped[:max(0, MAX_SKIP_LINES - len(report.skipped))]:
@@ -120,6 +121,7 @@ def store_results(store: Store, source: str, results: Iterable[ParseResult],
         for article in result.articles:
             batch[article.id] = article
         fingerprints.update(result.fingerprints)
+        done_tags.update(result.tags)
         if result.file is not None:
             files.append(result.file)
         report.unchanged += result.unchanged
@@ -127,7 +129,7 @@ def store_results(store: Store, source: str, results: Iterable[ParseResult],
             progress(1)
     pruned = store.pruned_ids(batch)  # retention removed them; a feed still listing them must not revive them
     articles = [a for a in batch.values() if a.id not in pruned]
-    tags = {a.id: rules.tags(a) for a in articles}
+    tags = {a.id: done_tags[a.id] if a.id in done_tags else rules.tags(a) for a in articles}
     for article in articles:
         article.topics = tags[article.id]
     if not articles and not files and not source_state:

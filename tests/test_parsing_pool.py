@@ -7,7 +7,10 @@ import time
 from dataclasses import asdict
 
 from aggregator import parsing_pool
+from aggregator.config import TopicConfig
+from aggregator.dedup import Fingerprint
 from aggregator.sources.feed import parse_feed
+from aggregator.topics import TopicRules
 
 
 def big_feed(items: int = 300) -> bytes:
@@ -29,6 +32,23 @@ def test_a_large_feed_parses_in_a_worker_exactly_as_in_place() -> None:
     assert parsing_pool._pool is not None  # it really went to the worker
     assert [asdict(a) for a in pooled.articles] == [asdict(a) for a in inline.articles]
     assert len(pooled.articles) == 300
+
+
+def test_the_worker_tags_and_fingerprints_as_the_main_thread_would() -> None:
+    topics = (TopicConfig(slug="harbour", title="Harbour", keywords=("harbour",), min_score=2),
+              TopicConfig(slug="links", title="Links", keywords=("link", "paragraph 7")),
+              TopicConfig(slug="own", title="Own", keywords=("nothing in these stories",)))
+    data = big_feed()
+    pooled = parsing_pool.parse_feed_bytes(data, source="s", url="https://news.example/feed", content_type=None,
+                                           topics=topics, source_topics=("own",))
+    rules = TopicRules(topics, {"s": ("own",)})
+    assert pooled.tags == {a.id: rules.tags(a) for a in pooled.articles}
+    assert {tuple(t) for t in pooled.tags.values()} == {("harbour", "links", "own")}
+    assert pooled.fingerprints.keys() == pooled.tags.keys()
+    for article in pooled.articles[:20]:
+        mine = Fingerprint.of(article)
+        theirs = pooled.fingerprints[article.id]
+        assert (mine.url_key, mine.body_key, mine.bands) == (theirs.url_key, theirs.body_key, theirs.bands)
 
 
 def test_a_dead_worker_fails_one_feed_and_the_next_one_parses() -> None:

@@ -67,6 +67,7 @@ class FetchJob:
     fresh: bool = False  # first fetch since the source's config changed: forget the old state
     recorded_ok_at: datetime | None = None  # when an OK fetch was last written to the store
     known: dict[str, str] = field(default_factory=dict)  # full_text sources: stored id -> content hash
+    topics: tuple = ()  # the config's TopicConfigs: articles are tagged where the feed is parsed
 
 
 @dataclass
@@ -207,12 +208,14 @@ def _parsed(outcome: FetchOutcome, job: FetchJob, base: dict[str, Any], fetched:
         return _failed(outcome, job, base, f"the server sent {kind}, not a feed; check the source's url",
                        now, rng)
     result = parse_feed_bytes(fetched.body or b"", source=job.source.name, url=fetched.final_url,
-                              content_type=fetched.content_type or None)
+                              content_type=fetched.content_type or None, topics=job.topics,
+                              source_topics=job.source.topics)
     if result.error:
         return _failed(outcome, job, base, _explain_not_feed(result.error, fetched), now, rng)
     if job.source.full_text:
         add_full_text(result.articles, job, fetcher)
         result.fingerprints.clear()  # computed from the summaries; the main thread redoes them
+        result.tags.clear()
     interval = learned_interval(result) if job.source.interval is None else job.interval
     outcome.state = _succeeded(job, base, fetched, now, interval=interval or job.interval)
     outcome.state.update(etag=fetched.etag, last_modified=fetched.last_modified)
@@ -374,6 +377,7 @@ def plan_from_store(config: Config, store: Any, source: SourceConfig, *, honour_
                     now: datetime | None = None) -> FetchJob:
     """plan_fetch with what the store knows: the source's state, and for full_text its stored articles."""
     job = plan_fetch(config, source, store.source_state(source.name), honour_schedule=honour_schedule, now=now)
+    job = dataclasses.replace(job, topics=config.topics)
     if source.full_text and not job.skip:
         job = dataclasses.replace(job, known=store.content_hashes_of_source(source.name))
     return job
