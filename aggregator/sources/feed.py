@@ -19,7 +19,8 @@ from typing import Any
 
 from ..models import Article, ParseResult, Skipped
 from ..normalize import (
-    clamp_date, clean_text, content_hash, html_to_text, safe_url, sanitize_html, stable_id, summarize,
+    clamp_date, clean_html_to_text, clean_text, content_hash, html_to_text, safe_url, sanitize_html, stable_id,
+    summarize,
 )
 
 ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.I)
@@ -195,12 +196,12 @@ def _article_from_entry(entry: Any, *, source: str, site: str, base: str | None,
     content = _best_content(entry)
     content_base = _content_base(entry, link or base)
     content_html = sanitize_html(content, content_base)
-    text = html_to_text(content_html)
+    text = clean_html_to_text(content_html)
     title = html_to_text(entry.get("title", "")) or summarize(text, 80)
     if not title and not text:
         return None
     summary_html = entry.get("summary", "")
-    summary = summarize(html_to_text(sanitize_html(summary_html)) if summary_html else text)
+    summary = summarize(clean_html_to_text(sanitize_html(summary_html)) if summary_html else text)
     return _feed_article(
         source=source, site=site, base=base, title=title, link=link, guid=clean_text(entry.get("id", "")),
         text=text, content_html=content_html, summary=summary,
@@ -335,7 +336,7 @@ def _article_from_json_item(item: dict, source: str, site: str, base: str | None
     link = safe_url(_str(item.get("url")), base) or safe_url(_str(item.get("external_url")), base)
     raw_html = _str(item.get("content_html")) or _escape_text(_str(item.get("content_text")))
     content_html = sanitize_html(raw_html, link or base)
-    text = html_to_text(content_html)
+    text = clean_html_to_text(content_html)
     title = clean_text(_str(item.get("title"))) or summarize(text, 80)
     if not title and not text:
         return None

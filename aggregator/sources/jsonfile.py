@@ -13,7 +13,9 @@ from datetime import datetime
 from typing import Any, Callable
 
 from ..models import Article, ParseResult
-from ..normalize import clamp_date, clean_text, content_hash, html_to_text, safe_url, sanitize_html, summarize
+from ..normalize import (
+    clamp_date, clean_html_to_text, clean_text, content_hash, safe_url, sanitize_html, summarize,
+)
 from .feed import JSON_FEED_VERSION, parse_feed, skipped_for
 from .feed import _escape_text as paragraphs_html  # plain text -> <p> paragraphs, shared with feeds
 from .plaintext import NotAnArticle
@@ -84,7 +86,7 @@ def article_from_object(obj: dict, *, source: str, origin: str, article_id: str,
     url = safe_url(_first_str(obj, URL_KEYS))
     raw_html = _first_str(obj, HTML_KEYS) or paragraphs_html(_first_str(obj, TEXT_KEYS))
     content_html = sanitize_html(raw_html, url)
-    text = html_to_text(content_html)
+    text = clean_html_to_text(content_html)
     title = clean_text(_first_str(obj, TITLE_KEYS))
     if not title or not text:
         return None

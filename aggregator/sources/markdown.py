@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from typing import Any
 
-from ..normalize import clamp_date, clean_text, html_to_text, safe_url, sanitize_html
+from ..normalize import clamp_date, clean_html_to_text, clean_text, safe_url, sanitize_html
 from .plaintext import NotAnArticle
 
 YAML_FENCE = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
@@ -51,7 +51,7 @@ def parse_markdown(text: str) -> MarkdownArticle:
         title, body = clean_text(heading.group(1)), body[heading.end():]
     url = safe_url(_str(meta.get("url") or meta.get("link")))
     content_html = sanitize_html(_render(body), url)
-    text_body = html_to_text(content_html)
+    text_body = clean_html_to_text(content_html)
     if not title:
         raise NotAnArticle("Markdown without a title (add `title:` to the front matter or a `# heading`)")
     if not text_body:
