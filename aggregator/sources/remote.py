@@ -24,7 +24,6 @@ import hashlib
 import json
 import logging
 import random
-import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
@@ -277,6 +276,8 @@ def learned_interval(result: ParseResult) -> float | None:
     if len(dates) < 2:
         return None
     gaps = [(a - b).total_seconds() for a, b in zip(dates, dates[1:])]
+    import statistics  # here: it imports fractions and decimal, start-up time a refresh need not pay
+
     return min(max(statistics.median(gaps) / 2, AUTO_MIN), AUTO_MAX)
 
 

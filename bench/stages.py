@@ -1,0 +1,95 @@
+"""Where a first ingest's wall time goes, stage by stage, on the main thread.
+
+    .venv/bin/python bench/stages.py [--feeds 200] [--entries 50]
+
+Runs `aggregator run --once` in this process on the run.py corpus and
+config (fresh database), with a timer around each stage's entry point.
+Only time spent on the main thread counts (fetching and parsing happen on
+worker threads and a worker process, and show up here as "waiting").
+Stages nest (indented rows are part of the row above), so rows do not sum.
+A profiler skews these proportions (cProfile inflates Python loops, py-spy
+samples every thread); plain timers do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent))
+
+import corpus as corpus_mod  # noqa: E402
+from run import aggregator_config  # noqa: E402
+from server import CorpusServer  # noqa: E402
+
+SPENT: dict[str, float] = defaultdict(float)
+
+
+def timed(owner: object, name: str, label: str) -> None:
+    """Wrap owner.name so its main-thread time adds up under label."""
+    function = getattr(owner, name)
+    main = threading.main_thread().ident
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if threading.get_ident() == main:
+                SPENT[label] += time.perf_counter() - started
+
+    setattr(owner, name, wrapper)
+
+
+def instrument() -> None:
+    from aggregator import concurrency, dedup, pipeline, publish, store
+
+    timed(pipeline, "ingest_all", "ingest (fetch, parse, tag, dedup, store)")
+    timed(concurrency, "wait", "  waiting for fetch + parse results")
+    timed(dedup.Deduplicator, "assign", "  dedup")
+    timed(store.Store, "lsh_top_candidates", "    LSH candidate lookups")
+    timed(store.Store, "write_articles", "  storage (one transaction per feed)")
+    timed(store.Store, "_upsert", "    article rows (FTS5 trigger included)")
+    timed(store.Store, "_write_dedup", "    dedup index rows")
+    timed(pipeline, "publish", "publish")
+    timed(publish, "related_for_many", "  related posts")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=200)
+    parser.add_argument("--entries", type=int, default=50)
+    args = parser.parse_args()
+    corpus = corpus_mod.generate(args.feeds, args.entries, corpus_mod.DEFAULT_SEED)
+    work = Path(tempfile.mkdtemp(prefix="stages-"))
+    try:
+        files = corpus_mod.write_corpus(corpus, work / "corpus")
+        with CorpusServer(files, 0.0) as server:
+            config = aggregator_config(work, [(f.title, server.url(f.path)) for f in corpus.feeds])
+            instrument()
+            from aggregator.cli import cli
+
+            started = time.perf_counter()
+            cli.main(["-c", str(config), "-q", "run", "--once"], standalone_mode=False)
+            total = time.perf_counter() - started
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    entries = len(corpus.entries())
+    print(f"{entries} entries, `run --once` in this process: {total:.2f} s\n")
+    print("| stage (main thread) | s | us / entry |\n|---|---|---|")
+    for label, seconds in SPENT.items():
+        print(f"| {label.replace('  ', '&nbsp;&nbsp;')} | {seconds:.2f} | {seconds / entries * 1e6:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
