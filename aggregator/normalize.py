@@ -8,6 +8,7 @@ feed cannot pin itself to the top of every list by claiming the year 2099.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import re
@@ -161,8 +162,19 @@ def fold_for_matching(text: str) -> str:
     takes a fast path and accents are stripped by one regex, not a Python loop.
     Most English news is ASCII but for its curly quotes and dashes, so those
     are replaced first and such text takes the fast path too (none of them
-    changes under NFKD, so the result is the same either way).
+    changes under NFKD, so the result is the same either way). The last few
+    hundred article-sized texts are remembered: tagging and dedup fold the
+    same title and body one after the other.
     """
+    if len(text) > FOLD_CACHE_MAX_CHARS:
+        return _fold(text)
+    return _fold_remembered(text)
+
+
+FOLD_CACHE_MAX_CHARS = 20_000  # at most 256 of these are kept: a few MB
+
+
+def _fold(text: str) -> str:
     if not text.isascii():
         text = _plain_quotes(text)
     if text.isascii():
@@ -173,6 +185,7 @@ def fold_for_matching(text: str) -> str:
     return _SPACE_RE.sub(" ", text.lower()).strip()
 
 
+_fold_remembered = functools.lru_cache(maxsize=256)(_fold)
 _COMBINING_RE = re.compile("[\u0300-\u034e\u0350-\u036f]+")  # accents of Latin, Greek, Cyrillic letters
 
 

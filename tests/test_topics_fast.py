@@ -126,3 +126,6 @@ def test_folding_shortcut_for_quotes_and_dashes_gives_the_same_text() -> None:
     for _ in range(2000):
         sample = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
         assert fold_for_matching(sample) == _fold_reference(sample), repr(sample)
+        assert fold_for_matching(sample) == _fold_reference(sample), repr(sample)  # remembered
+    long = "".join(rng.choice(pieces) for _ in range(12_000))  # over the remembered size: folded every time
+    assert len(long) > 20_000 and fold_for_matching(long) == _fold_reference(long)
