@@ -239,10 +239,9 @@ def configure_logging(explicit_level: bool) -> None:
     for handler in root.handlers:
         handler.addFilter(repeat)
     if root.level > logging.DEBUG:
-        # APScheduler warns on every skipped overlapping run and httpx logs every request;
-        # our own fetch lines say enough.
+        # APScheduler warns on every skipped overlapping run and httpcore logs every request
+        # at debug level; our own fetch lines say enough.
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
-        logging.getLogger("httpx").setLevel(logging.WARNING)
         logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 

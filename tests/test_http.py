@@ -11,7 +11,7 @@ import pytest
 from aggregator import __version__
 from aggregator.netguard import NetPolicy
 from aggregator.sources.http import (
-    USER_AGENT, Fetcher, FetchLimits, freshness_seconds, retry_after_seconds,
+    USER_AGENT, Fetcher, FetchError, FetchLimits, _wire_request, freshness_seconds, retry_after_seconds,
 )
 from feed_server import FeedServer, Reply, feed_bytes
 
@@ -72,13 +72,39 @@ def test_304s_and_redirects_reuse_one_connection(server):
     assert len({seen.peer for seen in server.requests}) == 1
 
 
+@pytest.mark.parametrize("url, host, target, authority", [
+    ("http://Example.COM/a b?q=ü#frag", b"example.com", b"/a%20b?q=%C3%BC", "example.com"),
+    ("https://bücher.example/straße", b"xn--bcher-kva.example", b"/stra%C3%9Fe", "xn--bcher-kva.example"),
+    ("http://[::1]:8080/feed", b"::1", b"/feed", "[::1]:8080"),
+    ("https://example.com:443", b"example.com", b"/", "example.com"),
+    ("http://example.com/already%20encoded/%E2%82%AC", b"example.com", b"/already%20encoded/%E2%82%AC",
+     "example.com"),
+])
+def test_urls_go_on_the_wire_as_ascii(url, host, target, authority):
+    wire, headers = _wire_request(url, {"If-None-Match": '"v1"'})
+    sent = {k.decode(): v.decode() for k, v in headers}
+    assert (wire.host, wire.target) == (host, target)
+    assert sent["Host"] == authority and sent["If-None-Match"] == '"v1"' and sent["User-Agent"] == USER_AGENT
+
+
+def test_credentials_in_the_url_become_basic_authorization():
+    _, headers = _wire_request("https://reader:s%40cret@example.com/private.xml", {})
+    assert dict(headers)[b"Authorization"] == b"Basic cmVhZGVyOnNAY3JldA=="  # reader:s@cret
+
+
+@pytest.mark.parametrize("url", ["http://example.com:99999/", "http:///path", "http://exa\u0000mple.com/"])
+def test_urls_that_cannot_go_on_the_wire_are_one_line_errors(url):
+    with pytest.raises(FetchError, match="invalid URL"):
+        _wire_request(url.replace("\\u0000", "\u0000"), {})
+
+
 def test_plain_http_client_trusts_no_certificate():
     """The CA-less client kept for http:// URLs fails closed if it is ever handed an https one."""
     with fetcher() as f:
         plain = f.client(NetPolicy(), "http")
         secure = f.client(NetPolicy(), "https")
     assert plain is not secure
-    context = plain._transport._pool._ssl_context
+    context = plain._ssl_context
     assert context.verify_mode.name == "CERT_REQUIRED" and context.check_hostname
     assert context.get_ca_certs() == []
 
