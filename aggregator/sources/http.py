@@ -35,6 +35,7 @@ from typing import Iterator
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import httpcore
+from httpcore._backends.sync import SyncStream  # the stdlib-socket stream our deadline wraps
 
 from .. import __version__
 from ..netguard import BlockedAddress, NetPolicy, open_connection
@@ -92,26 +93,28 @@ class FetchError(Exception):
 _deadline = threading.local()  # this thread's fetch must be done by _deadline.at (monotonic seconds)
 
 
-def _stream_with_deadline(sock):
+class _DeadlineStream(SyncStream):
     """httpcore's socket stream, but no read may outlast the whole fetch's deadline.
 
     httpcore's timeouts are per operation: a server dripping one byte a second
-    (headers or body) never trips them, and iter_raw() buffers whole chunks
-    before we can look at the clock.
+    (headers or body) never trips them, and a body iterator hands over whole
+    chunks before we can look at the clock. The TLS stream of an https
+    connection is wrapped the same way (start_tls returns a new stream).
     """
-    from httpcore._backends.sync import SyncStream
 
-    class DeadlineStream(SyncStream):
-        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-            at = getattr(_deadline, "at", None)
-            if at is not None:
-                left = at - time.monotonic()
-                if left <= 0:
-                    raise httpcore.ReadTimeout("the total timeout (fetch.timeout) ran out")
-                timeout = left if timeout is None else min(timeout, left)
-            return super().read(max_bytes, timeout)
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        at = getattr(_deadline, "at", None)
+        if at is not None:
+            left = at - time.monotonic()
+            if left <= 0:
+                raise httpcore.ReadTimeout("the total timeout (fetch.timeout) ran out")
+            timeout = left if timeout is None else min(timeout, left)
+        return super().read(max_bytes, timeout)
 
-    return DeadlineStream(sock)
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        secured = super().start_tls(ssl_context, server_hostname, timeout)
+        return _DeadlineStream(secured.get_extra_info("socket"))
 
 
 class _GuardedBackend(httpcore.SyncBackend):
@@ -128,7 +131,7 @@ class _GuardedBackend(httpcore.SyncBackend):
             raise httpcore.ConnectTimeout(str(exc) or "connect timed out") from exc
         except OSError as exc:
             raise httpcore.ConnectError(str(exc)) from exc
-        return _stream_with_deadline(sock)
+        return _DeadlineStream(sock)
 
 
 class Fetcher:
@@ -138,9 +141,10 @@ class Fetcher:
     source with a strict one, hence a client (and pool) per policy.
     """
 
-    def __init__(self, limits: FetchLimits | None = None, max_connections: int = 16):
+    def __init__(self, limits: FetchLimits | None = None, max_connections: int = 16, ca_file: str | None = None):
         self.limits = limits or FetchLimits()
         self.max_connections = max_connections
+        self.ca_file = ca_file  # certificates to trust instead of certifi's bundle (tests use their own CA)
         self._clients: dict[tuple[NetPolicy, bool], httpcore.ConnectionPool] = {}
         self._lock = threading.Lock()
 
@@ -175,7 +179,7 @@ class Fetcher:
         if tls:
             import certifi  # the CA bundle httpx uses
 
-            context = ssl.create_default_context(cafile=certifi.where())
+            context = ssl.create_default_context(cafile=self.ca_file or certifi.where())
         else:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no CA loaded: trusts nothing
         return httpcore.ConnectionPool(ssl_context=context, max_connections=self.max_connections,

@@ -199,6 +199,52 @@ def test_slow_drip_is_cut_off_by_the_total_timeout(fetch, path: str) -> None:
     assert elapsed < 6, f"{path}: a 2 s total timeout took {elapsed:.1f}s"
 
 
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    """The same hostile handler over https, with a certificate from a test CA (trustme)."""
+    import ssl
+
+    import trustme
+
+    authority = trustme.CA()
+    certificate = authority.issue_cert("127.0.0.1", "localhost")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    certificate.configure_cert(context)
+    ca_file = tmp_path_factory.mktemp("tls") / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca_file))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield server.server_address[1], str(ca_file)
+    server.shutdown()
+    server.server_close()
+
+
+def _tls_fetch(tls_server, path: str, trusted: bool = True):
+    port, ca_file = tls_server
+    policy = NetPolicy(allowed=frozenset({("127.0.0.1", port)}))
+    with Fetcher(FetchLimits(timeout=2.0, connect_timeout=1.0, max_body_size=LIMIT),
+                 ca_file=ca_file if trusted else None) as fetcher:
+        return fetcher.fetch(f"https://127.0.0.1:{port}{path}", policy)
+
+
+def test_https_fetch_verifies_the_certificate(tls_server) -> None:
+    assert _tls_fetch(tls_server, "/ok").body.startswith(b"<rss")
+    untrusted = _tls_fetch(tls_server, "/ok", trusted=False)  # certifi's bundle does not know the test CA
+    assert untrusted.body is None and "certificate" in untrusted.error.lower()
+
+
+@pytest.mark.parametrize("path", ["/slow-body", "/slow-headers"])
+def test_slow_drip_over_https_is_cut_off_by_the_total_timeout(tls_server, path: str) -> None:
+    """After the TLS handshake the stream is a new object; it must keep the total deadline."""
+    start = time.monotonic()
+    result = _tls_fetch(tls_server, path)
+    elapsed = time.monotonic() - start
+    assert result.error and result.body is None
+    assert elapsed < 6, f"{path} over https: a 2 s total timeout took {elapsed:.1f}s"
+
+
 @pytest.mark.parametrize("path", ["/loop", "/chain"])
 def test_endless_redirects_stop(fetch, path: str) -> None:
     result = fetch(path)
