@@ -37,7 +37,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -458,6 +457,19 @@ def _resp(run: Run | None) -> str:
     return ", ".join(f"{n}x {status}" for status, n in run.responses.items()) if run and run.responses else "-"
 
 
+def byte_compile_aggregator() -> None:
+    """Bytecode for our package, as pip writes it for an installed one (reader's is in site-packages).
+
+    The editable install imports from the source tree, and with PYTHONDONTWRITEBYTECODE
+    set (as on this team's machines) every run would compile every module from source.
+    """
+    import compileall
+
+    import aggregator
+
+    compileall.compile_dir(Path(aggregator.__file__).parent, quiet=1)
+
+
 def _fresh(folder: Path) -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -476,6 +488,7 @@ def main() -> None:
     args = parser.parse_args()
 
     args.load = os.getloadavg()[0]  # other work on the machine skews every figure; say how much
+    byte_compile_aggregator()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     corpus = corpus_mod.generate(args.feeds, args.entries, args.seed)
