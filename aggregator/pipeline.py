@@ -175,7 +175,9 @@ def ingest_remote(config: Config, store: Store, sources: list[SourceConfig], rul
     from .concurrency import run_bounded
     from .sources.remote import new_fetcher, plan_from_store, run_fetch
 
-    jobs = [plan_from_store(config, store, s, honour_schedule=honour_schedule) for s in sources]
+    states = store.source_states()  # one query for all sources, not one each
+    jobs = [plan_from_store(config, store, s, honour_schedule=honour_schedule, state=states.get(s.name, {}))
+            for s in sources]
     reports: dict[str, IngestReport] = {}
     with new_fetcher(config) as fetcher:
         for _job, outcome in run_bounded(jobs, key=lambda j: (urlsplit(j.url).hostname or "").lower(),

@@ -600,7 +600,7 @@ class Store:
         )
 
     def source_states(self) -> dict[str, dict[str, Any]]:
-        """Every stored source row by name (for `aggregator sources`)."""
+        """Every stored source row by name (for `aggregator sources`, and to plan a run's fetches)."""
         cursor = self.conn.execute("SELECT * FROM sources")
         columns = [d[0] for d in cursor.description]
         return {row[0]: dict(zip(columns, row)) for row in cursor.fetchall()}

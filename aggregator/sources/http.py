@@ -23,7 +23,6 @@ problem is the source's problem, not the run's.
 from __future__ import annotations
 
 import base64
-import email.utils
 import re
 import ssl
 import threading
@@ -473,6 +472,8 @@ def freshness_seconds(cache_control: str | None, expires: str | None, date: str 
 
 
 def _http_date(value: str) -> datetime | None:
+    import email.utils  # here: most responses carry no date we need to read, and it imports the email package
+
     try:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

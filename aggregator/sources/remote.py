@@ -375,9 +375,13 @@ def _charset(content_type: str | None) -> str | None:
 
 
 def plan_from_store(config: Config, store: Any, source: SourceConfig, *, honour_schedule: bool = False,
-                    now: datetime | None = None) -> FetchJob:
-    """plan_fetch with what the store knows: the source's state, and for full_text its stored articles."""
-    job = plan_fetch(config, source, store.source_state(source.name), honour_schedule=honour_schedule, now=now)
+                    now: datetime | None = None, state: dict[str, Any] | None = None) -> FetchJob:
+    """plan_fetch with what the store knows: the source's state, and for full_text its stored articles.
+
+    `state` is the source's stored row when the caller already read every row at once.
+    """
+    state = store.source_state(source.name) if state is None else state
+    job = plan_fetch(config, source, state, honour_schedule=honour_schedule, now=now)
     job = dataclasses.replace(job, topics=config.topics)
     if source.full_text and not job.skip:
         job = dataclasses.replace(job, known=store.content_hashes_of_source(source.name))
