@@ -289,11 +289,8 @@ class Store:
             "shingles = excluded.shingles, signature = excluded.signature, content_hash = excluded.content_hash",
             rows.signatures)
         ids = list(dict.fromkeys(article_id for article_id, _, _ in rows.buckets))
-        docs: dict[str, int] = {}
-        for chunk in _chunks(ids, 500):
-            marks = ", ".join("?" for _ in chunk)
-            docs.update(self.conn.execute(
-                f"SELECT article_id, doc FROM dedup_signatures WHERE article_id IN ({marks})", chunk).fetchall())
+        docs: dict[str, int] = dict(self._rows_in(
+            "SELECT article_id, doc FROM dedup_signatures WHERE article_id IN ({marks})", ids))
         self.conn.executemany(
             "INSERT OR IGNORE INTO lsh_buckets (band, bucket, doc) VALUES (?, ?, ?)",
             [(band, key, docs[article_id]) for article_id, band, key in rows.buckets if article_id in docs])
@@ -302,13 +299,8 @@ class Store:
 
     def _write_states(self, ids: list[str]) -> dict[str, tuple]:
         """id -> (content_hash, first_seen, published, cluster_id) of those already stored."""
-        found: dict[str, tuple] = {}
-        for chunk in _chunks(ids, 500):
-            marks = ", ".join("?" for _ in chunk)
-            for row in self.conn.execute("SELECT id, content_hash, first_seen, published, cluster_id "
-                                         f"FROM articles WHERE id IN ({marks})", chunk):
-                found[row[0]] = row[1:]
-        return found
+        return {row[0]: row[1:] for row in self._rows_in(
+            "SELECT id, content_hash, first_seen, published, cluster_id FROM articles WHERE id IN ({marks})", ids)}
 
     def _upsert(self, records: list[dict[str, Any]]) -> None:
         columns = ", ".join(ARTICLE_COLUMNS)
@@ -403,41 +395,40 @@ class Store:
         from .dedup import StoredDoc, order_key, sig_from_bytes
 
         found: dict[str, StoredDoc] = {}
-        for chunk in _chunks(list(dict.fromkeys(ids)), 500):
-            marks = ", ".join("?" for _ in chunk)
-            rows = self.conn.execute(
-                "SELECT a.id, a.cluster_id, a.published, a.first_seen, LENGTH(a.text), a.content_hash, "
-                "s.signature, s.shingles FROM articles a LEFT JOIN dedup_signatures s ON s.article_id = a.id "
-                f"WHERE a.id IN ({marks})", chunk)
-            for article_id, cluster, published, first_seen, length, chash, sig, shingles in rows:
-                order = order_key(_parse_iso(published), _parse_iso(first_seen), length or 0, article_id)
-                found[article_id] = StoredDoc(article_id, cluster or article_id, order, chash or "",
-                                              sig_from_bytes(sig) if sig is not None else None, shingles or 0)
+        rows = self._rows_in(
+            "SELECT a.id, a.cluster_id, a.published, a.first_seen, LENGTH(a.text), a.content_hash, "
+            "s.signature, s.shingles FROM articles a LEFT JOIN dedup_signatures s ON s.article_id = a.id "
+            "WHERE a.id IN ({marks})", ids)
+        for article_id, cluster, published, first_seen, length, chash, sig, shingles in rows:
+            order = order_key(_parse_iso(published), _parse_iso(first_seen), length or 0, article_id)
+            found[article_id] = StoredDoc(article_id, cluster or article_id, order, chash or "",
+                                          sig_from_bytes(sig) if sig is not None else None, shingles or 0)
         return found
 
     def ids_by_canonical_urls(self, urls: list[str]) -> dict[str, list[str]]:
-        return self._ids_by("SELECT canonical_url, id FROM articles WHERE canonical_url IN ({})", urls)
+        return self._ids_by("SELECT canonical_url, id FROM articles WHERE canonical_url IN ({marks})", urls)
 
     def ids_by_body_hashes(self, hashes: list[str]) -> dict[str, list[str]]:
-        return self._ids_by("SELECT body_hash, article_id FROM dedup_signatures WHERE body_hash IN ({})", hashes)
+        return self._ids_by("SELECT body_hash, article_id FROM dedup_signatures WHERE body_hash IN ({marks})", hashes)
 
     def _ids_by(self, sql: str, keys: list[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
-        for chunk in _chunks(list(dict.fromkeys(keys)), 500):
-            for key, article_id in self.conn.execute(sql.format(", ".join("?" for _ in chunk)), chunk):
-                found.setdefault(key, []).append(article_id)
+        for key, article_id in self._rows_in(sql, keys):
+            found.setdefault(key, []).append(article_id)
         return found
+
+    def _rows_in(self, sql: str, keys: Iterable[Any]) -> Iterator[tuple]:
+        """The rows of `sql` whose `IN ({marks})` takes every key: 500 distinct keys per query.
+
+        SQLite caps the bound parameters of one statement; order holds within each query only.
+        """
+        for chunk in _chunks(list(dict.fromkeys(keys)), 500):
+            yield from self.conn.execute(sql.format(marks=", ".join("?" for _ in chunk)), chunk)
 
     def dedup_signatures(self, ids: list[str]) -> dict[str, tuple[bytes, int]]:
         """article id -> (MinHash signature bytes, shingle count), for comparing LSH candidates."""
-        found: dict[str, tuple[bytes, int]] = {}
-        for chunk in _chunks(list(dict.fromkeys(ids)), 500):
-            marks = ", ".join("?" for _ in chunk)
-            for article_id, sig, shingles in self.conn.execute(
-                    f"SELECT article_id, signature, shingles FROM dedup_signatures WHERE article_id IN ({marks})",
-                    chunk):
-                found[article_id] = (sig, shingles)
-        return found
+        return {article_id: (sig, shingles) for article_id, sig, shingles in self._rows_in(
+            "SELECT article_id, signature, shingles FROM dedup_signatures WHERE article_id IN ({marks})", ids)}
 
     def lsh_candidates(self, bands: list[int], limit: int = 64) -> list[tuple[str, int, bytes, int]]:
         """(article id, buckets shared, signature, shingles) for articles sharing LSH buckets, most shared first."""
@@ -470,12 +461,9 @@ class Store:
                     counts[doc] = counts.get(doc, 0) + 1
         best = {item: sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))[:limit]
                 for item, counts in shared.items()}
-        docs: dict[int, tuple[str, bytes, int]] = {}
-        for chunk in _chunks(list({doc for ranked in best.values() for doc, _ in ranked}), 500):
-            marks = ", ".join("?" for _ in chunk)
-            for doc, article_id, signature, shingles in self.conn.execute(
-                    f"SELECT doc, article_id, signature, shingles FROM dedup_signatures WHERE doc IN ({marks})", chunk):
-                docs[doc] = (article_id, signature, shingles)
+        docs: dict[int, tuple[str, bytes, int]] = {row[0]: row[1:] for row in self._rows_in(
+            "SELECT doc, article_id, signature, shingles FROM dedup_signatures WHERE doc IN ({marks})",
+            (doc for ranked in best.values() for doc, _ in ranked))}
         return {item: [(docs[doc][0], n, docs[doc][1], docs[doc][2]) for doc, n in ranked if doc in docs]
                 for item, ranked in best.items()}
 
@@ -513,13 +501,10 @@ class Store:
     def clusters_of(self, cluster_ids: list[str]) -> dict[str, list[Article]]:
         """cluster id -> its members (representative first), for many clusters at once."""
         result: dict[str, list[Article]] = {c: [] for c in cluster_ids}
-        for chunk in _chunks(list(dict.fromkeys(cluster_ids)), 500):
-            marks = ", ".join("?" for _ in chunk)
-            rows = self.conn.execute(
-                f"SELECT * FROM articles WHERE cluster_id IN ({marks}) "
-                "ORDER BY COALESCE(published, first_seen), id", chunk).fetchall()
-            for article in self._hydrate(rows):
-                result.setdefault(article.cluster_id, []).append(article)
+        rows = list(self._rows_in("SELECT * FROM articles WHERE cluster_id IN ({marks}) "
+                                  "ORDER BY COALESCE(published, first_seen), id", cluster_ids))
+        for article in self._hydrate(rows):
+            result.setdefault(article.cluster_id, []).append(article)
         for cluster, members in result.items():
             members.sort(key=lambda a: a.id != cluster)
         return result
@@ -527,12 +512,10 @@ class Store:
     def duplicate_ids(self, article_ids: list[str]) -> dict[str, list[str]]:
         """article id -> ids of the other copies in its cluster."""
         result: dict[str, list[str]] = {i: [] for i in article_ids}
-        for chunk in _chunks(list(dict.fromkeys(article_ids)), 500):
-            marks = ", ".join("?" for _ in chunk)
-            for article_id, other in self.conn.execute(
-                    f"SELECT a.id, b.id FROM articles a JOIN articles b ON b.cluster_id = a.cluster_id "
-                    f"AND b.id != a.id WHERE a.id IN ({marks}) ORDER BY b.id", chunk):
-                result[article_id].append(other)
+        for article_id, other in self._rows_in(
+                "SELECT a.id, b.id FROM articles a JOIN articles b ON b.cluster_id = a.cluster_id "
+                "AND b.id != a.id WHERE a.id IN ({marks}) ORDER BY b.id", article_ids):
+            result[article_id].append(other)
         return result
 
     def search_ranked(self, query: str, exclude_clusters: set[str], limit: int,
@@ -554,22 +537,14 @@ class Store:
 
     def topics_of(self, ids: list[str]) -> dict[str, list[str]]:
         result: dict[str, list[str]] = {i: [] for i in ids}
-        for chunk in _chunks(ids, 500):
-            marks = ", ".join("?" for _ in chunk)
-            for article_id, topic in self.conn.execute(
-                f"SELECT article_id, topic FROM article_topics WHERE article_id IN ({marks}) ORDER BY topic",
-                chunk,
-            ):
-                result[article_id].append(topic)
+        for article_id, topic in self._rows_in(
+                "SELECT article_id, topic FROM article_topics WHERE article_id IN ({marks}) ORDER BY topic", ids):
+            result[article_id].append(topic)
         return result
 
     def get_many(self, ids: list[str]) -> dict[str, Article]:
-        found: dict[str, Article] = {}
-        for chunk in _chunks(ids, 500):
-            marks = ", ".join("?" for _ in chunk)
-            rows = self.conn.execute(f"SELECT * FROM articles WHERE id IN ({marks})", chunk).fetchall()
-            found.update({a.id: a for a in self._hydrate(rows)})
-        return found
+        rows = list(self._rows_in("SELECT * FROM articles WHERE id IN ({marks})", ids))
+        return {a.id: a for a in self._hydrate(rows)}
 
     def _hydrate(self, rows: list[tuple]) -> list[Article]:
         columns = [d[0] for d in self.conn.execute("SELECT * FROM articles LIMIT 0").description]
@@ -672,13 +647,10 @@ class Store:
     def headlines(self, ids: list[str]) -> dict[str, RelatedLink]:
         """id -> (id, title, url, site, published) as a RelatedLink, without loading the text."""
         found: dict[str, RelatedLink] = {}
-        for chunk in _chunks(list(dict.fromkeys(ids)), 500):
-            marks = ", ".join("?" for _ in chunk)
-            for article_id, title, url, site, published, first_seen in self.conn.execute(
-                    f"SELECT id, title, url, site, published, first_seen FROM articles WHERE id IN ({marks})",
-                    chunk):
-                found[article_id] = RelatedLink(article_id, title, url or "", site or "",
-                                                _parse_iso(published) or _parse_iso(first_seen))
+        for article_id, title, url, site, published, first_seen in self._rows_in(
+                "SELECT id, title, url, site, published, first_seen FROM articles WHERE id IN ({marks})", ids):
+            found[article_id] = RelatedLink(article_id, title, url or "", site or "",
+                                            _parse_iso(published) or _parse_iso(first_seen))
         return found
 
     def content_hashes_of_source(self, source: str) -> dict[str, str]:
@@ -687,14 +659,9 @@ class Store:
 
     def cached_related(self, article_ids: list[str]) -> dict[str, tuple[str, int, list[str]]]:
         """article id -> (content hash, list size asked for, related ids) of stored lists."""
-        found: dict[str, tuple[str, int, list[str]]] = {}
-        for chunk in _chunks(list(dict.fromkeys(article_ids)), 500):
-            marks = ", ".join("?" for _ in chunk)
-            for article_id, content_hash, size, ids in self.conn.execute(
-                    f"SELECT article_id, content_hash, size, related_ids FROM related_cache "
-                    f"WHERE article_id IN ({marks})", chunk):
-                found[article_id] = (content_hash, size, json.loads(ids))
-        return found
+        return {article_id: (content_hash, size, json.loads(ids)) for article_id, content_hash, size, ids in
+                self._rows_in("SELECT article_id, content_hash, size, related_ids FROM related_cache "
+                              "WHERE article_id IN ({marks})", article_ids)}
 
     def save_related(self, lists: dict[str, tuple[str, int, list[str]]]) -> None:
         """Keep computed related lists (article id -> (content hash, size, ids)) in one transaction."""
@@ -714,11 +681,7 @@ class Store:
 
     def pruned_ids(self, ids: Iterable[str]) -> set[str]:
         """Which of these ids retention has removed (and must not come back)."""
-        found: set[str] = set()
-        for chunk in _chunks(list(ids), 500):
-            marks = ", ".join("?" for _ in chunk)
-            found.update(r[0] for r in self.conn.execute(f"SELECT id FROM pruned WHERE id IN ({marks})", chunk))
-        return found
+        return {r[0] for r in self._rows_in("SELECT id FROM pruned WHERE id IN ({marks})", ids)}
 
     def is_pruned(self, article_id: str) -> bool:
         return bool(self.pruned_ids([article_id]))
