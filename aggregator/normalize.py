@@ -248,7 +248,12 @@ def html_to_text(fragment: str) -> str:
     parser = _TextExtractor()
     parser.feed(fragment)
     parser.close()
-    paragraphs = [clean_text(p) for p in re.split(r"\n\s*\n", "".join(parser.parts))]
+    return _paragraphs("".join(parser.parts))
+
+
+def _paragraphs(text: str) -> str:
+    """Extracted text with blank-line paragraph breaks, each paragraph cleaned, empty ones gone."""
+    paragraphs = [clean_text(p) for p in re.split(r"\n\s*\n", text)]
     return "\n\n".join(p for p in paragraphs if p)
 
 
@@ -278,8 +283,7 @@ def clean_html_to_text(fragment: str) -> str:
     if tags != fragment.count("<"):
         return html_to_text(fragment)
     parts.append(html.unescape(fragment[position:]))
-    paragraphs = [clean_text(p) for p in re.split(r"\n\s*\n", "".join(parts))]
-    return "\n\n".join(p for p in paragraphs if p)
+    return _paragraphs("".join(parts))
 
 
 def paragraphs_to_html(paragraphs: list[str]) -> str:

@@ -41,7 +41,7 @@ def parse_feed_bytes(data: bytes, *, source: str, url: str | None, content_type:
     try:
         return _executor().submit(_parse, data, source, url, content_type, topics, source_topics).result()
     except BrokenProcessPool:
-        _reset()
+        shutdown(wait=False)  # the next feed starts a fresh worker
         return ParseResult(error="the feed parser's worker process died on this feed "
                                  "(out of memory?); it will be retried")
 
@@ -79,18 +79,13 @@ def _executor() -> ProcessPoolExecutor:
         return _pool
 
 
-def _reset() -> None:
+def shutdown(wait: bool = True) -> None:
+    """Stop the workers (tests call this; interpreter exit stops them too).
+
+    wait=False drops a broken pool without waiting for it.
+    """
     global _pool
     with _lock:
         if _pool is not None:
-            _pool.shutdown(wait=False, cancel_futures=True)
-        _pool = None
-
-
-def shutdown() -> None:
-    """Stop the workers (the daemon calls this on exit; interpreter exit does it too)."""
-    global _pool
-    with _lock:
-        if _pool is not None:
-            _pool.shutdown(wait=True, cancel_futures=True)
+            _pool.shutdown(wait=wait, cancel_futures=True)
         _pool = None

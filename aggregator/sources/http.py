@@ -213,8 +213,7 @@ class Fetcher:
     def _follow(self, result: FetchResult, policy: NetPolicy, headers: dict[str, str], deadline: float) -> None:
         current, permanent = result.url, True
         for _hop in range(self.limits.max_redirects + 1):
-            _check_scheme(current)
-            client = self.client(policy, urlsplit(current).scheme.lower())
+            client = self.client(policy, _checked_scheme(current))
             result.final_url = current
             with _translate_errors(current, self.limits.timeout):
                 url, sent = _wire_request(current, headers)
@@ -327,10 +326,11 @@ def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[st
     return headers
 
 
-def _check_scheme(url: str) -> None:
+def _checked_scheme(url: str) -> str:
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         raise FetchError(f"refused to fetch {url!r}: only http and https URLs are fetched")
+    return scheme
 
 
 def _redirect_target(current: str, response: Reply) -> str:
