@@ -61,6 +61,22 @@ class RelatedLink:
 
 
 @dataclass(frozen=True)
+class RelatedCandidate:
+    """A stored article as related-post ranking sees it: its link, cluster and topics, no text.
+
+    Ranking reads a few dozen of these per list; loading whole articles
+    (bodies, JSON fields) cost a fifth of a cold publish.
+    """
+    link: RelatedLink
+    cluster_id: str
+    topics: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.link.id
+
+
+@dataclass(frozen=True)
 class Skipped:
     """An input we could not use, and why, phrased for the person who owns it."""
 

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from .models import Article, FileState, RelatedLink, SiteRelated
+from .models import Article, FileState, RelatedCandidate, RelatedLink, SiteRelated
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -535,6 +535,14 @@ class Store:
         ).fetchall()
         return [(r[0], r[1]) for r in rows if r[2] not in exclude_clusters][:limit]
 
+    def count_articles_after(self, min_rowid: int) -> int:
+        return self.conn.execute("SELECT count(*) FROM articles WHERE rowid > ?", [min_rowid]).fetchone()[0]
+
+    def count_matches(self, query: str, min_rowid: int = 0) -> int:
+        """How many articles newer than `min_rowid` match an FTS query (a word's document frequency)."""
+        return self.conn.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH ? AND rowid > ?",
+                                 [query, min_rowid]).fetchone()[0]
+
     def topics_of(self, ids: list[str]) -> dict[str, list[str]]:
         result: dict[str, list[str]] = {i: [] for i in ids}
         for article_id, topic in self._rows_in(
@@ -646,12 +654,23 @@ class Store:
 
     def headlines(self, ids: list[str]) -> dict[str, RelatedLink]:
         """id -> (id, title, url, site, published) as a RelatedLink, without loading the text."""
-        found: dict[str, RelatedLink] = {}
-        for article_id, title, url, site, published, first_seen in self._rows_in(
-                "SELECT id, title, url, site, published, first_seen FROM articles WHERE id IN ({marks})", ids):
-            found[article_id] = RelatedLink(article_id, title, url or "", site or "",
-                                            _parse_iso(published) or _parse_iso(first_seen))
-        return found
+        return {article_id: candidate.link for article_id, candidate in self._headline_rows(ids, "")}
+
+    def related_candidates(self, ids: list[str]) -> dict[str, RelatedCandidate]:
+        """id -> link, cluster and topics: what ranking a related post needs, without the text."""
+        rows = list(self._headline_rows(ids, ", cluster_id"))
+        topics = self.topics_of([article_id for article_id, _ in rows])
+        return {article_id: RelatedCandidate(candidate.link, candidate.cluster_id or article_id,
+                                             tuple(topics[article_id]))
+                for article_id, candidate in rows}
+
+    def _headline_rows(self, ids: list[str], extra: str) -> Iterator[tuple[str, RelatedCandidate]]:
+        for article_id, title, url, site, published, first_seen, *cluster in self._rows_in(
+                f"SELECT id, title, url, site, published, first_seen{extra} FROM articles "
+                "WHERE id IN ({marks})", ids):
+            link = RelatedLink(article_id, title, url or "", site or "",
+                               _parse_iso(published) or _parse_iso(first_seen))
+            yield article_id, RelatedCandidate(link, cluster[0] if cluster else "")
 
     def content_hashes_of_source(self, source: str) -> dict[str, str]:
         """id -> content hash of every stored article of one source (full-text fetching skips these)."""

@@ -5,7 +5,9 @@ file, one batch per site as ingest would, then compares with the labels:
 
 - duplicates, pairwise: a pair of articles is "predicted" when they share a
   stored cluster and "true" when they share a labeled story;
-- topics, per (article, topic) assignment.
+- topics, per (article, topic) assignment;
+- related posts: whether each follow-up and its original story list each
+  other, and how many picks share a labeled topic with the article.
 
     .venv/bin/python bench/eval_quality.py [--threshold 0.6]
 """
@@ -27,6 +29,7 @@ from aggregator.config import load_config  # noqa: E402
 from aggregator.models import Article, ParseResult  # noqa: E402
 from aggregator.normalize import content_hash, stable_id  # noqa: E402
 from aggregator.pipeline import store_results, topic_rules  # noqa: E402
+from aggregator.related import compute_related  # noqa: E402
 from aggregator.store import Store  # noqa: E402
 
 EVAL = ROOT / "eval"
@@ -67,6 +70,7 @@ def evaluate(threshold: float | None = None) -> dict:
         for site, articles in by_site.items():
             store_results(store, site, [ParseResult(articles=articles)], rules, dedup_threshold=threshold)
         stored = {a.id: a for a in store.iter_articles()}
+        related = related_quality(store, list(stored.values()), ids)
     predicted = pairs({i: a.cluster_id for i, a in stored.items()})
     truth = pairs({i: r["cluster"] for i, r in ids.items()})
     hit = len(predicted & truth)
@@ -83,7 +87,27 @@ def evaluate(threshold: float | None = None) -> dict:
         "false_pairs": [(ids[a]["id"], ids[b]["id"]) for a, b in false_pairs[:10]],
         "missed_pairs": [(ids[a]["id"], ids[b]["id"]) for a, b in missed[:10]],
         "wrong_tags": sorted({(ids[i]["id"], t) for i, t in tag_pred ^ tag_true})[:10],
+        **related,
     }
+
+
+def related_quality(store: Store, articles: list[Article], labels: dict[str, dict]) -> dict:
+    """Related posts (5 per article): does a follow-up list its original story and the original
+    its follow-up, and how many picks share a labeled topic with the article."""
+    lists = {a.id: [labels[p.id] for p in picks] for a, picks in zip(
+        articles, (compute_related(store, a, 5) for a in articles))}
+    clusters = {row["cluster"] for row in labels.values()}
+    found = pairs_seen = agree = picks = 0
+    for article_id, chosen in lists.items():
+        label = labels[article_id]
+        partner = ("s" if label["cluster"].startswith("f") else "f") + label["cluster"][1:]
+        picks += len(chosen)
+        agree += sum(1 for p in chosen if set(p["topics"]) & set(label["topics"]))
+        if partner in clusters:
+            pairs_seen += 1
+            found += any(p["cluster"] == partner for p in chosen)
+    return {"related_follow_up_hits": found, "related_follow_up_lists": pairs_seen,
+            "related_topic_agreement": ratio(agree, picks)}
 
 
 def main() -> None:
@@ -96,6 +120,8 @@ def main() -> None:
     print(f"duplicates: precision {result['dup_precision']:.3f}  recall {result['dup_recall']:.3f}  "
           f"({result['dup_pairs_predicted']} predicted pairs, {result['dup_pairs_true']} true pairs)")
     print(f"topics:     precision {result['topic_precision']:.3f}  recall {result['topic_recall']:.3f}")
+    print(f"related:    follow-up and original find each other in {result['related_follow_up_hits']} of "
+          f"{result['related_follow_up_lists']} lists; picks sharing a topic {result['related_topic_agreement']:.3f}")
     for key in ("false_pairs", "missed_pairs", "wrong_tags"):
         if result[key]:
             print(f"  {key} (first 10): {result[key]}")

@@ -10,7 +10,7 @@ import pytest
 
 from aggregator.models import Article, SiteRelated
 from aggregator.normalize import content_hash
-from aggregator.related import related_posts, salient_terms
+from aggregator.related import MAX_TERMS, WordRarity, related_posts, salient_terms
 from aggregator.store import Store
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
@@ -108,3 +108,18 @@ def test_salient_terms_prefer_title_words_and_drop_stopwords() -> None:
     terms = salient_terms(CORPUS[0])
     assert {"tigris", "river", "drought", "iraq"} <= set(terms[:6])
     assert "the" not in terms and "and" not in terms and len(terms) <= 14
+
+
+def test_salient_terms_weigh_words_by_how_rare_they_are_in_the_store(tmp_path: Path) -> None:
+    """A word every stored article uses ranks below a rarer one the article uses as often."""
+    common = " ".join(f"Officials discussed matter {n} at the summit." for n in range(3))
+    others = [art(f"o{n}", f"Summit officials meet on topic {n}", common) for n in range(6)]
+    subject = art("s", "Officials at the summit discuss the Tigris",
+                  "Officials at the summit discussed the Tigris. The Tigris officials met at the summit.")
+    with stored(tmp_path, [*others, subject]) as store:
+        by_frequency = salient_terms(subject)
+        rarity = WordRarity(store, 0)
+        by_rarity = salient_terms(subject, rarity)
+        assert rarity("tigris") > rarity("summit") == rarity("officials") == 0.0  # in every article
+        assert by_frequency.index("tigris") > by_frequency.index("officials")
+        assert by_rarity[0] == "tigris" and len(by_rarity) <= MAX_TERMS
