@@ -3,8 +3,10 @@
 A job is only handed to a thread when its key has a free slot, so threads
 never sit blocked waiting for a busy host while other hosts' jobs queue
 behind them: one slow or rate-limited site cannot stall the rest. Results
-come back to the calling thread as each job finishes, which is where the
-caller does its SQLite writes (one connection, one thread).
+come back to the calling thread in batches, everything that finished since
+the last batch, which is where the caller does its SQLite writes (one
+connection, one thread). Free slots are refilled before a batch is handed
+over, so the threads keep fetching while the caller writes.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ R = TypeVar("R")
 
 
 def run_bounded(items: Iterable[T], key: Callable[[T], str], work: Callable[[T], R],
-                limit: int, per_key: int) -> Iterator[tuple[T, R]]:
-    """Yield (item, work(item)) in completion order; an exception in work (our bug) propagates."""
+                limit: int, per_key: int) -> Iterator[list[tuple[T, R]]]:
+    """Yield lists of (item, work(item)) in completion order; an exception in work (our bug) propagates."""
     queues: OrderedDict[str, deque[T]] = OrderedDict()
     for item in items:
         queues.setdefault(key(item), deque()).append(item)
@@ -46,8 +48,10 @@ def run_bounded(items: Iterable[T], key: Callable[[T], str], work: Callable[[T],
         fill()
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
+            finished = []
             for future in done:
                 item, k = running.pop(future)
                 active[k] -= 1
-                yield item, future.result()
+                finished.append((item, future.result()))
             fill()
+            yield finished

@@ -180,12 +180,14 @@ def ingest_remote(config: Config, store: Store, sources: list[SourceConfig], rul
             for s in sources]
     reports: dict[str, IngestReport] = {}
     with new_fetcher(config) as fetcher:
-        for _job, outcome in run_bounded(jobs, key=lambda j: (urlsplit(j.url).hostname or "").lower(),
-                                         work=lambda j: run_fetch(j, fetcher),
-                                         limit=config.fetch.concurrency, per_key=config.fetch.per_host):
-            if outcome.skipped and not outcome.results:
-                continue  # not due: nothing happened, nothing to report
-            reports[outcome.source] = store_fetched(config, store, outcome, rules)
+        for finished in run_bounded(jobs, key=lambda j: (urlsplit(j.url).hostname or "").lower(),
+                                    work=lambda j: run_fetch(j, fetcher),
+                                    limit=config.fetch.concurrency, per_key=config.fetch.per_host):
+            with store.one_commit():  # every feed that finished meanwhile
+                for _job, outcome in finished:
+                    if outcome.skipped and not outcome.results:
+                        continue  # not due: nothing happened, nothing to report
+                    reports[outcome.source] = store_fetched(config, store, outcome, rules)
     return reports
 
 

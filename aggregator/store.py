@@ -150,6 +150,7 @@ class Store:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
+        self._commit_later = False  # inside one_commit
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                     check_same_thread=False)
@@ -184,14 +185,52 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
+        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception.
+
+        Inside another transaction it is a savepoint: the inner part rolls
+        back alone. Inside `one_commit`, the commit waits for that block's end.
+        """
+        if self.conn.in_transaction:
+            self.conn.execute("SAVEPOINT nested")
+            try:
+                yield
+            except BaseException:
+                self.conn.execute("ROLLBACK TO nested")
+                self.conn.execute("RELEASE nested")
+                raise
+            self.conn.execute("RELEASE nested")
+            return
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
+        if not self._commit_later:
+            self._commit()
+
+    @contextmanager
+    def one_commit(self) -> Iterator[None]:
+        """The transactions run inside this block commit together at its end, or not at all.
+
+        Several feeds' batches in one commit cost far less than one commit
+        each (FTS5 writes its index segments at commit). Nothing begins until
+        the first transaction does, so a block that writes nothing takes no lock.
+        """
+        self._commit_later = True
+        try:
+            yield
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        finally:
+            self._commit_later = False
+        if self.conn.in_transaction:
+            self._commit()
+
+    def _commit(self) -> None:
+        self.conn.execute("COMMIT")  # where FTS5 writes the index segments it buffered
 
     # --- schema ---
 

@@ -59,9 +59,10 @@ def instrument() -> None:
     timed(concurrency, "wait", "  waiting for fetch + parse results")
     timed(dedup.Deduplicator, "assign", "  dedup")
     timed(store.Store, "lsh_top_candidates", "    LSH candidate lookups")
-    timed(store.Store, "write_articles", "  storage (one transaction per feed)")
+    timed(store.Store, "write_articles", "  storage")
     timed(store.Store, "_upsert", "    article rows (FTS5 trigger included)")
     timed(store.Store, "_write_dedup", "    dedup index rows")
+    timed(store.Store, "_commit", "  commits (the feeds that finished meanwhile share one)")
     timed(pipeline, "publish", "publish")
     timed(publish, "related_for_many", "  related posts")
 

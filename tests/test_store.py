@@ -81,6 +81,42 @@ def test_a_failing_batch_leaves_nothing_behind(tmp_path: Path) -> None:
         assert store.integrity_ok()
 
 
+def test_one_commit_writes_several_batches_together_or_not_at_all(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    with Store(path) as store, Store(path) as other:
+        with store.one_commit():
+            store.write_articles([article("a1")], {})
+            store.write_articles([article("a2")], {})
+            assert other.count() == 0, "nothing is visible before the block commits"
+        assert other.count() == 2
+        with pytest.raises(RuntimeError), store.one_commit():
+            store.write_articles([article("a3")], {})
+            raise RuntimeError("a bug between two feeds")
+        assert store.all_ids() == ["a1", "a2"] and not store.conn.in_transaction
+
+
+def test_a_failing_batch_inside_one_commit_rolls_back_alone_when_caught(tmp_path: Path) -> None:
+    def failing():
+        yield article("half")
+        raise ValueError("bad batch")
+
+    with Store(tmp_path / "a.db") as store:
+        with store.one_commit():
+            store.write_articles([article("a1")], {})
+            with pytest.raises(ValueError):
+                store.write_articles(failing(), {})  # a savepoint: only this batch is undone
+            store.write_articles([article("a2")], {})
+        assert store.all_ids() == ["a1", "a2"] and store.integrity_ok()
+
+
+def test_one_commit_that_writes_nothing_takes_no_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    with Store(path) as store, Store(path) as other:
+        with store.one_commit():
+            other.write_articles([article("from-elsewhere")], {})  # would wait for a held lock
+        assert not store.conn.in_transaction and store.count() == 1
+
+
 def test_second_connection_reads_while_first_writes(tmp_path: Path) -> None:
     path = tmp_path / "a.db"
     with Store(path) as writer, Store(path) as reader:
