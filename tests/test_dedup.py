@@ -247,3 +247,31 @@ def test_published_feeds_show_each_cluster_once_with_also_reported_by(project: P
         assert heading, name
         links = {a.text: a.get("href") for a in heading[0].getnext().iter("a")}
         assert links == {"Post & Co": "https://post.example/ferry", "Times": "https://times.example/f"}
+
+
+def test_candidate_signatures_are_read_again_once_someone_rewrote_them(tmp_path: Path) -> None:
+    """The store keeps candidates' signatures between lookups; a stale one would cluster wrongly."""
+    path = tmp_path / "db.sqlite"
+
+    def index(store: Store, article_id: str, fill: int) -> None:
+        article = art(article_id, "Title", ["Text."])
+        rows = dedup.DedupRows(signatures=[(article_id, None, 10, bytes([fill]) * 480, article.content_hash)],
+                               buckets=[(article_id, 0, 7)], reindex=[article_id])
+        store.write_articles([article], {}, rows)
+
+    def signatures(store: Store) -> dict[str, bytes]:
+        return {c[0]: c[2][:1] for c in store.lsh_top_candidates({"new": [7]}, 5)["new"]}
+
+    with Store(path) as ours, Store(path) as theirs:
+        index(theirs, "x", 1)
+        assert signatures(ours) == {"x": b"\x01"}
+        index(theirs, "x", 2)  # another connection re-indexes x: same doc, new signature
+        assert signatures(ours) == {"x": b"\x02"}
+        index(ours, "x", 3)  # and so do we
+        assert signatures(ours) == {"x": b"\x03"}
+        with pytest.raises(RuntimeError), ours.transaction():
+            index(ours, "y", 4)
+            assert signatures(ours) == {"x": b"\x03", "y": b"\x04"}
+            raise RuntimeError("rolled back: y's doc id is free again")
+        index(ours, "z", 5)  # takes the doc id y had
+        assert signatures(ours) == {"x": b"\x03", "z": b"\x05"}
