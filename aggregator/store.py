@@ -31,7 +31,7 @@ from .normalize import canonical_url, fold_for_matching, iso_utc
 BUSY_TIMEOUT_MS = 10_000
 CACHE_KIB = 64 * 1024  # page cache per connection
 WAL_CHECKPOINT_PAGES = 20_000
-SIGNATURE_MEMORY = 50_000  # candidates' signatures kept between lookups (~30 MB at most)
+SIGNATURE_MEMORY = 20_000  # candidates' signatures kept between lookups: ~720 bytes each, ~15 MB at most
 PRUNED_MEMORY_DAYS = 365  # how long a pruned id is kept from coming back
 ARTICLE_COLUMNS = (
     "id", "source", "site", "title", "title_key", "url", "canonical_url", "guid", "published",
