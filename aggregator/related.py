@@ -4,9 +4,10 @@ Text similarity comes from FTS5's bm25 over the article's salient terms,
 blended with shared topics and closeness in time. Salient means frequent
 in the article (title words count triple) and rare in the store: a word
 every other article uses says nothing about what this one is about, and
-makes bm25 score thousands of rows for nothing. The site's own "Related Posts" titles
-that match stored articles come first: the editor's choice beats ours.
-An article never relates to itself or to a copy in its duplicate cluster.
+makes bm25 score thousands of rows for nothing. The site's own "Related
+Posts" titles that match stored articles come first: the editor's choice
+beats ours. An article never relates to itself or to a copy in its
+duplicate cluster.
 
 Three choices keep this fast at 100,000 articles. The search runs over the
 newest SEARCH_WINDOW articles only (FTS5 skips older rows, so the cost does
