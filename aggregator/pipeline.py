@@ -183,23 +183,35 @@ def ingest_remote(config: Config, store: Store, sources: list[SourceConfig], rul
         for finished in run_bounded(jobs, key=lambda j: (urlsplit(j.url).hostname or "").lower(),
                                     work=lambda j: run_fetch(j, fetcher),
                                     limit=config.fetch.concurrency, per_key=config.fetch.per_host):
+            outcomes = [o for _job, o in finished if not (o.skipped and not o.results)]  # not due: nothing
             with store.one_commit():  # every feed that finished meanwhile
-                for _job, outcome in finished:
-                    if outcome.skipped and not outcome.results:
-                        continue  # not due: nothing happened, nothing to report
-                    reports[outcome.source] = store_fetched(config, store, outcome, rules)
+                stored = [(o, store_outcome(config, store, o, rules)) for o in outcomes]
+            for outcome, report in stored:  # logged once committed
+                log_fetched(outcome, report)
+                reports[outcome.source] = report
     return reports
 
 
 def store_fetched(config: Config, store: Store, outcome, rules: TopicRules,
                   progress: Progress | None = None) -> IngestReport:
-    """A remote source's outcome and its new state in one transaction; one log line per fetch."""
-    report = store_results(store, outcome.source, outcome, rules, progress, config.dedup.threshold,
-                           source_state=outcome.state)
+    """store_outcome, then its log line."""
+    report = store_outcome(config, store, outcome, rules, progress)
+    log_fetched(outcome, report)
+    return report
+
+
+def store_outcome(config: Config, store: Store, outcome, rules: TopicRules,
+                  progress: Progress | None = None) -> IngestReport:
+    """A remote source's outcome and its new state in one transaction."""
+    return store_results(store, outcome.source, outcome, rules, progress, config.dedup.threshold,
+                         source_state=outcome.state)
+
+
+def log_fetched(outcome, report: IngestReport) -> None:
+    """One line per fetch: what the server said and what was stored."""
     level = logging.WARNING if report.error else logging.INFO
     log.log(level, "%s: %s; %d new, %d updated, %d unchanged%s", outcome.source, outcome.note,
             report.new, report.updated, report.unchanged, f"; error: {report.error}" if report.error else "")
-    return report
 
 
 def publish(config: Config, store: Store):
