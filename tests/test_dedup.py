@@ -253,8 +253,8 @@ def test_candidate_signatures_are_read_again_once_someone_rewrote_them(tmp_path:
     """The store keeps candidates' signatures between lookups; a stale one would cluster wrongly."""
     path = tmp_path / "db.sqlite"
 
-    def index(store: Store, article_id: str, fill: int) -> None:
-        article = art(article_id, "Title", ["Text."])
+    def index(store: Store, article_id: str, fill: int, minutes: int = 0) -> None:
+        article = art(article_id, "Title", ["Text."], minutes=minutes)
         rows = dedup.DedupRows(signatures=[(article_id, None, 10, bytes([fill]) * 480, article.content_hash)],
                                buckets=[(article_id, 0, 7)], reindex=[article_id])
         store.write_articles([article], {}, rows)
@@ -275,3 +275,9 @@ def test_candidate_signatures_are_read_again_once_someone_rewrote_them(tmp_path:
             raise RuntimeError("rolled back: y's doc id is free again")
         index(ours, "z", 5)  # takes the doc id y had
         assert signatures(ours) == {"x": b"\x03", "z": b"\x05"}
+        index(ours, "w", 6, minutes=-60)
+        assert signatures(ours) == {"x": b"\x03", "z": b"\x05", "w": b"\x06"}
+        assert ours.prune(max_per_source=2) == ["w"]  # retention deletes it, signature and all
+        assert signatures(ours) == {"x": b"\x03", "z": b"\x05"}
+        index(ours, "v", 7)  # takes the doc id w had
+        assert signatures(ours) == {"x": b"\x03", "z": b"\x05", "v": b"\x07"}
