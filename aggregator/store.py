@@ -238,7 +238,11 @@ class Store:
             self._commit()
 
     def _commit(self) -> None:
-        self.conn.execute("COMMIT")  # where FTS5 writes the index segments it buffered
+        try:
+            self.conn.execute("COMMIT")  # where FTS5 writes the index segments it buffered
+        except BaseException:
+            self._signatures.clear()  # a failed commit may have undone rows read since BEGIN
+            raise
 
     # --- schema ---
 
