@@ -51,6 +51,13 @@ def still_current(config: Config, store: Store, stamp: str) -> list[Path] | None
     return None
 
 
+def unchanged_report(config: Config, store: Store) -> tuple[str, PublishReport | None]:
+    """The publish stamp, and a report of the last publish's files when none needs writing again."""
+    stamp = publish_stamp(config, store)
+    previous = still_current(config, store, stamp)
+    return stamp, PublishReport(unchanged=previous) if previous is not None else None
+
+
 def remember(config: Config, store: Store, stamp: str, files: list[Path]) -> None:
     feeds_dir = config.storage.feeds_dir
     names = [str(p.relative_to(feeds_dir)) for p in files]

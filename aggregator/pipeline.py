@@ -215,15 +215,13 @@ def log_fetched(outcome, report: IngestReport) -> None:
 
 
 def publish(config: Config, store: Store):
-    from .last_publish import PublishReport, publish_stamp, still_current
+    from .last_publish import unchanged_report
 
-    unchanged = still_current(config, store, publish_stamp(config, store))
-    if unchanged is not None:
-        report = PublishReport(unchanged=unchanged)  # without importing feedgen and lxml
-    else:
-        from .publish import publish as publish_feeds
+    stamp, report = unchanged_report(config, store)  # answered without importing feedgen and lxml
+    if report is None:
+        from .publish import publish_changed
 
-        report = publish_feeds(config, store)
+        report = publish_changed(config, store, stamp)
     log.info("%s", report.summary())
     return report
 

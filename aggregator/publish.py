@@ -36,7 +36,7 @@ from .config import Config, TopicConfig
 from .models import Article, RelatedLink
 from .normalize import safe_url, sanitize_html
 from .clusters import also_reported_html, collapse_clusters
-from .last_publish import PublishReport, publish_stamp, remember, still_current
+from .last_publish import PublishReport, remember, unchanged_report
 from .related import related_for_many
 from .store import Store
 
@@ -110,14 +110,15 @@ def feed_url(base_url: str, slug: str, fmt: str) -> str:
 
 def publish(config: Config, store: Store) -> PublishReport:
     """Write every topic's feeds, the index and OPML; remove feeds no longer configured."""
+    stamp, unchanged = unchanged_report(config, store)  # nothing a feed shows has changed since the last one?
+    return unchanged or publish_changed(config, store, stamp)
+
+
+def publish_changed(config: Config, store: Store, stamp: str) -> PublishReport:
+    """publish, for a caller that has already found the stamp changed (pipeline.publish)."""
     report = PublishReport()
     feeds_dir = config.storage.feeds_dir
     topics = [*config.topics, ALL_TOPIC]
-    stamp = publish_stamp(config, store)
-    previous = still_current(config, store, stamp)
-    if previous is not None:
-        report.unchanged = previous  # nothing a feed shows has changed since the last publish
-        return report
     outputs, latest = render_feeds(config, store, topics)
     outputs.update(render_article_pages(config, store, latest))
     outputs[feeds_dir / "index.html"] = render_index(config, topics, latest)
