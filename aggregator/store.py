@@ -210,8 +210,7 @@ class Store:
         try:
             yield
         except BaseException:
-            self.conn.execute("ROLLBACK")
-            self._signatures.clear()
+            self._rollback()
             raise
         if not self._commit_later:
             self._commit()
@@ -229,13 +228,16 @@ class Store:
             yield
         except BaseException:
             if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            self._signatures.clear()
+                self._rollback()
             raise
         finally:
             self._commit_later = False
         if self.conn.in_transaction:
             self._commit()
+
+    def _rollback(self) -> None:
+        self.conn.execute("ROLLBACK")
+        self._signatures.clear()  # may hold rows that no longer exist (doc ids get reused)
 
     def _commit(self) -> None:
         try:
