@@ -24,23 +24,22 @@ stable: a later, longer copy does not rename the cluster, so feed entries
 keep their ids and a reader does not see the story again as unread; and the
 earliest copy is usually the originating outlet, which deserves the credit.
 
-Incremental: a new article costs one signature, a few indexed bucket
-lookups and a handful of candidate comparisons, whatever the store's size.
-Signatures and buckets live in SQLite (migration 4), so the index survives
-restarts. MinHash is a few lines of numpy rather than datasketch: its LSH
-index lives in memory, Redis or Cassandra, not in our SQLite file, and it
-pulls in scipy for a part we would not use.
+Incremental: a new article costs one signature, a lookup in the sorted
+band buckets and a handful of candidate comparisons, whatever the store's
+size. Signatures live in SQLite (migration 4), so the index survives
+restarts; the band buckets are derived from them in memory (lsh_index.py).
+MinHash is a few lines of numpy rather than datasketch, which would pull in
+scipy for a part we would not use.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -54,7 +53,6 @@ SHINGLE_WORDS = 3
 BANDS = 30
 ROWS = 4
 NUM_PERM = BANDS * ROWS
-LSH_LAYOUT = f"{BANDS}x{ROWS}"  # stored in meta; buckets of another layout are rebuilt
 MAX_CANDIDATES = 64  # per new article: the ones sharing the most LSH buckets
 JACCARD_FLOOR = 0.5  # and Jaccard >= threshold * this: a long story swallowing a short one is not a copy
 _SEED = 20240607
@@ -141,11 +139,15 @@ def signature(shingles: np.ndarray) -> np.ndarray:
 
 
 def band_keys(sig: np.ndarray) -> list[int]:
-    """One signed 63-bit bucket key per band (SQLite INTEGER)."""
-    rows = sig.astype(np.uint64).reshape(BANDS, ROWS)
+    """One 63-bit bucket key per band."""
+    return band_key_matrix(sig[None, :])[0].tolist()
+
+
+def band_key_matrix(signatures: np.ndarray) -> np.ndarray:
+    """The band keys of many signatures at once: shape (len(signatures), BANDS)."""
+    rows = signatures.astype(np.uint64).reshape(len(signatures), BANDS, ROWS)
     with np.errstate(over="ignore"):
-        mixed = (rows * _BAND_MIX).sum(axis=1, dtype=np.uint64) >> np.uint64(1)
-    return [int(v) for v in mixed]
+        return (rows * _BAND_MIX).sum(axis=2, dtype=np.uint64) >> np.uint64(1)
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
@@ -203,17 +205,13 @@ class StoredDoc:
 
 
 class DedupStore(Protocol):
-    """The queries dedup needs; store.Store implements them with indexed SQL."""
+    """The queries dedup needs; store.Store implements them with indexed SQL and lsh_index."""
 
     def dedup_docs(self, ids: list[str]) -> dict[str, StoredDoc]: ...
     def ids_by_canonical_urls(self, urls: list[str]) -> dict[str, list[str]]: ...
     def ids_by_body_hashes(self, hashes: list[str]) -> dict[str, list[str]]: ...
-    def lsh_candidates(self, bands: list[int], limit: int) -> list[tuple[str, int, bytes, int]]: ...
-    def lsh_top_candidates(self, items: dict[str, list[int]],
-                           limit: int) -> dict[str, list[tuple[str, int, bytes, int]]]: ...
-    def dedup_signatures(self, ids: list[str]) -> dict[str, tuple[bytes, int]]: ...
-    def meta(self, key: str) -> str | None: ...
-    def rebuild_lsh_buckets(self, bands_of: Callable[[bytes], list[int]], layout: str) -> int: ...
+    def similar_signatures(self, items: dict[str, tuple[list[int], np.ndarray]], limit: int,
+                           min_jaccard: float) -> dict[str, list[tuple[str, int, float, int]]]: ...
 
 
 @dataclass
@@ -221,28 +219,13 @@ class DedupRows:
     """What the store writes, in the batch's transaction, to keep the index current."""
 
     signatures: list[tuple[str, str | None, int, bytes, str]] = field(default_factory=list)
-    # (article_id, body_hash, shingle count, signature bytes, content_hash)
-    buckets: list[tuple[str, int, int]] = field(default_factory=list)  # (article_id, band, key)
+    # (article_id, body_hash, shingle count, signature bytes, content_hash); replaces any earlier one
     renames: dict[str, str] = field(default_factory=dict)  # old cluster id -> new cluster id
-    reindex: list[str] = field(default_factory=list)  # article ids whose old buckets go
 
 
 def order_key(published: datetime | None, first_seen: datetime | None, text_len: int, article_id: str) -> tuple:
     """Earliest published first; then first seen; then the longest text; then the id."""
     return (published or first_seen or _FAR_FUTURE, first_seen or _FAR_FUTURE, -text_len, article_id)
-
-
-def ensure_layout(store: DedupStore) -> None:
-    """Rebuild the LSH buckets from the stored signatures if they were cut another way.
-
-    Signatures do not depend on the banding, so changing BANDS x ROWS costs
-    one pass over them, once (1.3 s for 10,000 articles on the bench machine).
-    """
-    if store.meta("lsh_layout") != LSH_LAYOUT:
-        indexed = store.rebuild_lsh_buckets(lambda data: band_keys(sig_from_bytes(data)), LSH_LAYOUT)
-        if indexed:
-            logging.getLogger("aggregator").info("rebuilt the duplicate index of %d articles (%s bands x rows)",
-                                                 indexed, LSH_LAYOUT)
 
 
 # --- the clustering itself ---
@@ -261,22 +244,22 @@ def _unchanged(article: Article, stored: StoredDoc | None) -> bool:
 
 @dataclass
 class _Prefetched:
-    """A batch's stored URL, body and LSH bucket matches, read in three queries, not three per article."""
+    """A batch's stored URL, body and near-duplicate matches, read in three lookups, not three per article."""
 
     urls: dict[str, list[str]]
     bodies: dict[str, list[str]]
-    candidates: dict[str, list[tuple[str, int]]]  # article id -> (stored id, buckets shared), best first
-    signatures: dict[str, tuple[bytes, int]]  # stored candidate -> (signature, shingle count)
+    similar: dict[str, dict[str, tuple[int, float, int]]]
+    # article id -> stored id -> (LSH buckets shared, Jaccard estimate, shingle count), most shared first
 
     @classmethod
-    def read(cls, store: DedupStore, fingerprints: dict[str, Fingerprint]) -> "_Prefetched":
+    def read(cls, store: DedupStore, fingerprints: dict[str, Fingerprint], min_jaccard: float) -> "_Prefetched":
         prints = list(fingerprints.values())
-        found = store.lsh_top_candidates({i: f.bands for i, f in fingerprints.items()}, MAX_CANDIDATES)
+        found = store.similar_signatures({i: (f.bands, f.signature) for i, f in fingerprints.items()},
+                                         MAX_CANDIDATES, min_jaccard)
         return cls(
             urls=store.ids_by_canonical_urls([f.url_key for f in prints if f.url_key]),
             bodies=store.ids_by_body_hashes([f.body_key for f in prints if f.body_key]),
-            candidates={i: [(c[0], c[1]) for c in hits] for i, hits in found.items()},
-            signatures={c[0]: (c[2], c[3]) for hits in found.values() for c in hits},
+            similar={i: {c[0]: c[1:] for c in hits} for i, hits in found.items()},
         )
 
 
@@ -284,9 +267,9 @@ class Deduplicator:
     """Assigns cluster ids to a batch against the store plus the batch itself."""
 
     def __init__(self, store: DedupStore, threshold: float = 0.6):
-        ensure_layout(store)
         self.store = store
         self.threshold = threshold
+        self._min_jaccard = threshold * JACCARD_FLOOR  # below it a candidate is never a copy
         self.rows = DedupRows()
         self._pending: dict[str, tuple[Fingerprint, StoredDoc]] = {}
         self._pending_buckets: dict[tuple[int, int], list[str]] = {}
@@ -305,7 +288,7 @@ class Deduplicator:
         changed = [a for a in articles if not _unchanged(a, stored.get(a.id))]
         precomputed = precomputed or {}
         fingerprints = {a.id: precomputed.get(a.id) or Fingerprint.of(a) for a in changed}
-        self._prefetched = _Prefetched.read(self.store, fingerprints)
+        self._prefetched = _Prefetched.read(self.store, fingerprints, self._min_jaccard)
         for article in sorted(articles, key=lambda a: order_key(a.published, None, len(a.text), a.id)):
             self._assign_one(article, stored.get(article.id), fingerprints.get(article.id))
         self._prefetched = None
@@ -318,6 +301,12 @@ class Deduplicator:
     def matches(self, article: Article, fingerprint: Fingerprint | None = None) -> list[Match]:
         """Stored or pending articles this one is a copy of, and why (explain and tests use it)."""
         fp = fingerprint or Fingerprint.of(article)
+        if self._prefetched is None:  # a lone article, outside assign()
+            self._prefetched = _Prefetched.read(self.store, {article.id: fp}, self._min_jaccard)
+            try:
+                return self.matches(article, fp)
+            finally:
+                self._prefetched = None
         found: dict[str, Match] = {}
         if fp.url_key:
             for other in self._lookup_urls(fp.url_key):
@@ -326,32 +315,28 @@ class Deduplicator:
             for other in self._lookup_bodies(fp.body_key):
                 found.setdefault(other, Match(other, "same text"))
         candidates = [c for c in self._lookup_bands(article.id, fp.bands) if c not in found and c != article.id]
-        for other, j, size in self._similarities(fp, candidates):
+        for other, j, size in self._similarities(article.id, fp, candidates):
             score = overlap(j, fp.shingles, size)
-            if score >= self.threshold and j >= self.threshold * JACCARD_FLOOR:
+            if score >= self.threshold and j >= self._min_jaccard:
                 found[other] = Match(other, f"near-duplicate (overlap {score:.2f}, jaccard {j:.2f})", score)
         found.pop(article.id, None)
         return list(found.values())
 
-    def _similarities(self, fp: Fingerprint, candidates: list[str]) -> list[tuple[str, float, int]]:
-        """(id, Jaccard estimate, shingle count) per candidate, compared in one numpy operation."""
-        if not candidates:
-            return []
-        known = self._prefetched.signatures if self._prefetched else {}
-        rows: dict[str, tuple[bytes, int]] = {c: known[c] for c in candidates if c in known}
-        stored = [c for c in candidates if c not in self._pending and c not in rows]
-        if stored:
-            rows.update(self.store.dedup_signatures(stored))
-        for c in candidates:
-            if c in self._pending:
-                doc = self._pending[c][1]
-                rows[c] = (sig_to_bytes(doc.signature), doc.shingles)
-        ids = [c for c in candidates if c in rows]
-        if not ids:
-            return []
-        matrix = np.frombuffer(b"".join(rows[c][0] for c in ids), dtype="<u4").reshape(len(ids), NUM_PERM)
-        estimates = np.count_nonzero(matrix == fp.signature, axis=1) / NUM_PERM
-        return [(c, float(j), rows[c][1]) for c, j in zip(ids, estimates)]
+    def _similarities(self, article_id: str, fp: Fingerprint,
+                      candidates: list[str]) -> list[tuple[str, float, int]]:
+        """(id, Jaccard estimate, shingle count) per candidate.
+
+        Stored candidates were compared in the batch's lookup; pending ones
+        (earlier in this batch) are compared here, in one numpy operation.
+        """
+        stored = self._prefetched.similar.get(article_id, {}) if self._prefetched else {}
+        pending = [c for c in candidates if c in self._pending]
+        found = {c: (stored[c][1], stored[c][2]) for c in candidates if c not in self._pending and c in stored}
+        if pending:
+            matrix = np.stack([self._pending[c][1].signature for c in pending])
+            estimates = np.count_nonzero(matrix == fp.signature, axis=1) / NUM_PERM
+            found.update({c: (float(j), self._pending[c][1].shingles) for c, j in zip(pending, estimates)})
+        return [(c, *found[c]) for c in candidates if c in found]
 
     # --- one article ---
 
@@ -373,9 +358,9 @@ class Deduplicator:
                 self.rows.renames[cluster] = rep
                 self._clusters[cluster] = rep
         self._clusters[article.id] = rep
-        self._remember(article, fp, order, stored is not None)
+        self._remember(article, fp, order)
 
-    def _remember(self, article: Article, fp: Fingerprint, order: tuple, was_stored: bool) -> None:
+    def _remember(self, article: Article, fp: Fingerprint, order: tuple) -> None:
         doc = StoredDoc(article.id, article.id, order, article.content_hash, fp.signature, fp.shingles)
         self._pending[article.id] = (fp, doc)
         for band, key in enumerate(fp.bands):
@@ -384,23 +369,16 @@ class Deduplicator:
             self._pending_urls.setdefault(fp.url_key, []).append(article.id)
         if fp.body_key:
             self._pending_bodies.setdefault(fp.body_key, []).append(article.id)
-        if was_stored:
-            self.rows.reindex.append(article.id)
         self.rows.signatures.append((article.id, fp.body_key, fp.shingles, sig_to_bytes(fp.signature),
                                      article.content_hash))
-        self.rows.buckets.extend((article.id, band, key) for band, key in enumerate(fp.bands))
 
     # --- lookups over store + pending ---
 
     def _lookup_urls(self, key: str) -> list[str]:
-        stored = (self._prefetched.urls.get(key, []) if self._prefetched
-                  else self.store.ids_by_canonical_urls([key]).get(key, []))
-        return stored + self._pending_urls.get(key, [])
+        return self._prefetched.urls.get(key, []) + self._pending_urls.get(key, [])
 
     def _lookup_bodies(self, key: str) -> list[str]:
-        stored = (self._prefetched.bodies.get(key, []) if self._prefetched
-                  else self.store.ids_by_body_hashes([key]).get(key, []))
-        return stored + self._pending_bodies.get(key, [])
+        return self._prefetched.bodies.get(key, []) + self._pending_bodies.get(key, [])
 
     def _lookup_bands(self, article_id: str, bands: list[int]) -> list[str]:
         """The candidates sharing the most band buckets, stored and pending, at most MAX_CANDIDATES.
@@ -409,12 +387,7 @@ class Deduplicator:
         weakest candidates first; it keeps one new article's cost bounded even
         when thousands of stored texts look alike (templated or boilerplate-heavy).
         """
-        if self._prefetched and article_id in self._prefetched.candidates:
-            hits = dict(self._prefetched.candidates[article_id])
-        elif self._prefetched:
-            hits = {}  # prefetched, and no stored article shares a bucket with it
-        else:
-            hits = {c[0]: c[1] for c in self.store.lsh_candidates(bands, MAX_CANDIDATES)}
+        hits = {other: found[0] for other, found in self._prefetched.similar.get(article_id, {}).items()}
         for band, key in enumerate(bands):
             for other in self._pending_buckets.get((band, key), []):
                 hits[other] = hits.get(other, 0) + 1

@@ -18,7 +18,7 @@ from functools import cached_property
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from .models import Article, FileState, RelatedCandidate, RelatedLink, SiteRelated
 
@@ -26,12 +26,12 @@ if TYPE_CHECKING:
     import sqlite_utils
 
     from .dedup import DedupRows, StoredDoc
+    from .lsh_index import LshIndex, Query, Similar
 from .normalize import canonical_url, fold_for_matching, iso_utc
 
 BUSY_TIMEOUT_MS = 10_000
 CACHE_KIB = 64 * 1024  # page cache per connection
 WAL_CHECKPOINT_PAGES = 20_000
-SIGNATURE_MEMORY = 20_000  # candidates' signatures kept between lookups: ~720 bytes each, ~15 MB at most
 PRUNED_MEMORY_DAYS = 365  # how long a pruned id is kept from coming back
 ARTICLE_COLUMNS = (
     "id", "source", "site", "title", "title_key", "url", "canonical_url", "guid", "published",
@@ -132,10 +132,16 @@ MIGRATION_7 = [
     END""" for table in ("articles", "article_topics") for event in ("INSERT", "UPDATE", "DELETE")],
 ]
 
+MIGRATION_8 = [
+    # The LSH band buckets moved to memory (lsh_index.py): they are derived from the signatures.
+    "DROP TABLE IF EXISTS lsh_buckets",
+    "DELETE FROM meta WHERE key = 'lsh_layout'",
+]
+
 # Numbered schema changes, applied in order. Append a new number; never edit one that has shipped.
 MIGRATIONS: dict[int, list[str]] = {
     1: MIGRATION_1, 2: MIGRATION_2, 3: MIGRATION_3, 4: MIGRATION_4, 5: MIGRATION_5, 6: MIGRATION_6,
-    7: MIGRATION_7,
+    7: MIGRATION_7, 8: MIGRATION_8,
 }
 
 
@@ -152,10 +158,11 @@ class Store:
     def __init__(self, path: Path | str):
         self.path = Path(path)
         self._commit_later = False  # inside one_commit
-        # doc -> (article id, signature, shingles) of LSH candidates, valid while no other
-        # connection has committed (PRAGMA data_version) and cleared on our own rewrites.
-        self._signatures: dict[int, tuple[str, bytes, int]] = {}
-        self._signatures_version: int | None = None
+        # The duplicate index's band buckets, built from the stored signatures when first
+        # needed; valid while no other connection has committed (PRAGMA data_version), kept
+        # current by our own writes, and dropped when ours roll back or delete.
+        self._lsh: "LshIndex | None" = None
+        self._lsh_version: int | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                     check_same_thread=False)
@@ -163,7 +170,7 @@ class Store:
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = NORMAL")
         self.conn.execute("PRAGMA foreign_keys = ON")
-        # The FTS index and the LSH buckets are written at random places; with SQLite's 2 MB
+        # The FTS index is written at random places; with SQLite's 2 MB
         # default cache every insert re-reads pages once the store outgrows it.
         self.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         self.conn.execute("PRAGMA temp_store = MEMORY")
@@ -202,7 +209,7 @@ class Store:
             except BaseException:
                 self.conn.execute("ROLLBACK TO nested")
                 self.conn.execute("RELEASE nested")
-                self._signatures.clear()  # may hold rows that no longer exist (doc ids get reused)
+                self._lsh = None  # may hold signatures that are no longer stored
                 raise
             self.conn.execute("RELEASE nested")
             return
@@ -237,13 +244,13 @@ class Store:
 
     def _rollback(self) -> None:
         self.conn.execute("ROLLBACK")
-        self._signatures.clear()  # may hold rows that no longer exist (doc ids get reused)
+        self._lsh = None  # may hold signatures that are no longer stored
 
     def _commit(self) -> None:
         try:
             self.conn.execute("COMMIT")  # where FTS5 writes the index segments it buffered
         except BaseException:
-            self._signatures.clear()  # a failed commit may have undone rows read since BEGIN
+            self._lsh = None  # a failed commit may have undone signatures written since BEGIN
             raise
 
     # --- schema ---
@@ -273,8 +280,8 @@ class Store:
 
         An article whose content hash is unchanged is not written at all, so a
         re-ingest of unchanged input costs reads only. `dedup` (from
-        dedup.Deduplicator) is written in the same transaction: signatures,
-        LSH buckets and cluster merges, so the index never disagrees with the rows.
+        dedup.Deduplicator) is written in the same transaction: signatures
+        and cluster merges, so the index never disagrees with the rows.
         `source_state` (name, fields) is saved in the same transaction too: a
         feed's new ETag must never be stored without the articles it covers.
         `files` (local files' new states) likewise: a file is never marked as
@@ -331,24 +338,15 @@ class Store:
                                 mtime_ns=r[5]) for r in rows}
 
     def _write_dedup(self, rows: "DedupRows") -> None:
-        """Signatures and buckets of (re)indexed articles, then cluster renames."""
-        for chunk in _chunks(rows.reindex, 500):
-            marks = ", ".join("?" for _ in chunk)
-            self.conn.execute(f"DELETE FROM lsh_buckets WHERE doc IN (SELECT doc FROM dedup_signatures "
-                            f"WHERE article_id IN ({marks}))", chunk)
+        """Signatures of (re)indexed articles, then cluster renames."""
         self.conn.executemany(
             "INSERT INTO dedup_signatures (article_id, body_hash, shingles, signature, content_hash) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(article_id) DO UPDATE SET body_hash = excluded.body_hash, "
             "shingles = excluded.shingles, signature = excluded.signature, content_hash = excluded.content_hash",
             rows.signatures)
-        ids = list(dict.fromkeys([*(row[0] for row in rows.signatures), *(row[0] for row in rows.buckets)]))
-        docs: dict[str, int] = dict(self._rows_in(
-            "SELECT article_id, doc FROM dedup_signatures WHERE article_id IN ({marks})", ids))
-        for doc in docs.values():
-            self._signatures.pop(doc, None)
-        self.conn.executemany(
-            "INSERT OR IGNORE INTO lsh_buckets (band, bucket, doc) VALUES (?, ?, ?)",
-            [(band, key, docs[article_id]) for article_id, band, key in rows.buckets if article_id in docs])
+        if self._lsh is not None:
+            for article_id, _, shingles, signature, _ in rows.signatures:
+                self._lsh.add(article_id, signature, shingles)
         for old, new in rows.renames.items():
             self.conn.execute("UPDATE articles SET cluster_id = ? WHERE cluster_id = ?", [new, old])
 
@@ -480,80 +478,22 @@ class Store:
         for chunk in _chunks(list(dict.fromkeys(keys)), 500):
             yield from self.conn.execute(sql.format(marks=", ".join("?" for _ in chunk)), chunk)
 
-    def dedup_signatures(self, ids: list[str]) -> dict[str, tuple[bytes, int]]:
-        """article id -> (MinHash signature bytes, shingle count), for comparing LSH candidates."""
-        return {article_id: (sig, shingles) for article_id, sig, shingles in self._rows_in(
-            "SELECT article_id, signature, shingles FROM dedup_signatures WHERE article_id IN ({marks})", ids)}
+    def similar_signatures(self, items: dict[str, "Query"], limit: int,
+                           min_jaccard: float = 0.0) -> dict[str, list["Similar"]]:
+        """For each item's (band keys, signature), up to `limit` stored articles sharing the most
+        LSH buckets: (article id, buckets shared, Jaccard estimate, shingle count)."""
+        return self._candidate_index().similar(items, limit, min_jaccard)
 
-    def lsh_candidates(self, bands: list[int], limit: int = 64) -> list[tuple[str, int, bytes, int]]:
-        """(article id, buckets shared, signature, shingles) for articles sharing LSH buckets, most shared first."""
-        return self.lsh_top_candidates({"": bands}, limit).get("", [])
+    def _candidate_index(self) -> "LshIndex":
+        """The in-memory band buckets, rebuilt from the signatures once another connection wrote."""
+        from .lsh_index import LshIndex
 
-    def lsh_top_candidates(self, items: dict[str, list[int]],
-                           limit: int) -> dict[str, list[tuple[str, int, bytes, int]]]:
-        """For each item's band keys, the `limit` stored articles sharing the most buckets.
-
-        Each comes with its signature and shingle count, which the caller compares next.
-        One query per 900 items, a UNION ALL of one indexed `bucket IN (...)` lookup per
-        band, counted here: a single new article costs one query, not one per band, and
-        a batch is three times faster than a joined VALUES list ranked by a window function.
-        """
-        shared: dict[str, dict[int, int]] = {}  # item -> doc -> buckets shared
-        names = list(items)
-        for start in range(0, len(names), 900):  # 30 bands x 900 keys stays under SQLite's 32,766 variables
-            wanted: dict[int, dict[int, list[str]]] = {}  # band -> bucket -> items asking for it
-            for item in names[start:start + 900]:
-                for band, key in enumerate(items[item]):
-                    wanted.setdefault(band, {}).setdefault(key, []).append(item)
-            if not wanted:
-                continue
-            lookups = [f"SELECT {band:d}, bucket, doc FROM lsh_buckets WHERE band = {band:d} "
-                       f"AND bucket IN ({', '.join('?' for _ in buckets)})" for band, buckets in wanted.items()]
-            params = [key for buckets in wanted.values() for key in buckets]
-            for band, bucket, doc in self.conn.execute(" UNION ALL ".join(lookups), params):
-                for item in wanted[band][bucket]:
-                    counts = shared.setdefault(item, {})
-                    counts[doc] = counts.get(doc, 0) + 1
-        best = {item: sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))[:limit]
-                for item, counts in shared.items()}
-        docs = self._candidate_signatures({doc for ranked in best.values() for doc, _ in ranked})
-        return {item: [(docs[doc][0], n, docs[doc][1], docs[doc][2]) for doc, n in ranked if doc in docs]
-                for item, ranked in best.items()}
-
-    def _candidate_signatures(self, docs: set[int]) -> dict[int, tuple[str, bytes, int]]:
-        """doc -> (article id, signature, shingles), read once and kept while still true.
-
-        The same stored articles come up as candidates of article after
-        article; reading their signatures again was a sixth of the lookups.
-        """
         version = self.conn.execute("PRAGMA data_version").fetchone()[0]  # moves when others commit
-        if version != self._signatures_version or len(self._signatures) > SIGNATURE_MEMORY:
-            self._signatures.clear()
-            self._signatures_version = version
-        for doc, *row in self._rows_in(
-                "SELECT doc, article_id, signature, shingles FROM dedup_signatures WHERE doc IN ({marks})",
-                [d for d in docs if d not in self._signatures]):
-            self._signatures[doc] = tuple(row)
-        return {d: self._signatures[d] for d in docs if d in self._signatures}
-
-    def rebuild_lsh_buckets(self, bands_of: Callable[[bytes], list[int]], layout: str) -> int:
-        """Replace every LSH bucket with `bands_of(signature)`, then record `layout`; returns docs indexed."""
-        indexed = 0
-        with self.transaction():
-            if self.meta("lsh_layout") == layout:
-                return 0  # another process rebuilt it first
-            self.conn.execute("DELETE FROM lsh_buckets")
-            last = -1
-            while rows := self.conn.execute("SELECT doc, signature FROM dedup_signatures WHERE doc > ? "
-                                            "ORDER BY doc LIMIT 5000", [last]).fetchall():
-                self.conn.executemany("INSERT OR IGNORE INTO lsh_buckets (band, bucket, doc) VALUES (?, ?, ?)",
-                                      [(band, key, doc) for doc, sig in rows
-                                       for band, key in enumerate(bands_of(sig))])
-                indexed += len(rows)
-                last = rows[-1][0]
-            self.conn.execute("INSERT INTO meta (key, value) VALUES ('lsh_layout', ?) "
-                              "ON CONFLICT(key) DO UPDATE SET value = excluded.value", [layout])
-        return indexed
+        if self._lsh is None or version != self._lsh_version:
+            self._lsh = LshIndex.build(self.conn.execute(
+                "SELECT article_id, signature, shingles FROM dedup_signatures ORDER BY doc"))
+            self._lsh_version = version
+        return self._lsh
 
     def unindexed_ids(self) -> list[str]:
         """Articles stored before the duplicate index existed (or by an older version)."""
@@ -682,7 +622,7 @@ class Store:
                     [(iso_utc(now), article_id) for article_id in chunk])
                 self.conn.execute(f"DELETE FROM articles WHERE id IN ({marks})", chunk)
                 self._repoint_clusters(chunk)
-            self._signatures.clear()  # their signatures went with them, and doc ids get reused
+            self._lsh = None  # their signatures went with them
             forget = iso_utc(now - timedelta(days=forget_after_days))
             self.conn.execute("DELETE FROM pruned WHERE pruned_at < ?", [forget])
         return doomed

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 from lxml import html as lxml_html
 
@@ -119,31 +120,32 @@ def test_copies_within_one_batch_cluster(store: Store) -> None:
     assert clusters(store) == {"a": "a", "b": "a"}
 
 
-def test_index_survives_restart_and_is_not_rebuilt(tmp_path: Path) -> None:
+def test_index_survives_restart(tmp_path: Path) -> None:
+    """Signatures are stored; the band buckets are rebuilt from them by the next process."""
     path = tmp_path / "db.sqlite"
     with Store(path) as first:
         ingest(first, "s1", art("a", "Valletta ferry terminal to open in June", PARAS))
-        assert first.db.execute("SELECT COUNT(*) FROM lsh_buckets").fetchone()[0] == dedup.BANDS
     with Store(path) as second:
         ingest(second, "s2", art("b", "Ferry hub finally gets a date", PARAS[:5], "s2", minutes=9))
         assert clusters(second)["b"] == "a"
         assert second.db.execute("SELECT COUNT(*) FROM dedup_signatures").fetchone()[0] == 2
 
 
-def test_buckets_cut_another_way_are_rebuilt_from_the_signatures(tmp_path: Path) -> None:
-    """A store indexed with an older BANDS x ROWS (40 x 3 before) is re-banded once, from its signatures."""
+def test_a_store_with_the_old_bucket_table_loses_it_and_keeps_clustering(tmp_path: Path) -> None:
+    """Migration 8 drops lsh_buckets (up to 30 rows per article) and its layout note."""
     path = tmp_path / "db.sqlite"
     with Store(path) as old:
         ingest(old, "s1", art("a", "Valletta ferry terminal to open in June", PARAS),
                art("c", "Sliema gets a seafront cycling lane", OTHER, minutes=1))
-        old.conn.execute("DELETE FROM lsh_buckets")
-        old.conn.execute("INSERT INTO lsh_buckets (band, bucket, doc) VALUES (0, 12345, 1)")  # stale junk
-        old.set_meta("lsh_layout", "40x3")
+        old.conn.execute("CREATE TABLE lsh_buckets (band INTEGER, bucket INTEGER, doc INTEGER)")
+        old.conn.execute("INSERT INTO lsh_buckets (band, bucket, doc) VALUES (0, 12345, 1)")
+        old.set_meta("lsh_layout", "30x4")
+        old.conn.execute("PRAGMA user_version = 7")
     with Store(path) as store:
+        assert store.schema_version == 8
+        assert "lsh_buckets" not in store.db.table_names()
+        assert store.meta("lsh_layout") is None
         ingest(store, "s2", art("b", "Ferry hub finally gets a date", PARAS[:5], "s2", minutes=9))
-        assert store.meta("lsh_layout") == dedup.LSH_LAYOUT
-        assert store.conn.execute("SELECT COUNT(*) FROM lsh_buckets").fetchone()[0] == 3 * dedup.BANDS
-        assert store.conn.execute("SELECT COUNT(*) FROM lsh_buckets WHERE bucket = 12345").fetchone()[0] == 0
         assert clusters(store) == {"a": "a", "b": "a", "c": "c"}
 
 
@@ -154,7 +156,8 @@ def test_reingest_unchanged_keeps_clusters_and_index(store: Store) -> None:
     ingest(store, "s2", b)
     ingest(store, "s2", art("b", "Ferry hub finally gets a date", PARAS[:5], "s2", minutes=9))
     assert clusters(store) == {"a": "a", "b": "a"}
-    assert store.db.execute("SELECT COUNT(*) FROM lsh_buckets").fetchone()[0] == 2 * dedup.BANDS
+    assert store.db.execute("SELECT COUNT(*) FROM dedup_signatures").fetchone()[0] == 2
+    assert len(store._candidate_index()) == 2
 
 
 def test_an_article_bridging_two_clusters_merges_them(store: Store) -> None:
@@ -250,34 +253,44 @@ def test_published_feeds_show_each_cluster_once_with_also_reported_by(project: P
 
 
 def test_candidate_signatures_are_read_again_once_someone_rewrote_them(tmp_path: Path) -> None:
-    """The store keeps candidates' signatures between lookups; a stale one would cluster wrongly."""
+    """The store keeps every signature in memory between lookups; a stale one would cluster wrongly."""
     path = tmp_path / "db.sqlite"
+
+    def marked(fill: int) -> np.ndarray:
+        """All zeros but the last `fill` values: band 0 is shared, and the Jaccard estimate
+        against all zeros tells `fill` back."""
+        sig = np.zeros(dedup.NUM_PERM, dtype=np.uint32)
+        sig[dedup.NUM_PERM - fill:] = 1
+        return sig
 
     def index(store: Store, article_id: str, fill: int, minutes: int = 0) -> None:
         article = art(article_id, "Title", ["Text."], minutes=minutes)
-        rows = dedup.DedupRows(signatures=[(article_id, None, 10, bytes([fill]) * 480, article.content_hash)],
-                               buckets=[(article_id, 0, 7)], reindex=[article_id])
+        rows = dedup.DedupRows(signatures=[(article_id, None, 10, dedup.sig_to_bytes(marked(fill)),
+                                            article.content_hash)])
         store.write_articles([article], {}, rows)
 
-    def signatures(store: Store) -> dict[str, bytes]:
-        return {c[0]: c[2][:1] for c in store.lsh_top_candidates({"new": [7]}, 5)["new"]}
+    def signatures(store: Store) -> dict[str, int]:
+        query = marked(0)
+        found = store.similar_signatures({"new": (dedup.band_keys(query)[:1], query)}, 5).get("new", [])
+        return {c[0]: round(dedup.NUM_PERM * (1 - c[2])) for c in found}
 
     with Store(path) as ours, Store(path) as theirs:
         index(theirs, "x", 1)
-        assert signatures(ours) == {"x": b"\x01"}
-        index(theirs, "x", 2)  # another connection re-indexes x: same doc, new signature
-        assert signatures(ours) == {"x": b"\x02"}
+        assert signatures(ours) == {"x": 1}
+        index(theirs, "x", 2)  # another connection re-indexes x
+        assert signatures(ours) == {"x": 2}
         index(ours, "x", 3)  # and so do we
-        assert signatures(ours) == {"x": b"\x03"}
+        assert signatures(ours) == {"x": 3}
         with pytest.raises(RuntimeError), ours.transaction():
             index(ours, "y", 4)
-            assert signatures(ours) == {"x": b"\x03", "y": b"\x04"}
-            raise RuntimeError("rolled back: y's doc id is free again")
-        index(ours, "z", 5)  # takes the doc id y had
-        assert signatures(ours) == {"x": b"\x03", "z": b"\x05"}
+            assert signatures(ours) == {"x": 3, "y": 4}
+            raise RuntimeError("rolled back: y is not stored")
+        assert signatures(ours) == {"x": 3}
+        index(ours, "z", 5)
+        assert signatures(ours) == {"x": 3, "z": 5}
         index(ours, "w", 6, minutes=-60)
-        assert signatures(ours) == {"x": b"\x03", "z": b"\x05", "w": b"\x06"}
+        assert signatures(ours) == {"x": 3, "z": 5, "w": 6}
         assert ours.prune(max_per_source=2) == ["w"]  # retention deletes it, signature and all
-        assert signatures(ours) == {"x": b"\x03", "z": b"\x05"}
-        index(ours, "v", 7)  # takes the doc id w had
-        assert signatures(ours) == {"x": b"\x03", "z": b"\x05", "v": b"\x07"}
+        assert signatures(ours) == {"x": 3, "z": 5}
+        index(ours, "v", 7)
+        assert signatures(ours) == {"x": 3, "z": 5, "v": 7}
