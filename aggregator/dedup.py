@@ -35,7 +35,6 @@ scipy for a part we would not use.
 from __future__ import annotations
 
 import hashlib
-import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -44,7 +43,7 @@ from typing import Protocol
 import numpy as np
 
 from .models import Article
-from .normalize import canonical_url, fold_for_matching
+from .normalize import canonical_url, fold_for_matching, word_tokens
 
 SHINGLE_WORDS = 3
 # 30 bands of 4 rows: a pair with Jaccard 0.5 shares a band with probability 0.86, one with 0.7
@@ -56,7 +55,6 @@ NUM_PERM = BANDS * ROWS
 MAX_CANDIDATES = 64  # per new article: the ones sharing the most LSH buckets
 JACCARD_FLOOR = 0.5  # and Jaccard >= threshold * this: a long story swallowing a short one is not a copy
 _SEED = 20240607
-_WORD_RE = re.compile(r"\w+")
 _FAR_FUTURE = datetime.max.replace(tzinfo=timezone.utc)
 
 
@@ -79,7 +77,7 @@ _SHINGLE_MIX = np.array([0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB13311
 
 
 def words(text: str) -> list[str]:
-    return _WORD_RE.findall(fold_for_matching(text))
+    return word_tokens(fold_for_matching(text))
 
 
 def body_hash(text: str) -> str:
@@ -134,8 +132,11 @@ def signature(shingles: np.ndarray) -> np.ndarray:
     if shingles.size == 0:
         return np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)
     with np.errstate(over="ignore"):
-        mixed = (shingles[:, None] * _A[None, :] + _B[None, :]) >> np.uint64(32)
-    return mixed.min(axis=0).astype(np.uint32)
+        mixed = np.multiply.outer(shingles, _A)  # wraps mod 2**64, as the hash family intends
+        mixed += _B
+    # The top 32 bits of the smallest value are the smallest top 32 bits (shifting is monotonic),
+    # so one row is shifted instead of the whole matrix.
+    return (mixed.min(axis=0) >> np.uint64(32)).astype(np.uint32)
 
 
 def band_keys(sig: np.ndarray) -> list[int]:

@@ -50,17 +50,17 @@ def sanitize_html(fragment: str, base_url: str | None = None) -> str:
     """An HTML fragment with only harmless tags, attributes and http(s) links."""
     if not fragment:
         return ""
-    cleaned = nh3.clean(
-        fragment,
-        tags=ALLOWED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
-        url_schemes=SAFE_SCHEMES,
-        strip_comments=True,
-        link_rel="noopener noreferrer nofollow",
-    )
-    if base_url:
+    cleaned = _cleaner().clean(fragment)
+    if base_url and ("href=" in cleaned or "src=" in cleaned):  # the regex alone costs ~50 us per article
         cleaned = _absolutize(cleaned, base_url)
     return cleaned
+
+
+@functools.lru_cache(maxsize=1)
+def _cleaner() -> "nh3.Cleaner":
+    """Built once: nh3.clean() converts its allow-lists from Python on every call (2/3 of its time)."""
+    return nh3.Cleaner(tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes=SAFE_SCHEMES,
+                       strip_comments=True, link_rel="noopener noreferrer nofollow")
 
 
 def _absolutize(fragment: str, base_url: str) -> str:
@@ -151,8 +151,16 @@ def clean_text(text: str) -> str:
     Non-breaking spaces and typographic quotes are kept; they are part of the
     text the site published. Matching uses fold_for_matching instead.
     """
-    text = _CONTROL_RE.sub("", unicodedata.normalize("NFC", text))
-    return re.sub(r"[ \t]+", " ", text).strip()
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)  # ASCII is NFC already
+    text = _CONTROL_RE.sub("", text)
+    if "  " in text or "\t" in text:  # a search for space runs costs more than these two scans
+        text = _BLANK_RUN_RE.sub(" ", text)
+    return text.strip()
+
+
+# Runs of spaces and tabs, or a lone tab: a lone space needs no change and is not matched (speed).
+_BLANK_RUN_RE = re.compile(r"[ \t]{2,}|\t")
 
 
 def fold_for_matching(text: str) -> str:
@@ -178,11 +186,22 @@ def _fold(text: str) -> str:
     if not text.isascii():
         text = _plain_quotes(text)
     if text.isascii():
-        return _SPACE_RE.sub(" ", text.lower()).strip()
+        return _fold_spaces(text.lower()).strip()
     text = _plain_quotes(_COMBINING_RE.sub("", unicodedata.normalize("NFKD", text)))
     if not text.isascii():  # rarer combining marks, outside the ranges above
         text = "".join(c for c in text if not unicodedata.combining(c))
-    return _SPACE_RE.sub(" ", text.lower()).strip()
+    return _fold_spaces(text.lower()).strip()
+
+
+def _fold_spaces(text: str) -> str:
+    """_SPACE_RE.sub(" ", text), skipped when ASCII text holds nothing it matches.
+
+    The search costs about 70 us on an article's text, the scans here about 2.
+    """
+    if text.isascii() and "  " not in text and "\t" not in text and "\r" not in text \
+            and "\f" not in text and "\v" not in text:
+        return text
+    return _SPACE_RE.sub(" ", text)
 
 
 _fold_remembered = functools.lru_cache(maxsize=256)(_fold)
@@ -199,6 +218,21 @@ _QUOTE_RE = re.compile("[" + "".join(_QUOTES) + "]")
 def _plain_quotes(text: str) -> str:
     """Typographic quotes and dashes -> ASCII (a regex: str.translate with a dict is slow)."""
     return _QUOTE_RE.sub(lambda m: _QUOTES[m.group()], text)
+
+
+def word_tokens(text: str) -> list[str]:
+    """The text's \\w+ tokens, in order (tags and dedup split every folded title and body).
+
+    Folded text is nearly always ASCII, where \\w is [A-Za-z0-9_] and
+    translate + split gives the same tokens as findall in a sixth of the time.
+    """
+    if text.isascii():
+        return text.translate(_ASCII_NON_WORD).split()
+    return _WORD_RE.findall(text)
+
+
+_WORD_RE = re.compile(r"\w+")
+_ASCII_NON_WORD = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isalnum() or c == "_")})
 
 
 def content_hash(*parts: str) -> str:

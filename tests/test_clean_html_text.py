@@ -45,3 +45,23 @@ def test_every_fixture_feed_entry_reads_the_same() -> None:
                 assert clean_html_to_text(html) == html_to_text(html), (path.name, html)
                 checked += 1
     assert checked > 25
+
+
+def _clean_text_reference(text: str) -> str:
+    """clean_text as first written: NFC always, control characters out, every blank run one space."""
+    import re
+    import unicodedata
+
+    text = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", "", unicodedata.normalize("NFC", text))
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def test_clean_text_shortcuts_give_the_reference_text() -> None:
+    """ASCII skips NFC, and text without double spaces or tabs skips the blank-run search."""
+    from aggregator.normalize import clean_text
+
+    rng = random.Random(11)
+    pieces = ["a", "B", " ", "  ", "\t", " \t ", "\n", "\x0b", "\x00", "\x9b", "e\u0301", "\u00e9", "\u00a0", "x"]
+    for _ in range(3000):
+        sample = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        assert clean_text(sample) == _clean_text_reference(sample), repr(sample)

@@ -121,7 +121,8 @@ def _fold_reference(text: str) -> str:
 def test_folding_shortcut_for_quotes_and_dashes_gives_the_same_text() -> None:
     """Curly quotes and dashes are replaced before the ASCII check; ″ (which NFKD splits) is not."""
     pieces = ["Iraq", "\u2019s", "\u201cquoted\u201d", "\u2014", "\u2013", "\u2212", "\u2032", "\u2033", "\u201b",
-              "\u201e", "Zu\u0308rich", "Zürich", "São", "ﬁne", "Ⅸ", "東京", "  ", "\n", "\u00a0", "a", "B"]
+              "\u201e", "Zu\u0308rich", "Zürich", "São", "ﬁne", "Ⅸ", "東京", "  ", "\n", "\u00a0", "a", "B",
+              " ", "\t", "\r", "\x0b", "\x0c", "\u2009"]
     rng = random.Random(7)
     for _ in range(2000):
         sample = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
