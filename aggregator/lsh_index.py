@@ -70,30 +70,43 @@ class LshIndex:
     def __len__(self) -> int:
         return len(self.row_of)
 
-    def add(self, article_id: str, signature: bytes, shingles: int) -> None:
-        """Index one article's signature, replacing any earlier one it had."""
-        if len(signature) != NUM_PERM * 4:
-            self.remove([article_id])
+    def add(self, rows: Iterable[tuple[str, bytes, int]]) -> None:
+        """Index (article id, signature bytes, shingle count) rows, replacing earlier ones of those ids."""
+        rows = list(rows)
+        self.remove(row[0] for row in rows)
+        latest: dict[str, tuple[str, bytes, int]] = {}
+        for row in reversed(rows):  # an id given twice keeps its last row, in that row's place
+            latest.setdefault(row[0], row)
+        rows = [row for row in reversed(latest.values()) if len(row[1]) == NUM_PERM * 4]
+        if not rows:
             return
-        self.remove([article_id])
-        row = len(self.ids)
-        if row == len(self.signatures):  # grow by half again, not one row at a time
-            extra = max(64, row // 2)
-            self.signatures = np.concatenate([self.signatures, np.zeros((extra, NUM_PERM), dtype=np.uint32)])
-            self.shingles = np.concatenate([self.shingles, np.zeros(extra, dtype=np.int64)])
-            self.alive = np.concatenate([self.alive, np.zeros(extra, dtype=bool)])
-        sig = np.frombuffer(signature, dtype="<u4")
-        self.signatures[row] = sig
-        self.shingles[row] = shingles
-        self.alive[row] = True
-        self.ids.append(article_id)
-        self.row_of[article_id] = row
-        bands = band_key_matrix(sig[None, :])[0]
-        for key in _salted(bands, np.arange(len(bands))).tolist():
-            self.recent.setdefault(key, []).append(row)
-        self.recent_entries += len(bands)
+        first = len(self.ids)
+        self._reserve(first + len(rows))
+        end = first + len(rows)
+        self.signatures[first:end] = np.frombuffer(b"".join(row[1] for row in rows), dtype="<u4").reshape(
+            len(rows), NUM_PERM)
+        self.shingles[first:end] = [row[2] for row in rows]
+        self.alive[first:end] = True
+        for offset, row in enumerate(rows):
+            self.ids.append(row[0])
+            self.row_of[row[0]] = first + offset
+        bands = band_key_matrix(self.signatures[first:end])
+        salted = _salted(bands, np.arange(bands.shape[1])[None, :].repeat(len(rows), axis=0))
+        for offset, keys in enumerate(salted.tolist()):
+            for key in keys:
+                self.recent.setdefault(key, []).append(first + offset)
+        self.recent_entries += bands.size
         if self.recent_entries >= max(MERGE_AT, len(self.keys) // 4):
             self._merge()
+
+    def _reserve(self, rows: int) -> None:
+        """Room for `rows` signatures, growing by half again rather than one batch at a time."""
+        if rows <= len(self.signatures):
+            return
+        extra = max(rows - len(self.signatures), len(self.signatures) // 2, 64)
+        self.signatures = np.concatenate([self.signatures, np.zeros((extra, NUM_PERM), dtype=np.uint32)])
+        self.shingles = np.concatenate([self.shingles, np.zeros(extra, dtype=np.int64)])
+        self.alive = np.concatenate([self.alive, np.zeros(extra, dtype=bool)])
 
     def remove(self, article_ids: Iterable[str]) -> None:
         for article_id in article_ids:

@@ -345,8 +345,7 @@ class Store:
             "shingles = excluded.shingles, signature = excluded.signature, content_hash = excluded.content_hash",
             rows.signatures)
         if self._lsh is not None:
-            for article_id, _, shingles, signature, _ in rows.signatures:
-                self._lsh.add(article_id, signature, shingles)
+            self._lsh.add((article_id, signature, shingles) for article_id, _, shingles, signature, _ in rows.signatures)
         for old, new in rows.renames.items():
             self.conn.execute("UPDATE articles SET cluster_id = ? WHERE cluster_id = ?", [new, old])
 

@@ -43,12 +43,15 @@ def test_top_candidates_match_a_full_scan_through_adds_replacements_removals_and
             index.remove([article_id])
             del live[article_id]
             order.remove(article_id)
-        else:
-            live[article_id] = random_signature(rng)
-            if article_id in order:
-                order.remove(article_id)
-            order.append(article_id)  # a replaced signature is the newest row
-            index.add(article_id, live[article_id], 5)
+        else:  # a batch of one to four rows, sometimes naming one id twice
+            batch = [(article_id if n == 0 or rng.random() < 0.4 else f"a{rng.integers(0, 70)}",
+                      random_signature(rng), 5) for n in range(rng.integers(1, 5))]
+            for added, signature, _ in batch:
+                live[added] = signature
+                if added in order:
+                    order.remove(added)
+                order.append(added)  # a replaced signature is the newest row
+            index.add(batch)
         if step % 10 == 0:
             queries = {f"q{n}": dedup.sig_from_bytes(random_signature(rng)) for n in range(3)}
             for min_jaccard in (0.0, 0.4):
@@ -65,7 +68,7 @@ def test_a_signature_of_the_wrong_size_is_left_out() -> None:
     index = LshIndex.build([("short", b"\x00" * 8, 1), ("good", good, 1)])
     query = {"q": (dedup.band_keys(dedup.sig_from_bytes(good)), dedup.sig_from_bytes(good))}
     assert index.similar(query, 5) == {"q": [("good", dedup.BANDS, 1.0, 1)]}
-    index.add("good", b"\x00" * 8, 1)  # a rewrite with a broken signature drops the old one
+    index.add([("good", b"\x00" * 8, 1)])  # a rewrite with a broken signature drops the old one
     assert index.similar(query, 5) == {}
 
 
@@ -73,3 +76,13 @@ def test_an_empty_index_finds_nothing() -> None:
     query = {"q": ([1, 2, 3], np.zeros(dedup.NUM_PERM, dtype=np.uint32))}
     assert LshIndex.build([]).similar(query, 5) == {}
     assert LshIndex().similar({}, 5) == {}
+
+
+def test_an_id_given_twice_in_one_batch_keeps_its_last_row_and_place() -> None:
+    """As if the rows were added one by one: x re-added after y is the newer of two equal candidates."""
+    first, second = bytes(4 * dedup.NUM_PERM), bytes([1]) * (4 * dedup.NUM_PERM)
+    index = LshIndex()
+    index.add([("x", second, 1), ("y", first, 2), ("x", first, 3)])
+    query = dedup.sig_from_bytes(first)
+    assert index.similar({"q": (dedup.band_keys(query), query)}, 5) == {
+        "q": [("y", dedup.BANDS, 1.0, 2), ("x", dedup.BANDS, 1.0, 3)]}
