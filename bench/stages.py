@@ -32,6 +32,7 @@ import corpus as corpus_mod  # noqa: E402
 from run import aggregator_config  # noqa: E402
 
 SPENT: dict[str, float] = {}  # label -> seconds, in the order the timers were installed
+WAITS: list[float] = []  # each main-thread wait for fetch + parse results, in order
 
 
 def timed(owner: object, name: str, label: str) -> None:
@@ -48,6 +49,8 @@ def timed(owner: object, name: str, label: str) -> None:
         finally:
             if threading.get_ident() == main:
                 SPENT[label] += time.perf_counter() - started
+                if name == "wait":
+                    WAITS.append(time.perf_counter() - started)
 
     setattr(owner, name, wrapper)
 
@@ -116,6 +119,9 @@ def main() -> None:
     print("| stage (main thread) | s | us / entry |\n|---|---|---|")
     for label, seconds in SPENT.items():
         print(f"| {label.replace('  ', '&nbsp;&nbsp;')} | {seconds:.2f} | {seconds / entries * 1e6:.0f} |")
+    if WAITS:
+        print(f"\nwaits: the first result came after {WAITS[0]:.2f} s (start-up of the parse worker included); "
+              f"{len(WAITS) - 1} more waits took {sum(WAITS[1:]):.2f} s, the longest {max(WAITS[1:], default=0):.2f} s")
 
 
 if __name__ == "__main__":
