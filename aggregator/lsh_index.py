@@ -4,33 +4,46 @@ Finding a new article's near-duplicate candidates used to be an indexed
 SQL lookup per band in an `lsh_buckets` table: 30 rows written and 30 index
 probes per article, about a fifth of a first ingest's main thread. The
 buckets are a pure function of the signatures, which stay in SQLite, so
-they are rebuilt here instead, once per process (about 0.2 s for 10,000
-articles, see bench/README.md), and kept current by the store's own writes.
+they are rebuilt here instead, once per process, and kept current by the
+store's own writes (bench/README.md has the build time and memory).
 
-Layout: one sorted array of (band, bucket) keys with the row each came
-from, plus a dict of the rows added since the last merge (sorting millions
-of keys for every batch of fifty would cost more than it saves). A row is
-one stored signature; an article that is re-indexed gets a new row and its
-old one is marked dead.
+Layout: a row is one stored signature (an article re-indexed gets a new row
+and its old one is marked dead). Each (band, bucket) of a row is one 64-bit
+entry: 40 bits of the salted bucket key above 24 bits of row number, so one
+sorted array, sorted in place, answers "which rows are in this bucket" with
+two binary searches. Entries added since the last merge wait in a dict:
+sorting millions of entries for every batch of fifty would cost more than
+it saves. 40-bit keys let unrelated buckets meet about once in 300,000
+lookups at 100,000 articles; such a stray candidate only costs a signature
+comparison, which rejects it.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+from itertools import islice
+from typing import Iterable, Iterator
 
 import numpy as np
 
-from .dedup import NUM_PERM, band_key_matrix
+from .dedup import BANDS, NUM_PERM, band_key_matrix
 
-# One salt per band, so equal bucket keys of different bands never meet in the one sorted array.
+ROW_BITS = 24
+MAX_ROWS = 1 << ROW_BITS  # rows, dead ones included, between rebuilds: 16.7 million
+_ROW_MASK = np.uint64(MAX_ROWS - 1)
+_SHIFT = np.uint64(ROW_BITS)
+# One salt per band, so equal bucket keys of different bands do not meet in the one sorted array.
 _BAND_SALT = np.random.default_rng(20251126).integers(1, 2**63, size=64, dtype=np.uint64)
-MERGE_AT = 50_000  # recent (band, bucket) entries kept in the dict before they are sorted in
+MERGE_AT = 50_000  # recent entries kept in the dict before they are sorted in
+BUILD_CHUNK = 10_000  # signatures read at a time when building, so the rows never all sit in memory
+SIGNATURE_BYTES = NUM_PERM * 4
+Row = tuple[str, bytes, int]  # (article id, signature bytes, shingle count)
 Similar = tuple[str, int, float, int]  # (article id, buckets shared, Jaccard estimate, shingle count)
 Query = tuple[list[int], np.ndarray]  # (band keys, signature) of one new article
 
 
-def _salted(keys: np.ndarray, bands: np.ndarray) -> np.ndarray:
-    return keys.astype(np.uint64) ^ _BAND_SALT[bands]
+def _buckets(keys: np.ndarray, bands: np.ndarray | slice) -> np.ndarray:
+    """Band keys -> the 40-bit bucket each names, salted by band, shifted into place above the row."""
+    return ((keys.astype(np.uint64) ^ _BAND_SALT[bands]) >> _SHIFT) << _SHIFT
 
 
 class LshIndex:
@@ -42,71 +55,40 @@ class LshIndex:
         self.signatures = np.zeros((0, NUM_PERM), dtype=np.uint32)
         self.shingles = np.zeros(0, dtype=np.int64)
         self.alive = np.zeros(0, dtype=bool)
-        self.keys = np.zeros(0, dtype=np.uint64)  # sorted salted bucket keys ...
-        self.key_rows = np.zeros(0, dtype=np.int32)  # ... and the row of each
-        self.recent: dict[int, list[int]] = {}  # salted key -> rows, not yet merged into `keys`
+        self.entries = np.zeros(0, dtype=np.uint64)  # sorted (bucket | row)
+        self.recent: dict[int, list[int]] = {}  # bucket -> rows, not yet merged into `entries`
         self.recent_entries = 0
 
     @classmethod
-    def build(cls, rows: Iterable[tuple[str, bytes, int]]) -> "LshIndex":
-        """From (article id, signature bytes, shingle count) rows, all sorted in one go."""
+    def build(cls, rows: Iterable[Row], expected: int = 0) -> "LshIndex":
+        """From rows with distinct ids (`expected`: about how many, to allocate once)."""
         index = cls()
-        rows = [row for row in rows if len(row[1]) == NUM_PERM * 4]  # anything else cannot be compared
-        if not rows:
-            return index
-        index.ids = [row[0] for row in rows]
-        index.row_of = {article_id: i for i, article_id in enumerate(index.ids)}
-        index.signatures = np.frombuffer(b"".join(row[1] for row in rows), dtype="<u4").reshape(
-            len(rows), NUM_PERM).astype(np.uint32)
-        index.shingles = np.fromiter((row[2] for row in rows), dtype=np.int64, count=len(rows))
-        index.alive = np.ones(len(rows), dtype=bool)
-        bands = band_key_matrix(index.signatures)
-        salted = _salted(bands, np.arange(bands.shape[1])[None, :].repeat(len(rows), axis=0)).ravel()
-        order = np.argsort(salted, kind="stable")
-        index.keys = salted[order]
-        index.key_rows = (order // bands.shape[1]).astype(np.int32)
+        index._reserve(expected)
+        parts = [index._append(chunk) for chunk in _chunks(rows, BUILD_CHUNK)]
+        index.entries = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
+        index.entries.sort()
         return index
 
     def __len__(self) -> int:
         return len(self.row_of)
 
-    def add(self, rows: Iterable[tuple[str, bytes, int]]) -> None:
-        """Index (article id, signature bytes, shingle count) rows, replacing earlier ones of those ids."""
+    @property
+    def dead_rows(self) -> int:
+        """Rows of replaced or removed signatures, still taking memory until a rebuild."""
+        return len(self.ids) - len(self.row_of)
+
+    def add(self, rows: Iterable[Row]) -> None:
+        """Index rows, replacing earlier ones of those ids."""
         rows = list(rows)
         self.remove(row[0] for row in rows)
-        latest: dict[str, tuple[str, bytes, int]] = {}
+        latest: dict[str, Row] = {}
         for row in reversed(rows):  # an id given twice keeps its last row, in that row's place
             latest.setdefault(row[0], row)
-        rows = [row for row in reversed(latest.values()) if len(row[1]) == NUM_PERM * 4]
-        if not rows:
-            return
-        first = len(self.ids)
-        self._reserve(first + len(rows))
-        end = first + len(rows)
-        self.signatures[first:end] = np.frombuffer(b"".join(row[1] for row in rows), dtype="<u4").reshape(
-            len(rows), NUM_PERM)
-        self.shingles[first:end] = [row[2] for row in rows]
-        self.alive[first:end] = True
-        for offset, row in enumerate(rows):
-            self.ids.append(row[0])
-            self.row_of[row[0]] = first + offset
-        bands = band_key_matrix(self.signatures[first:end])
-        salted = _salted(bands, np.arange(bands.shape[1])[None, :].repeat(len(rows), axis=0))
-        for offset, keys in enumerate(salted.tolist()):
-            for key in keys:
-                self.recent.setdefault(key, []).append(first + offset)
-        self.recent_entries += bands.size
-        if self.recent_entries >= max(MERGE_AT, len(self.keys) // 4):
+        for entry in self._append(list(reversed(latest.values()))).tolist():
+            self.recent.setdefault(entry & ~(MAX_ROWS - 1), []).append(entry & (MAX_ROWS - 1))
+            self.recent_entries += 1
+        if self.recent_entries >= max(MERGE_AT, len(self.entries) // 4):
             self._merge()
-
-    def _reserve(self, rows: int) -> None:
-        """Room for `rows` signatures, growing by half again rather than one batch at a time."""
-        if rows <= len(self.signatures):
-            return
-        extra = max(rows - len(self.signatures), len(self.signatures) // 2, 64)
-        self.signatures = np.concatenate([self.signatures, np.zeros((extra, NUM_PERM), dtype=np.uint32)])
-        self.shingles = np.concatenate([self.shingles, np.zeros(extra, dtype=np.int64)])
-        self.alive = np.concatenate([self.alive, np.zeros(extra, dtype=bool)])
 
     def remove(self, article_ids: Iterable[str]) -> None:
         for article_id in article_ids:
@@ -114,16 +96,38 @@ class LshIndex:
             if row is not None:
                 self.alive[row] = False
 
+    def _append(self, rows: list[Row]) -> np.ndarray:
+        """Give each comparable row the next row number; returns their entries, unsorted."""
+        rows = [row for row in rows if len(row[1]) == SIGNATURE_BYTES]
+        first, end = len(self.ids), len(self.ids) + len(rows)
+        if end > MAX_ROWS:
+            raise OverflowError(f"the duplicate index holds at most {MAX_ROWS:,} signatures")
+        self._reserve(end)
+        if rows:
+            self.signatures[first:end] = np.frombuffer(b"".join(row[1] for row in rows), dtype="<u4").reshape(
+                len(rows), NUM_PERM)
+        self.shingles[first:end] = [row[2] for row in rows]
+        self.alive[first:end] = True
+        self.ids.extend(row[0] for row in rows)
+        self.row_of.update((row[0], first + offset) for offset, row in enumerate(rows))
+        buckets = _buckets(band_key_matrix(self.signatures[first:end]), slice(0, BANDS))
+        return (buckets | np.arange(first, end, dtype=np.uint64)[:, None]).ravel()
+
+    def _reserve(self, rows: int) -> None:
+        """Room for `rows` signatures, growing by half again rather than one batch at a time."""
+        if rows <= len(self.signatures):
+            return
+        extra = max(rows - len(self.signatures), len(self.signatures) // 2)
+        self.signatures = np.concatenate([self.signatures, np.zeros((extra, NUM_PERM), dtype=np.uint32)])
+        self.shingles = np.concatenate([self.shingles, np.zeros(extra, dtype=np.int64)])
+        self.alive = np.concatenate([self.alive, np.zeros(extra, dtype=bool)])
+
     def _merge(self) -> None:
-        """Sort the recent entries into the main arrays."""
-        keys = np.fromiter((k for k, rows in self.recent.items() for _ in rows), dtype=np.uint64,
-                           count=self.recent_entries)
-        rows = np.fromiter((r for rows in self.recent.values() for r in rows), dtype=np.int32,
-                           count=self.recent_entries)
-        all_keys = np.concatenate([self.keys, keys])
-        order = np.argsort(all_keys, kind="stable")
-        self.keys = all_keys[order]
-        self.key_rows = np.concatenate([self.key_rows, rows])[order]
+        """Sort the recent entries into the main array."""
+        recent = np.fromiter((bucket | row for bucket, rows in self.recent.items() for row in rows),
+                             dtype=np.uint64, count=self.recent_entries)
+        self.entries = np.concatenate([self.entries, recent])
+        self.entries.sort()
         self.recent.clear()
         self.recent_entries = 0
 
@@ -140,10 +144,11 @@ class LshIndex:
         keys = np.fromiter((k for name in names for k in items[name][0]), dtype=np.uint64, count=len(bands))
         if not len(keys):
             return {}
-        salted = _salted(keys, bands)
-        found_items, found_rows = self._sorted_hits(salted, item_of)
+        buckets = _buckets(keys, bands)
+        found_items, found_rows = self._sorted_hits(buckets, item_of)
         if self.recent:
-            extra = [(i, row) for i, key in zip(item_of.tolist(), salted.tolist()) for row in self.recent.get(key, ())]
+            extra = [(i, row) for i, bucket in zip(item_of.tolist(), buckets.tolist())
+                     for row in self.recent.get(bucket, ())]
             if extra:
                 pairs = np.array(extra, dtype=np.int64)
                 found_items = np.concatenate([found_items, pairs[:, 0]])
@@ -161,16 +166,15 @@ class LshIndex:
             result.setdefault(names[item], []).append((self.ids[row], n, j, size))
         return result
 
-    def _sorted_hits(self, salted: np.ndarray, item_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(item, row) for every stored entry equal to a query key, in the sorted arrays."""
-        low = np.searchsorted(self.keys, salted, side="left")
-        counts = np.searchsorted(self.keys, salted, side="right") - low
+    def _sorted_hits(self, buckets: np.ndarray, item_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(item, row) for every sorted entry in a queried bucket."""
+        low = np.searchsorted(self.entries, buckets, side="left")
+        counts = np.searchsorted(self.entries, buckets | _ROW_MASK, side="right") - low
         total = int(counts.sum())
         if not total:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        starts = np.repeat(low - (np.cumsum(counts) - counts), counts)
-        positions = starts + np.arange(total)
-        return np.repeat(item_of, counts), self.key_rows[positions].astype(np.int64)
+        positions = np.repeat(low - (np.cumsum(counts) - counts), counts) + np.arange(total)
+        return np.repeat(item_of, counts), (self.entries[positions] & _ROW_MASK).astype(np.int64)
 
     def _top(self, found_items: np.ndarray, found_rows: np.ndarray,
              limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -183,3 +187,9 @@ class LshIndex:
         first = np.searchsorted(items, items, side="left")  # where each item's run starts
         keep = (np.arange(len(items)) - first) < limit
         return items[keep], rows[keep], shared[keep]
+
+
+def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk

@@ -481,16 +481,19 @@ class Store:
                            min_jaccard: float = 0.0) -> dict[str, list["Similar"]]:
         """For each item's (band keys, signature), up to `limit` stored articles sharing the most
         LSH buckets: (article id, buckets shared, Jaccard estimate, shingle count)."""
-        return self._candidate_index().similar(items, limit, min_jaccard)
+        return self._candidate_index().similar(items, limit, min_jaccard) if items else {}
 
     def _candidate_index(self) -> "LshIndex":
-        """The in-memory band buckets, rebuilt from the signatures once another connection wrote."""
+        """The in-memory band buckets, rebuilt from the signatures once another connection wrote
+        (or once most rows are replaced ones)."""
         from .lsh_index import LshIndex
 
         version = self.conn.execute("PRAGMA data_version").fetchone()[0]  # moves when others commit
-        if self._lsh is None or version != self._lsh_version:
+        stale = self._lsh is None or version != self._lsh_version
+        if stale or self._lsh.dead_rows > max(len(self._lsh), 10_000):  # replaced signatures pile up
+            count = self.conn.execute("SELECT COUNT(*) FROM dedup_signatures").fetchone()[0]
             self._lsh = LshIndex.build(self.conn.execute(
-                "SELECT article_id, signature, shingles FROM dedup_signatures ORDER BY doc"))
+                "SELECT article_id, signature, shingles FROM dedup_signatures ORDER BY doc"), count)
             self._lsh_version = version
         return self._lsh
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import resource
 import statistics
 import sys
 import tempfile
@@ -116,11 +117,17 @@ def main() -> None:
             clusters = big.db.execute("SELECT COUNT(DISTINCT cluster_id) FROM articles").fetchone()[0]
             at_big = per_new_article(big, probes, rules, threshold)
             size_mb = (Path(tmp) / "big.db").stat().st_size / 1e6
+        with Store(Path(tmp) / "big.db") as reopened:  # as a new process finds it
+            start = time.perf_counter()
+            indexed = len(reopened._candidate_index())
+            rebuild = time.perf_counter() - start
     print(f"corpus: {args.corpus}")
     print(f"dedup + tag + store {args.articles:,} articles: {total:.1f} s "
           f"({args.articles / total:,.0f} articles/s, {clusters:,} clusters, db {size_mb:.0f} MB)")
     print(f"one new article, median of {len(probes)}: {at_1k * 1000:.2f} ms at 1,000 stored, "
           f"{at_big * 1000:.2f} ms at {args.articles:,} stored")
+    print(f"the in-memory LSH buckets of {indexed:,} signatures, built by a new process: {rebuild:.2f} s")
+    print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -86,3 +86,13 @@ def test_an_id_given_twice_in_one_batch_keeps_its_last_row_and_place() -> None:
     query = dedup.sig_from_bytes(first)
     assert index.similar({"q": (dedup.band_keys(query), query)}, 5) == {
         "q": [("y", dedup.BANDS, 1.0, 2), ("x", dedup.BANDS, 1.0, 3)]}
+
+
+def test_replaced_and_removed_rows_are_counted_as_dead() -> None:
+    """The store rebuilds the index once dead rows outnumber live ones (and 10,000)."""
+    signature = bytes(4 * dedup.NUM_PERM)
+    index = LshIndex.build([("x", signature, 1), ("y", signature, 1)])
+    index.add([("x", signature, 2)])
+    index.add([("x", signature, 3)])
+    index.remove(["y"])
+    assert (len(index), index.dead_rows) == (1, 3)
