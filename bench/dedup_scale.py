@@ -10,12 +10,14 @@ see realistic collisions. Batches of 500 per "source", as ingest writes them.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import random
 import resource
 import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,6 +97,23 @@ def per_new_article(store: Store, rows: list[dict], rules, threshold: float) -> 
     return statistics.median(times)
 
 
+def fresh_process_ingest(db: str, rows: list[dict]) -> tuple[float, float]:
+    """In a new interpreter, as `run --once` would: open the store, store one batch of new articles.
+
+    Returns (seconds, peak RSS in MB): the in-memory LSH buckets are built from every stored
+    signature on the way, so this is the memory a run at this size needs.
+    """
+    config = load_config(ROOT / "eval" / "topics.toml")
+    start = time.perf_counter()
+    with Store(db) as store:
+        store_results(store, "fresh", [ParseResult(articles=[to_article(r) for r in rows])], topic_rules(config),
+                      dedup_threshold=config.dedup.threshold)
+    seconds = time.perf_counter() - start
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so it would report the parent's size.
+    peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+    return seconds, peak_kb / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--articles", type=int, default=100_000)
@@ -121,13 +140,20 @@ def main() -> None:
             start = time.perf_counter()
             indexed = len(reopened._candidate_index())
             rebuild = time.perf_counter() - start
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as fresh:
+            fresh_seconds, fresh_rss = fresh.submit(fresh_process_ingest, str(Path(tmp) / "big.db"),
+                                                    make(50, seed=3)).result()
     print(f"corpus: {args.corpus}")
     print(f"dedup + tag + store {args.articles:,} articles: {total:.1f} s "
           f"({args.articles / total:,.0f} articles/s, {clusters:,} clusters, db {size_mb:.0f} MB)")
     print(f"one new article, median of {len(probes)}: {at_1k * 1000:.2f} ms at 1,000 stored, "
           f"{at_big * 1000:.2f} ms at {args.articles:,} stored")
     print(f"the in-memory LSH buckets of {indexed:,} signatures, built by a new process: {rebuild:.2f} s")
-    print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(f"a new process storing 50 new articles into the {args.articles:,}: {fresh_seconds:.2f} s, "
+          f"peak RSS {fresh_rss:.0f} MB")
+    print(f"peak RSS of this process (the whole corpus is in it): "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
 if __name__ == "__main__":
