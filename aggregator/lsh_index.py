@@ -64,8 +64,14 @@ class LshIndex:
         """From rows with distinct ids (`expected`: about how many, to allocate once)."""
         index = cls()
         index._reserve(expected)
-        parts = [index._append(chunk) for chunk in _chunks(rows, BUILD_CHUNK)]
-        index.entries = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
+        entries, filled = np.empty(expected * BANDS, dtype=np.uint64), 0  # filled in place: no second copy
+        for chunk in _chunks(rows, BUILD_CHUNK):
+            part = index._append(chunk)
+            if filled + len(part) > len(entries):  # more rows than expected
+                entries = np.concatenate([entries[:filled], np.empty(len(part) + len(entries) // 2, np.uint64)])
+            entries[filled:filled + len(part)] = part
+            filled += len(part)
+        index.entries = entries[:filled]
         index.entries.sort()
         return index
 
