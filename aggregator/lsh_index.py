@@ -33,7 +33,9 @@ _ROW_MASK = np.uint64(MAX_ROWS - 1)
 _SHIFT = np.uint64(ROW_BITS)
 # One salt per band, so equal bucket keys of different bands do not meet in the one sorted array.
 _BAND_SALT = np.random.default_rng(20251126).integers(1, 2**63, size=64, dtype=np.uint64)
-MERGE_AT = 50_000  # recent entries kept in the dict before they are sorted in
+# Recent entries kept in the dict before they are sorted in: about 8 MB of dict, and a merge
+# (one in-place sort) costs about 0.1 s at 100,000 articles, once per 1,700 new ones.
+MERGE_AT = 50_000
 BUILD_CHUNK = 10_000  # signatures read at a time when building, so the rows never all sit in memory
 SIGNATURE_BYTES = NUM_PERM * 4
 Row = tuple[str, bytes, int]  # (article id, signature bytes, shingle count)
@@ -93,7 +95,7 @@ class LshIndex:
         for entry in self._append(list(reversed(latest.values()))).tolist():
             self.recent.setdefault(entry & ~(MAX_ROWS - 1), []).append(entry & (MAX_ROWS - 1))
             self.recent_entries += 1
-        if self.recent_entries >= max(MERGE_AT, len(self.entries) // 4):
+        if self.recent_entries >= MERGE_AT:
             self._merge()
 
     def remove(self, article_ids: Iterable[str]) -> None:
