@@ -294,3 +294,47 @@ def test_candidate_signatures_are_read_again_once_someone_rewrote_them(tmp_path:
         assert signatures(ours) == {"x": 3, "z": 5}
         index(ours, "v", 7)
         assert signatures(ours) == {"x": 3, "z": 5, "v": 7}
+
+
+def _index_in_another_process(path: str, article_id: str, fill: int) -> None:
+    """What a CLI command run alongside the daemon does: its own process, its own Store."""
+    article = art(article_id, "Title", ["Text."])
+    signature = np.zeros(dedup.NUM_PERM, dtype=np.uint32)
+    signature[dedup.NUM_PERM - fill:] = 1
+    with Store(path) as store:
+        store.write_articles([article], {}, dedup.DedupRows(
+            signatures=[(article_id, None, 10, dedup.sig_to_bytes(signature), article.content_hash)]))
+
+
+def test_connections_of_one_process_share_one_index_and_see_other_processes(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon has a connection per thread: one index for all of them, rebuilt only when
+    another process has written signatures (or ours rolled back)."""
+    import multiprocessing
+
+    from aggregator import lsh_index
+
+    builds = []
+    build = lsh_index.LshIndex.build.__func__
+    monkeypatch.setattr(lsh_index.LshIndex, "build",
+                        classmethod(lambda cls, *args: builds.append(1) or build(cls, *args)))
+    path = tmp_path / "db.sqlite"
+    query = np.zeros(dedup.NUM_PERM, dtype=np.uint32)
+
+    def found(store: Store) -> dict[str, float]:
+        hits = store.similar_signatures({"q": (dedup.band_keys(query), query)}, 10).get("q", [])
+        return {c[0]: round(dedup.NUM_PERM * (1 - c[2])) for c in hits}
+
+    with Store(path) as one, Store(path) as two:
+        _index_in_another_process(str(path), "a", 1)  # in this process, like a third thread
+        assert found(one) == {"a": 1} and len(builds) == 1
+        _index_in_another_process(str(path), "b", 2)
+        assert found(two) == {"a": 1, "b": 2} and found(one) == {"a": 1, "b": 2}
+        assert one._candidate_index() is two._candidate_index() and len(builds) == 1  # added, not rebuilt
+        spawn = multiprocessing.get_context("spawn")
+        child = spawn.Process(target=_index_in_another_process, args=(str(path), "c", 3))
+        child.start()
+        child.join(60)
+        assert child.exitcode == 0
+        assert found(two) == {"a": 1, "b": 2, "c": 3} and len(builds) == 2  # another process: rebuilt
+        assert found(one) == {"a": 1, "b": 2, "c": 3} and len(builds) == 2
