@@ -362,7 +362,8 @@ class Daemon:
     def _start_server(self) -> None:
         from .server import make_server, start_in_thread
 
-        self.server = make_server(self.config.server.listen, self.config.storage.feeds_dir, self.health)
+        self.server = make_server(self.config.server.listen, self.config.storage.feeds_dir, self.health,
+                                  published=lambda: self.publisher.runs > 0)
         start_in_thread(self.server)
 
     def _announce(self) -> None:

@@ -44,6 +44,7 @@ MAX_FILE = 64 * 1024 * 1024  # we publish feeds, not videos
 GZIP_MIN = 256
 CACHE_ENTRIES = 128
 REQUEST_TIMEOUT = 10.0     # seconds a client may stall before we drop it
+RETRY_AFTER_FIRST_PUBLISH = 5  # seconds, for a feed asked for before the first publish
 
 Health = Callable[[], dict[str, Any]]
 
@@ -183,6 +184,12 @@ class FeedRequestHandler(BaseHTTPRequestHandler):
         except UnicodeDecodeError:
             path = None
         representation = self.server.cache.get(path) if path else None
+        if representation is None and not self.server.published():
+            # Right after start the feeds are not written yet: "try again soon", not "gone",
+            # or a feed reader subscribing now may mark the feed dead.
+            self._send_plain(HTTPStatus.SERVICE_UNAVAILABLE, "the feeds are being published; retry shortly\n",
+                             {"Retry-After": str(RETRY_AFTER_FIRST_PUBLISH)}, send_body=send_body)
+            return
         if representation is None:
             self._send_plain(HTTPStatus.NOT_FOUND, "not found\n", send_body=send_body)
             return
@@ -290,10 +297,12 @@ class FeedServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
-    def __init__(self, address: tuple[str, int], root: Path, health: Health, family: int = socket.AF_INET):
+    def __init__(self, address: tuple[str, int], root: Path, health: Health, family: int = socket.AF_INET,
+                 published: Callable[[], bool] = lambda: True):
         self.address_family = family
         self.root = Path(root)
         self.health = health
+        self.published = published  # False until the first publish has run
         self.cache = FileCache()
         super().__init__(address, FeedRequestHandler)
 
@@ -320,11 +329,15 @@ def parse_listen(listen: str) -> tuple[str, int, int]:
     return host, int(port), family
 
 
-def make_server(listen: str, root: Path, health: Health) -> FeedServer:
-    """Bind (raising OSError with the address on failure); call serve_forever() to run."""
+def make_server(listen: str, root: Path, health: Health,
+                published: Callable[[], bool] = lambda: True) -> FeedServer:
+    """Bind (raising OSError with the address on failure); call serve_forever() to run.
+
+    Until `published()` is true a missing file is 503 with Retry-After, not 404.
+    """
     host, port, family = parse_listen(listen)
     try:
-        return FeedServer((host, port), root, health, family)
+        return FeedServer((host, port), root, health, family, published)
     except OSError as exc:
         raise OSError(exc.errno, f"cannot listen on {listen}: {exc.strerror}; "
                                  "change [server] listen or stop what uses it") from None

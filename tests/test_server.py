@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import socket
+import threading
 import time
 from email.utils import formatdate
 from pathlib import Path
@@ -214,3 +215,23 @@ def test_a_busy_port_is_one_clear_error(site):
     host, port = server.server_address[:2]
     with pytest.raises(OSError, match=f"cannot listen on {host}:{port}"):
         make_server(f"{host}:{port}", Path("."), dict)
+
+
+def test_before_the_first_publish_a_missing_feed_is_503_with_retry_after(tmp_path: Path):
+    """A reader subscribing in the first seconds must hear "retry", not "gone"; files already
+    on disk (from the last run) are served meanwhile, and afterwards a missing file is 404."""
+    (tmp_path / "old.atom").write_bytes(b"<feed/>")
+    published = threading.Event()
+    server = make_server("127.0.0.1:0", tmp_path, dict, published=published.is_set)
+    start_in_thread(server, poll_interval=0.01)
+    try:
+        status, headers, _ = request(server, "/all.atom")
+        assert status == 503 and headers["retry-after"] == "5"
+        status, headers, _ = request(server, "/all.atom", method="HEAD")
+        assert status == 503 and headers["retry-after"] == "5"
+        assert request(server, "/old.atom")[0] == 200
+        published.set()
+        assert request(server, "/all.atom")[0] == 404
+    finally:
+        server.shutdown()
+        server.server_close()
