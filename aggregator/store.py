@@ -141,10 +141,37 @@ MIGRATION_8 = [
     "DELETE FROM meta WHERE key = 'lsh_layout'",
 ]
 
+MIGRATION_9 = [
+    # The full-text index is written in bulk when it is next read (Store._index_pending_text),
+    # not row by row as articles arrive: tokenizing inside every batch made storing a first
+    # ingest's 10,000 articles 5.5 s instead of 3.7-4.5 s. fts_pending lists the articles not
+    # yet indexed (a rowid list, not a high-water mark: SQLite gives a deleted last rowid out again).
+    "CREATE TABLE IF NOT EXISTS fts_pending (rowid INTEGER PRIMARY KEY)",
+    "DROP TRIGGER IF EXISTS articles_ai",
+    """CREATE TRIGGER articles_ai AFTER INSERT ON articles BEGIN
+        INSERT OR IGNORE INTO fts_pending (rowid) VALUES (new.rowid);
+    END""",
+    "DROP TRIGGER IF EXISTS articles_ad",
+    """CREATE TRIGGER articles_ad AFTER DELETE ON articles BEGIN
+        INSERT INTO articles_fts (articles_fts, rowid, title, text)
+            SELECT 'delete', old.rowid, old.title, old.text
+            WHERE NOT EXISTS (SELECT 1 FROM fts_pending WHERE rowid = old.rowid);
+        DELETE FROM fts_pending WHERE rowid = old.rowid;
+    END""",
+    "DROP TRIGGER IF EXISTS articles_au",
+    # A pending article's new text is indexed when it is caught up; only an indexed one changes here.
+    """CREATE TRIGGER articles_au AFTER UPDATE OF title, text ON articles
+        WHEN NOT EXISTS (SELECT 1 FROM fts_pending WHERE rowid = old.rowid) BEGIN
+        INSERT INTO articles_fts (articles_fts, rowid, title, text)
+        VALUES ('delete', old.rowid, old.title, old.text);
+        INSERT INTO articles_fts (rowid, title, text) VALUES (new.rowid, new.title, new.text);
+    END""",
+]
+
 # Numbered schema changes, applied in order. Append a new number; never edit one that has shipped.
 MIGRATIONS: dict[int, list[str]] = {
     1: MIGRATION_1, 2: MIGRATION_2, 3: MIGRATION_3, 4: MIGRATION_4, 5: MIGRATION_5, 6: MIGRATION_6,
-    7: MIGRATION_7, 8: MIGRATION_8,
+    7: MIGRATION_7, 8: MIGRATION_8, 9: MIGRATION_9,
 }
 
 
@@ -429,6 +456,7 @@ class Store:
         where, params = [], []
         sql = "SELECT a.* FROM articles a"
         if search:
+            self._index_pending_text()
             sql += " JOIN articles_fts f ON f.rowid = a.rowid"
             where.append("articles_fts MATCH ?")
             params.append(fts_query(search))
@@ -605,6 +633,7 @@ class Store:
         `min_rowid` limits the search to newer articles; FTS5 seeks past older
         rows, so the cost stays flat as the store grows.
         """
+        self._index_pending_text()
         # Rank inside FTS first, then join only the few winners: joining every match reads
         # whole article rows (cluster_id sits after the text) and made this ~1.5x slower.
         rows = self.conn.execute(
@@ -615,11 +644,24 @@ class Store:
         ).fetchall()
         return [(r[0], r[1]) for r in rows if r[2] not in exclude_clusters][:limit]
 
+    def _index_pending_text(self) -> None:
+        """Index the articles stored since the full-text index was last read (migration 9).
+
+        Every reader of articles_fts calls this first. One bulk insert costs
+        a fraction of indexing row by row inside each batch's transaction.
+        """
+        if self.conn.execute("SELECT EXISTS (SELECT 1 FROM fts_pending)").fetchone()[0]:
+            with self.transaction():  # a concurrent catch-up may have drained the list meanwhile
+                self.conn.execute("INSERT INTO articles_fts (rowid, title, text) SELECT a.rowid, a.title, a.text "
+                                  "FROM fts_pending p JOIN articles a ON a.rowid = p.rowid")
+                self.conn.execute("DELETE FROM fts_pending")
+
     def count_articles_after(self, min_rowid: int) -> int:
         return self.conn.execute("SELECT count(*) FROM articles WHERE rowid > ?", [min_rowid]).fetchone()[0]
 
     def count_matches(self, query: str, min_rowid: int = 0) -> int:
         """How many articles newer than `min_rowid` match an FTS query (a word's document frequency)."""
+        self._index_pending_text()
         return self.conn.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH ? AND rowid > ?",
                                  [query, min_rowid]).fetchone()[0]
 

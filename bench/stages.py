@@ -63,11 +63,12 @@ def instrument() -> None:
     timed(dedup.Deduplicator, "assign", "  dedup")
     timed(store.Store, "similar_signatures", "    LSH candidate lookups and comparisons")
     timed(store.Store, "write_articles", "  storage")
-    timed(store.Store, "_upsert", "    article rows (FTS5 trigger included)")
+    timed(store.Store, "_upsert", "    article rows")
     timed(store.Store, "_write_dedup", "    dedup signature rows")
     timed(store.Store, "_commit", "  commits (the feeds that finished meanwhile share one)")
     timed(pipeline, "publish", "publish")
     timed(publish, "related_for_many", "  related posts")
+    timed(store.Store, "_index_pending_text", "    full-text index of the new articles (one bulk insert)")
 
 
 def free_port() -> int:
