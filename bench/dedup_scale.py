@@ -144,6 +144,11 @@ def main() -> None:
         with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as fresh:
             rebuild, fresh_seconds, fresh_rss = fresh.submit(fresh_process_ingest, str(Path(tmp) / "big.db"),
                                                     make(50, seed=3)).result()
+        with Store(Path(tmp) / "big.db") as big:  # the first search indexes the text of every article stored
+            pending = big.conn.execute("SELECT COUNT(*) FROM fts_pending").fetchone()[0]
+            start = time.perf_counter()
+            big.articles(search="w1", limit=20)
+            first_search = time.perf_counter() - start
     print(f"corpus: {args.corpus}")
     print(f"dedup + tag + store {args.articles:,} articles: {total:.1f} s "
           f"({args.articles / total:,.0f} articles/s, {clusters:,} clusters, db {size_mb:.0f} MB)")
@@ -153,6 +158,8 @@ def main() -> None:
           f"{rebuild:.2f} s")
     print(f"a new process storing 50 new articles into the {args.articles:,}: {fresh_seconds:.2f} s, "
           f"peak RSS {fresh_rss:.0f} MB")
+    print(f"first full-text search, which indexes the {pending:,} articles stored since the last one: "
+          f"{first_search:.2f} s")
     print(f"peak RSS of this process (the whole corpus is in it): "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
