@@ -10,6 +10,7 @@ import pytest
 
 from aggregator.models import Article, SiteRelated
 from aggregator.normalize import content_hash
+from aggregator import store as store_module
 from aggregator.store import MIGRATIONS, Store
 
 
@@ -137,13 +138,16 @@ def test_newest_first_and_topic_filter(tmp_path: Path) -> None:
         assert store.topic_counts() == {"t": 2, "u": 1}
 
 
-def test_full_text_index_caught_up_late_matches_the_articles_exactly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("per_transaction", [3, 20_000])
+def test_full_text_index_caught_up_late_matches_the_articles_exactly(tmp_path: Path, per_transaction: int,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Articles are indexed for search in bulk when it is next read (migration 9). Inserts,
     edits and deletions, of rows already indexed and of rows still waiting, and a deleted
     last rowid given out again, must leave the index equal to the stored text."""
     import random
     from datetime import timedelta
 
+    monkeypatch.setattr(store_module, "FTS_CATCH_UP_ROWS", per_transaction)
     rng = random.Random(5)
     vocabulary = ["harbour", "ferry", "minister", "budget", "storm", "vaccine", "election", "bridge"]
     texts: dict[str, str] = {}
