@@ -330,7 +330,7 @@ class Deduplicator:
         Stored candidates were compared in the batch's lookup; pending ones
         (earlier in this batch) are compared here, in one numpy operation.
         """
-        stored = self._prefetched.similar.get(article_id, {}) if self._prefetched else {}
+        stored = self._prefetched.similar.get(article_id, {})  # matches() always prefetches first
         pending = [c for c in candidates if c in self._pending]
         found = {c: (stored[c][1], stored[c][2]) for c in candidates if c not in self._pending and c in stored}
         if pending:
