@@ -531,6 +531,7 @@ class Daemon:
                 log.info("retention: pruned %d articles (keep_days=%d, max_articles_per_source=%d)",
                          len(pruned), keep, most)
         pipeline.publish(config, store)  # logs its own line
+        store.index_pending_text()  # now, while idle, so that a search later finds the index current
 
     # --- reload ---
 

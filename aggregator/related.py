@@ -1,97 +1,124 @@
 """Related posts: what a reader might want to read next.
 
-Text similarity comes from FTS5's bm25 over the article's salient terms,
-blended with shared topics and closeness in time. Salient means frequent
-in the article (title words count triple) and rare in the store: a word
-every other article uses says nothing about what this one is about, and
-makes bm25 score thousands of rows for nothing. The site's own "Related
-Posts" titles that match stored articles come first: the editor's choice
-beats ours. An article never relates to itself or to a copy in its
-duplicate cluster.
+Text similarity is a bm25 score over salient words (terms.py: frequent in
+the article, title words triple), blended with shared topics and closeness
+in time. The query is the article's MAX_TERMS most salient words that are
+also rare among the searched articles: a word every other article uses says
+nothing about what this one is about. The site's own "Related Posts" titles
+that match stored articles come first: the editor's choice beats ours. An
+article never relates to itself or to a copy in its duplicate cluster.
 
 Three choices keep this fast at 100,000 articles. The search runs over the
-newest SEARCH_WINDOW articles only (FTS5 skips older rows, so the cost does
-not grow with the store), with the MAX_TERMS most salient words; ranking
-reads candidates' links, clusters and topics, never their text. And a list,
-once computed, is kept in the store (related_cache) until the article's own
-text changes: a published entry does not churn every time a new article
-arrives, and republishing costs no searches at all.
+newest SEARCH_WINDOW articles only, so its cost does not grow with the
+store. Those articles' salient words, stored with each article, are read
+once per publish into an inverted index in memory (TermWindow, about 0.2 s
+for 10,000), so a list costs a few numpy operations, not a full-text query
+(bm25 in FTS5 took 5 ms per list at 100,000 articles: it weighs each word
+over the whole store). And a list, once computed, is kept in the store
+(related_cache) until the article's own text changes: a published entry
+does not churn every time a new article arrives, and republishing costs no
+searches at all.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import re
-from concurrent.futures import ThreadPoolExecutor
-from collections import Counter
+
+import numpy as np
 
 from .models import Article, RelatedCandidate, RelatedLink
 from .normalize import fold_for_matching
 from .store import Store
+from .terms import Terms, salient_words
 
 MAX_TERMS = 8
-TERM_POOL = 24  # the article's most frequent words, re-ranked by rarity down to MAX_TERMS
 SEARCH_WINDOW = 10_000
-PARALLEL_MIN = 64  # lists to compute before a second connection pays for itself
 CANDIDATES_PER_SLOT = 4
 TOPIC_WEIGHT = 0.3
 RECENCY_WEIGHT = 0.15
 RECENCY_DAYS = 14.0
-STOPWORDS = frozenset("""
-a about above after again against all also am an and any are as at be because been before being
-below between both but by can could did do does doing down during each few for from further had
-has have having he her here hers herself him himself his how i if in into is it its itself just
-me more most my myself no nor not now of off on once only or other our ours ourselves out over own
-said same says she should so some such than that the their theirs them themselves then there these
-they this those through to too under until up very was we were what when where which while who whom
-why will with would you your yours yourself yourselves new one two three told last year years week
-since may many much among amid per via within without according mr mrs ms us its it's he's she's
-""".split())
-WORD_RE = re.compile(r"[a-z0-9][a-z0-9'-]*[a-z0-9]|[a-z0-9]")
+K1, B = 1.2, 0.75  # bm25's usual term-frequency saturation and length normalisation
 
 
-def salient_terms(article: Article, rarity: "WordRarity | None" = None) -> list[str]:
-    """The words a search for this article's neighbours should use, best first.
+class TermWindow:
+    """The searched articles' salient words as an inverted index: word -> (articles, weights).
 
-    Frequency in the article (title words count triple), weighted by how
-    rare each word is among the searched articles when `rarity` is given.
-    """
-    title_words = [w for w in WORD_RE.findall(fold_for_matching(article.title)) if _useful(w)]
-    counts = Counter(w for w in WORD_RE.findall(fold_for_matching(article.text[:6000])) if _useful(w))
-    for word in title_words:
-        counts[word] += 3
-    pool = [w for w, _ in counts.most_common(TERM_POOL if rarity else MAX_TERMS)]
-    if rarity:
-        pool.sort(key=lambda w: -counts[w] * rarity(w))  # stable: ties keep frequency order
-    return pool[:MAX_TERMS]
-
-
-class WordRarity:
-    """Inverse document frequency of words among the searched articles, looked up once per word.
-
-    One per connection (sqlite3 connections stay on their thread); a cold
-    publish of ~300 lists looks up about 400 distinct words, ~0.15 s in all.
+    Built from Store.recent_terms, oldest first; `rows` may be any iterable
+    of (id, cluster id, words).
     """
 
-    def __init__(self, store: Store, min_rowid: int) -> None:
-        self.store, self.min_rowid = store, min_rowid
-        self.total = store.count_articles_after(min_rowid)
-        self.known: dict[str, float] = {}
+    def __init__(self, rows) -> None:
+        self.ids: list[str] = []
+        self.words: list[Terms] = []
+        clusters: dict[str, int] = {}
+        cluster_of, docs, word_ids, weights = [], [], [], []
+        self.vocabulary: dict[str, int] = {}
+        for position, (article_id, cluster_id, words) in enumerate(rows):
+            self.ids.append(article_id)
+            self.words.append(words)
+            cluster_of.append(clusters.setdefault(cluster_id, len(clusters)))
+            for word, weight in words:
+                docs.append(position)
+                word_ids.append(self.vocabulary.setdefault(word, len(self.vocabulary)))
+                weights.append(weight)
+        self.position = {article_id: i for i, article_id in enumerate(self.ids)}
+        self.clusters, self.cluster_of = clusters, np.array(cluster_of, dtype=np.int32)
+        self._index(np.array(docs, dtype=np.int32), np.array(word_ids, dtype=np.int32),
+                    np.array(weights, dtype=np.float64))
 
-    def __call__(self, word: str) -> float:
-        if word not in self.known:
-            matches = self.store.count_matches(fts_or_query([word]), self.min_rowid)
-            self.known[word] = math.log((self.total + 1) / (matches + 1))
-        return self.known[word]
+    def _index(self, docs: np.ndarray, word_ids: np.ndarray, counts: np.ndarray) -> None:
+        """Postings sorted by word, each weighted by bm25's saturated, length-normalised frequency."""
+        total = len(self.ids)
+        lengths = np.bincount(docs, weights=counts, minlength=total)
+        average = lengths.mean() if total else 1.0
+        saturated = counts * (K1 + 1) / (counts + K1 * (1 - B + B * lengths[docs] / average))
+        order = np.argsort(word_ids, kind="stable")
+        self.docs, self.weights = docs[order], saturated[order]
+        self.df = np.bincount(word_ids, minlength=len(self.vocabulary))
+        self.starts = np.concatenate(([0], np.cumsum(self.df)))
+        self.idf = np.log((total - self.df + 0.5) / (self.df + 0.5) + 1.0)
 
+    def query(self, article: Article) -> list[int]:
+        """The MAX_TERMS words (as ids) that best say what `article` is about, best first.
 
-def _useful(word: str) -> bool:
-    return len(word) > 2 and word not in STOPWORDS and not word.isdigit()
+        Frequent in the article and rare in the window; a word no other
+        article in the window uses finds nothing and is left out.
+        """
+        own = self.position.get(article.id)
+        words = self.words[own] if own is not None else salient_words(article.title, article.text)
+        chosen: list[tuple[float, int]] = []
+        for word, count in words:
+            word_id = self.vocabulary.get(word)
+            if word_id is None or self.df[word_id] - (own is not None) < 1:
+                continue
+            chosen.append((count * float(self.idf[word_id]), word_id))
+        chosen.sort(key=lambda pair: -pair[0])  # stable: ties keep frequency order
+        return [word_id for _, word_id in chosen[:MAX_TERMS]]
 
-
-def fts_or_query(terms: list[str]) -> str:
-    return " OR ".join(f'"{t.replace(chr(34), "")}"' for t in terms)
+    def search(self, article: Article, count: int) -> list[tuple[str, float]]:
+        """(id, bm25 score) of the `count` best matches, best first: one per duplicate
+        cluster (its best-matching copy), never the article's own cluster."""
+        word_ids = self.query(article)
+        if not word_ids:
+            return []
+        spans = [slice(self.starts[w], self.starts[w + 1]) for w in word_ids]
+        docs = np.concatenate([self.docs[s] for s in spans])
+        weights = np.concatenate([self.weights[s] * self.idf[w] for s, w in zip(spans, word_ids)])
+        scores = np.bincount(docs, weights=weights, minlength=len(self.ids))
+        own_cluster = self.clusters.get(article.cluster_id or article.id)
+        if own_cluster is not None:
+            scores[self.cluster_of == own_cluster] = 0.0
+        if article.id in self.position:
+            scores[self.position[article.id]] = 0.0
+        matched = np.flatnonzero(scores > 0)
+        if len(matched) > 2 * count:  # twice as many: copies of one story count once below
+            matched = matched[np.argpartition(-scores[matched], 2 * count - 1)[:2 * count]]
+        hits, seen = [], set()
+        for i in sorted(matched.tolist(), key=lambda i: (-scores[i], self.ids[i])):
+            if self.cluster_of[i] not in seen:
+                seen.add(self.cluster_of[i])
+                hits.append((self.ids[i], float(scores[i])))
+        return hits[:count]
 
 
 def related_posts(store: Store, article: Article, limit: int) -> list[RelatedLink]:
@@ -123,43 +150,29 @@ def related_for_many(store: Store, articles: list[Article], limit: int) -> dict[
             result[article.id] = [links[i] for i in ids]
         else:
             missing.append(article)
-    computed = _compute_many(store, missing, limit)
+    computed = compute_related(store, missing, limit)
     for article in missing:
         result[article.id] = [c.link for c in computed[article.id]]
     store.save_related({a.id: (a.content_hash, limit, [p.id for p in computed[a.id]]) for a in missing})
     return result
 
 
-def _compute_many(store: Store, articles: list[Article], limit: int) -> dict[str, list[RelatedCandidate]]:
-    """compute_related for many articles, on two read connections when there are many.
-
-    SQLite releases the GIL while it runs the full-text query, the bulk of
-    each list, so a second connection on a second thread nearly halves a cold
-    publish; a handful of lists is not worth opening it.
-    """
-    if len(articles) < PARALLEL_MIN or (os.cpu_count() or 1) < 2:
-        return _compute_on(store, articles, limit)
-    half = len(articles) // 2
-    with Store(store.path) as second, ThreadPoolExecutor(max_workers=1) as helper:
-        later = helper.submit(_compute_on, second, articles[half:], limit)
-        computed = _compute_on(store, articles[:half], limit)
-        computed.update(later.result())
-    return computed
+def compute_related(store: Store, articles: list[Article], limit: int) -> dict[str, list[RelatedCandidate]]:
+    """The ranking itself, without the kept lists: one window read, one candidate lookup."""
+    if not articles:
+        return {}
+    window = TermWindow(store.recent_terms(SEARCH_WINDOW))
+    hits = {a.id: window.search(a, (limit + 1) * CANDIDATES_PER_SLOT) for a in articles}
+    candidates = store.related_candidates(list({i: None for found in hits.values() for i, _ in found}))
+    return {a.id: _pick(a, [*_site_choices(store, a), *_ranked(a, hits[a.id], candidates)], limit)
+            for a in articles}
 
 
-def _compute_on(store: Store, articles: list[Article], limit: int) -> dict[str, list[RelatedCandidate]]:
-    rarity = WordRarity(store, store.recent_rowid_floor(SEARCH_WINDOW))
-    return {a.id: compute_related(store, a, limit, rarity) for a in articles}
-
-
-def compute_related(store: Store, article: Article, limit: int,
-                    rarity: WordRarity | None = None) -> list[RelatedCandidate]:
-    """The ranking itself, without the kept lists."""
-    rarity = rarity or WordRarity(store, store.recent_rowid_floor(SEARCH_WINDOW))
-    own = {article.id, article.cluster_id or article.id}
+def _pick(article: Article, ranked: list[RelatedCandidate], limit: int) -> list[RelatedCandidate]:
+    """The first `limit` of `ranked`, one per duplicate cluster and none from the article's own."""
     picks: list[RelatedCandidate] = []
-    used = set(own)
-    for candidate in [*_site_choices(store, article), *_ranked_candidates(store, article, limit, rarity)]:
+    used = {article.id, article.cluster_id or article.id}
+    for candidate in ranked:
         if candidate.id in used or candidate.cluster_id in used:
             continue
         picks.append(candidate)
@@ -169,23 +182,11 @@ def compute_related(store: Store, article: Article, limit: int,
     return picks
 
 
-def _ranked_candidates(store: Store, article: Article, limit: int,
-                       rarity: WordRarity) -> list[RelatedCandidate]:
-    """Text matches (bm25 over salient terms) re-ranked with shared topics and recency."""
-    terms = salient_terms(article, rarity)
-    if not terms:
-        return []
-    own = {article.id, article.cluster_id or article.id}
-    hits = store.search_ranked(fts_or_query(terms), own, (limit + 1) * CANDIDATES_PER_SLOT,
-                               min_rowid=rarity.min_rowid)
-    candidates = store.related_candidates([i for i, _ in hits])
-    best_text = max((-s for _, s in hits), default=1.0) or 1.0
-    scored: list[tuple[float, str]] = []
-    for article_id, bm25 in hits:
-        other = candidates.get(article_id)
-        if other is None or article_id in own or other.cluster_id in own:
-            continue
-        scored.append((_blend(article, other, -bm25 / best_text), article_id))
+def _ranked(article: Article, hits: list[tuple[str, float]],
+            candidates: dict[str, RelatedCandidate]) -> list[RelatedCandidate]:
+    """Text matches re-ranked with shared topics and recency."""
+    best_text = max((score for _, score in hits), default=1.0) or 1.0
+    scored = [(_blend(article, candidates[i], score / best_text), i) for i, score in hits if i in candidates]
     scored.sort(key=lambda pair: (-pair[0], pair[1]))
     return [candidates[i] for _, i in scored]
 

@@ -94,8 +94,8 @@ def evaluate(threshold: float | None = None) -> dict:
 def related_quality(store: Store, articles: list[Article], labels: dict[str, dict]) -> dict:
     """Related posts (5 per article): does a follow-up list its original story and the original
     its follow-up, and how many picks share a labeled topic with the article."""
-    lists = {a.id: [labels[p.id] for p in picks] for a, picks in zip(
-        articles, (compute_related(store, a, 5) for a in articles))}
+    computed = compute_related(store, articles, 5)
+    lists = {a.id: [labels[p.id] for p in computed[a.id]] for a in articles}
     clusters = {row["cluster"] for row in labels.values()}
     found = pairs_seen = agree = picks = 0
     for article_id, chosen in lists.items():

@@ -56,7 +56,7 @@ def timed(owner: object, name: str, label: str) -> None:
 
 
 def instrument() -> None:
-    from aggregator import concurrency, dedup, pipeline, publish, store
+    from aggregator import concurrency, dedup, pipeline, publish, related, store
 
     timed(pipeline, "ingest_all", "ingest (fetch, parse, tag, dedup, store)")
     timed(concurrency, "wait", "  waiting for fetch + parse results")
@@ -68,7 +68,7 @@ def instrument() -> None:
     timed(store.Store, "_commit", "  commits (the feeds that finished meanwhile share one)")
     timed(pipeline, "publish", "publish")
     timed(publish, "related_for_many", "  related posts")
-    timed(store.Store, "_index_pending_text", "    full-text index of the new articles (one bulk insert)")
+    timed(related.TermWindow, "__init__", "    the window's stored words, read into an index")
 
 
 def free_port() -> int:

@@ -140,11 +140,14 @@ def test_a_store_with_the_old_bucket_table_loses_it_and_keeps_clustering(tmp_pat
         old.conn.execute("CREATE TABLE lsh_buckets (band INTEGER, bucket INTEGER, doc INTEGER)")
         old.conn.execute("INSERT INTO lsh_buckets (band, bucket, doc) VALUES (0, 12345, 1)")
         old.set_meta("lsh_layout", "30x4")
+        old.conn.execute("DROP INDEX idx_articles_newest")  # and what migration 10 added
+        old.conn.execute("ALTER TABLE articles DROP COLUMN terms")
         old.conn.execute("PRAGMA user_version = 7")
     with Store(path) as store:
         assert store.schema_version == max(MIGRATIONS)
         assert "lsh_buckets" not in store.db.table_names()
         assert store.meta("lsh_layout") is None
+        assert [i for i, _, words in store.recent_terms(10) if words] == ["a", "c"]  # from the text
         ingest(store, "s2", art("b", "Ferry hub finally gets a date", PARAS[:5], "s2", minutes=9))
         assert clusters(store) == {"a": "a", "b": "a", "c": "c"}
 

@@ -33,14 +33,14 @@ def test_related_lists_are_kept_and_reused_until_the_text_changes(project, monke
         article = store.articles(search="Tigris")[0]
         first = related.related_posts(store, article, 3)
         assert first
-        monkeypatch.setattr(store, "search_ranked", no_search)
+        monkeypatch.setattr(related, "TermWindow", no_search)
         assert related.related_posts(store, article, 3) == first  # reused: no search ran
         assert related.related_posts(store, article, 2) == first[:2]  # a shorter list is a prefix
         monkeypatch.undo()
         article.content_hash = "edited"
         calls = []
-        original = store.search_ranked
-        monkeypatch.setattr(store, "search_ranked", lambda *a, **k: calls.append(1) or original(*a, **k))
+        original = related.TermWindow
+        monkeypatch.setattr(related, "TermWindow", lambda *a, **k: calls.append(1) or original(*a, **k))
         related.related_posts(store, article, 3)
         assert calls, "an edited article must get a fresh list"
 
@@ -87,7 +87,7 @@ def test_unchanged_republish_renders_nothing_and_any_change_renders_again(projec
     assert (config.storage.feeds_dir / "europe.rss").is_file() and report.written
 
 
-def test_many_lists_computed_on_two_connections_equal_one_by_one(tmp_path) -> None:
+def test_many_lists_computed_together_equal_one_by_one(tmp_path) -> None:
     from datetime import datetime, timedelta, timezone
 
     from aggregator.models import Article
@@ -106,8 +106,7 @@ def test_many_lists_computed_on_two_connections_equal_one_by_one(tmp_path) -> No
         store.write_articles(articles, {})
         stored = store.get_many([a.id for a in articles])
         batch = [stored[a.id] for a in articles]
-        assert len(batch) >= related.PARALLEL_MIN
         together = related.related_for_many(store, batch, 4)
-        one_by_one = {a.id: [p.id for p in related.compute_related(store, a, 4)] for a in batch}
+        one_by_one = {a.id: [p.id for p in related.compute_related(store, [a], 4)[a.id]] for a in batch}
     assert {i: [r.id for r in links] for i, links in together.items()} == one_by_one
     assert all(one_by_one.values())

@@ -10,8 +10,9 @@ import pytest
 
 from aggregator.models import Article, SiteRelated
 from aggregator.normalize import content_hash
-from aggregator.related import MAX_TERMS, WordRarity, related_posts, salient_terms
+from aggregator.related import MAX_TERMS, SEARCH_WINDOW, TermWindow, compute_related, related_posts
 from aggregator.store import Store
+from aggregator.terms import salient_words
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
 
@@ -104,22 +105,68 @@ def test_related_links_carry_title_site_and_date(store: Store) -> None:
     assert (link.title, link.site, link.published) == (target.title, target.site, target.published)
 
 
-def test_salient_terms_prefer_title_words_and_drop_stopwords() -> None:
-    terms = salient_terms(CORPUS[0])
-    assert {"tigris", "river", "drought", "iraq"} <= set(terms[:6])
-    assert "the" not in terms and "and" not in terms and len(terms) <= 14
+def test_salient_words_prefer_title_words_and_drop_stopwords() -> None:
+    words = [w for w, _ in salient_words(CORPUS[0].title, CORPUS[0].text)]
+    assert {"tigris", "river", "drought", "iraq"} <= set(words[:6])
+    assert "the" not in words and "and" not in words and len(words) <= 14
 
 
-def test_salient_terms_weigh_words_by_how_rare_they_are_in_the_store(tmp_path: Path) -> None:
-    """A word every stored article uses ranks below a rarer one the article uses as often."""
+def test_the_query_weighs_words_by_how_rare_they_are_in_the_window(tmp_path: Path) -> None:
+    """A word every stored article uses ranks below a rarer one the article uses as often,
+    and a word no other article uses is left out: it can find nothing."""
     common = " ".join(f"Officials discussed matter {n} at the summit." for n in range(3))
-    others = [art(f"o{n}", f"Summit officials meet on topic {n}", common) for n in range(6)]
-    subject = art("s", "Officials at the summit discuss the Tigris",
+    others = [art(f"o{n}", f"Summit officials meet on topic {n} near the Tigris" if n == 0
+                  else f"Summit officials meet on topic {n}", common) for n in range(6)]
+    subject = art("s", "Officials at the summit discuss the Tigris and zanzibar",
                   "Officials at the summit discussed the Tigris. The Tigris officials met at the summit.")
     with stored(tmp_path, [*others, subject]) as store:
-        by_frequency = salient_terms(subject)
-        rarity = WordRarity(store, 0)
-        by_rarity = salient_terms(subject, rarity)
-        assert rarity("tigris") > rarity("summit") == rarity("officials") == 0.0  # in every article
-        assert by_frequency.index("tigris") > by_frequency.index("officials")
-        assert by_rarity[0] == "tigris" and len(by_rarity) <= MAX_TERMS
+        window = TermWindow(store.recent_terms(SEARCH_WINDOW))
+        by_frequency = [w for w, _ in salient_words(subject.title, subject.text)]
+        query = [next(w for w, i in window.vocabulary.items() if i == word_id) for word_id in window.query(subject)]
+    assert by_frequency.index("tigris") > by_frequency.index("officials")
+    assert query[0] == "tigris" and "zanzibar" in by_frequency and "zanzibar" not in query
+    assert len(query) <= MAX_TERMS
+
+
+def test_the_window_search_equals_bm25_computed_by_hand(tmp_path: Path) -> None:
+    """Scores are bm25 over the stored words (k1 1.2, b 0.75), checked against a plain loop;
+    each duplicate cluster is represented by its best-scoring copy."""
+    import math
+
+    from aggregator.related import B, K1
+
+    with stored(tmp_path, CORPUS) as store:
+        rows = list(store.recent_terms(SEARCH_WINDOW))
+        window = TermWindow(rows)
+        query = store.get("sport")
+        hits = dict(window.search(query, 10))
+    words = [next(w for w, i in window.vocabulary.items() if i == word_id) for word_id in window.query(query)]
+    lengths = {i: sum(n for _, n in terms) for i, _, terms in rows}
+    average = sum(lengths.values()) / len(rows)
+    expected = {}
+    for article_id, _, terms in rows:
+        counts = dict(terms)
+        score = 0.0
+        for word in words:
+            df = sum(1 for _, _, t in rows if word in dict(t))
+            if word in counts:
+                n = counts[word]
+                idf = math.log((len(rows) - df + 0.5) / (df + 0.5) + 1)
+                score += idf * n * (K1 + 1) / (n + K1 * (1 - B + B * lengths[article_id] / average))
+        if score > 0 and article_id != "sport":
+            expected[article_id] = score
+    cluster = {i: c for i, c, _ in rows}
+    best = {}
+    for article_id, score in sorted(expected.items(), key=lambda item: (-item[1], item[0])):
+        best.setdefault(cluster[article_id], article_id)
+    assert sorted(hits) == sorted(best.values()) and len(hits) == 2  # near/near-dup and base/copy
+    assert all(math.isclose(hits[i], expected[i], rel_tol=1e-9) for i in hits)
+
+
+def test_articles_stored_before_the_terms_column_get_theirs_from_the_text(tmp_path: Path) -> None:
+    with stored(tmp_path, CORPUS) as store:
+        written = list(store.recent_terms(SEARCH_WINDOW))
+        with store.transaction():
+            store.db.execute("UPDATE articles SET terms = NULL")
+        assert list(store.recent_terms(SEARCH_WINDOW)) == written
+        assert [p.id for p in compute_related(store, [store.get("base")], 3)["base"]]

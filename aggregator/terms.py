@@ -1,0 +1,54 @@
+"""The words an article is about: what related posts match on.
+
+An article's salient words are its most frequent useful words, title words
+counting triple. The store keeps them with each article (column `terms`,
+written with the row), so that ranking related posts reads a few hundred
+bytes per article instead of re-reading and re-tokenizing 10,000 bodies at
+every publish (0.7 s for 10,000).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from .normalize import fold_for_matching, word_tokens
+
+KEPT = 24  # words kept per article: the pool related.py re-ranks by rarity
+TEXT_CHARS = 6000  # a long article's subject is in its first few thousand characters
+TITLE_WEIGHT = 3
+STOPWORDS = frozenset("""
+a about above after again against all also am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further had
+has have having he her here hers herself him himself his how i if in into is it its itself just
+me more most my myself no nor not now of off on once only or other our ours ourselves out over own
+said same says she should so some such than that the their theirs them themselves then there these
+they this those through to too under until up very was we were what when where which while who whom
+why will with would you your yours yourself yourselves new one two three told last year years week
+since may many much among amid per via within without according mr mrs ms us
+""".split())
+
+Terms = list[tuple[str, int]]
+
+
+def salient_words(title: str, text: str) -> Terms:
+    """(word, weight) for the KEPT most frequent useful words, most frequent first."""
+    counts = Counter(word_tokens(fold_for_matching(text[:TEXT_CHARS])))
+    for word in word_tokens(fold_for_matching(title)):
+        counts[word] += TITLE_WEIGHT
+    kept: Terms = []
+    for word, count in counts.most_common():
+        if len(word) > 2 and word not in STOPWORDS and not word.isdigit():
+            kept.append((word, count))
+            if len(kept) == KEPT:
+                break
+    return kept
+
+
+def encode(terms: Terms) -> str:
+    """'word weight word weight ...': words are \\w+ tokens, so a space never occurs in one."""
+    return " ".join(f"{word} {count}" for word, count in terms)
+
+
+def decode(stored: str) -> Terms:
+    parts = stored.split()
+    return list(zip(parts[::2], map(int, parts[1::2])))
