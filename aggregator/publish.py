@@ -78,6 +78,7 @@ class Entry:
     origin: Origin | None = None
     image: str | None = None
     also_reported: list[Article] = field(default_factory=list)  # the cluster's other copies
+    content: str = ""  # the feed body (entry_html), rendered once for every topic and format
 
 
 def entry_id(article_id: str) -> str:
@@ -141,12 +142,17 @@ def render_feeds(config: Config, store: Store,
         topic=None if topic is ALL_TOPIC else topic.slug, limit=config.publish.max_items)) for topic in topics}
     shown = {v.representative.id: v.representative for vs in views.values() for v in vs}
     related = related_for_many(store, list(shown.values()), config.publish.related_posts)
+    entries_by_id: dict[str, Entry] = {}  # a story in several topics is one entry, rendered once
     for topic in topics:
         entries = []
         for view in views[topic.slug]:
-            entry = build_entry(config, view.representative, related[view.representative.id], titles)
-            entry.also_reported = view.copies
-            entries.append(entry)
+            article = view.representative
+            if article.id not in entries_by_id:
+                entry = build_entry(config, article, related[article.id], titles)
+                entry.also_reported = view.copies
+                entry.content = entry_html(entry, config.publish.full_content)
+                entries_by_id[article.id] = entry
+            entries.append(entries_by_id[article.id])
         latest[topic.slug] = entries
         for fmt in config.publish.formats:
             outputs[feed_path(config.storage.feeds_dir, topic.slug, fmt)] = render(fmt, config, topic, entries)
@@ -318,7 +324,7 @@ def _add_entry(generator: FeedGenerator, config: Config, entry: Entry, fmt: str)
     if article.summary:
         # Plain text, but RSS <description> is read as HTML: escape it and say so in Atom too.
         item.summary(html.escape(article.summary, quote=False), type="html")
-    item.content(entry_html(entry, config.publish.full_content), type="html")
+    item.content(entry.content, type="html")
 
 
 def entry_html(entry: Entry, full_content: bool = True) -> str:
@@ -358,7 +364,7 @@ def render_json(config: Config, topic: TopicConfig, entries: list[Entry]) -> byt
         "description": topic.description or f"{topic.title} from {config.site.title}",
         "language": config.site.language,
         "authors": [{"name": config.site.title}],
-        "items": [_json_item(e, config.publish.full_content) for e in entries],
+        "items": [_json_item(e) for e in entries],
     }
     return (html_safe_json(feed) + "\n").encode("utf-8")
 
@@ -373,14 +379,14 @@ def html_safe_json(value: object) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _json_item(entry: Entry, full_content: bool) -> dict:
+def _json_item(entry: Entry) -> dict:
     article = entry.article
     published, updated = entry_dates(entry)
     item: dict = {
         "id": entry.entry_id,
         "url": entry.link,
         "title": article.title,
-        "content_html": entry_html(entry, full_content),
+        "content_html": entry.content,
     }
     if article.summary:
         item["summary"] = article.summary
