@@ -182,10 +182,21 @@ MIGRATION_10 = [
     "CREATE INDEX IF NOT EXISTS idx_articles_newest ON articles (COALESCE(published, first_seen) DESC, id)",
 ]
 
+MIGRATION_11 = [
+    # Each topic's articles newest first, straight from an index: a topic feed read every one of
+    # the topic's article rows to sort them (16 ms per topic at 100,000 articles, 2,000 per topic).
+    # `newest` is the article's COALESCE(published, first_seen), set whenever its topics are written.
+    "ALTER TABLE article_topics ADD COLUMN newest TEXT",
+    "UPDATE article_topics SET newest = (SELECT COALESCE(published, first_seen) FROM articles WHERE id = article_id)",
+    "DROP INDEX IF EXISTS idx_article_topics_topic",
+    "CREATE INDEX idx_article_topics_newest ON article_topics (topic, newest DESC, article_id)",
+]
+
 # Numbered schema changes, applied in order. Append a new number; never edit one that has shipped.
 MIGRATIONS: dict[int, list[str]] = {
     1: MIGRATION_1, 2: MIGRATION_2, 3: MIGRATION_3, 4: MIGRATION_4, 5: MIGRATION_5, 6: MIGRATION_6,
     7: MIGRATION_7, 8: MIGRATION_8, 9: MIGRATION_9, 10: MIGRATION_10,
+    11: MIGRATION_11,
 }
 
 
@@ -448,9 +459,10 @@ class Store:
         for chunk in _chunks(stale, 500):
             self.conn.execute(f"DELETE FROM article_topics WHERE article_id IN ({', '.join('?' for _ in chunk)})",
                               chunk)
-        self.conn.executemany(
-            "INSERT OR IGNORE INTO article_topics (article_id, topic) VALUES (?, ?)",
-            [(article_id, slug) for article_id, slugs in assignments.items() for slug in slugs],
+        self.conn.executemany(  # after the articles themselves: `newest` is read from their rows
+            "INSERT OR IGNORE INTO article_topics (article_id, topic, newest) "
+            "SELECT id, ?, COALESCE(published, first_seen) FROM articles WHERE id = ?",
+            [(slug, article_id) for article_id, slugs in assignments.items() for slug in slugs],
         )
 
     def replace_topics(self, assignments: dict[str, list[str]]) -> None:
@@ -474,7 +486,11 @@ class Store:
             sql += " JOIN articles_fts f ON f.rowid = a.rowid"
             where.append("articles_fts MATCH ?")
             params.append(fts_query(search))
-        if topic:
+        if topic and limit and not (search or source):  # the newest few straight from the topic's index
+            where.append("a.id IN (SELECT article_id FROM article_topics WHERE topic = ? "
+                         "ORDER BY newest DESC, article_id LIMIT ?)")
+            params += [topic, limit]
+        elif topic:
             where.append("a.id IN (SELECT article_id FROM article_topics WHERE topic = ?)")
             params.append(topic)
         if source:

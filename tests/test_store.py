@@ -138,6 +138,39 @@ def test_newest_first_and_topic_filter(tmp_path: Path) -> None:
         assert store.topic_counts() == {"t": 2, "u": 1}
 
 
+def test_a_topics_newest_articles_come_from_its_index_in_the_same_order_as_a_full_sort(tmp_path: Path) -> None:
+    """The topic index's dates (migration 11) follow new articles, edits, dates that arrive
+    later, re-tagging and deletions: every topic's newest N equal a sort of all its rows."""
+    import random
+
+    rng = random.Random(11)
+    topics = ["t1", "t2", "t3"]
+
+    def expected(store: Store, topic: str, limit: int) -> list[str]:
+        return [r[0] for r in store.db.execute(
+            "SELECT a.id FROM articles a JOIN article_topics t ON t.article_id = a.id WHERE t.topic = ? "
+            "ORDER BY COALESCE(a.published, a.first_seen) DESC, a.id LIMIT ?", [topic, limit])]
+
+    with Store(tmp_path / "a.db") as store:
+        for step in range(12):
+            batch = []
+            for _ in range(15):
+                item = article(f"a{rng.randrange(60):02d}", text=f"Story {rng.random()}")
+                item.published = None if rng.random() < 0.2 else datetime(
+                    2024, 1, 1 + rng.randrange(28), rng.randrange(24), tzinfo=timezone.utc)
+                batch.append(item)
+            store.write_articles(batch, {a.id: rng.sample(topics, rng.randint(0, 2)) for a in batch})
+            if step % 4 == 3:
+                ids = store.all_ids()
+                store.replace_topics({i: rng.sample(topics, rng.randint(1, 3)) for i in rng.sample(ids, 10)})
+                with store.transaction():
+                    store.db.execute("DELETE FROM articles WHERE id = ?", [rng.choice(ids)])
+            for topic in topics:
+                for limit in (1, 5, 50):
+                    assert [a.id for a in store.articles(topic=topic, limit=limit)] == expected(store, topic, limit)
+        assert all(store.articles(topic=t, limit=5) for t in topics)
+
+
 @pytest.mark.parametrize("per_transaction", [3, 20_000])
 def test_full_text_index_caught_up_late_matches_the_articles_exactly(tmp_path: Path, per_transaction: int,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
