@@ -49,6 +49,7 @@ class Article:
     content_hash: str = ""
     topics: list[str] = field(default_factory=list)
     cluster_id: str = ""  # the id of its duplicate cluster's representative
+    terms: str = ""  # its salient words (terms.py), when worked out before storing; else the store does
 
 
 @dataclass(frozen=True)

@@ -48,11 +48,14 @@ def parse_feed_bytes(data: bytes, *, source: str, url: str | None, content_type:
 
 def _parse(data: bytes, source: str, url: str | None, content_type: str | None,
            topics: tuple[TopicConfig, ...], source_topics: tuple[str, ...]) -> ParseResult:
-    """In the worker: parse, then fingerprint and tag (pure CPU, off the main thread)."""
+    """In the worker: parse, then fingerprint, tag and find salient words (pure CPU, off the main thread)."""
     from .dedup import Fingerprint
+    from .terms import encoded
 
     result = parse_feed(data, source=source, url=url, content_type=content_type)
-    result.fingerprints = {a.id: Fingerprint.of(a) for a in result.articles}
+    for article in result.articles:
+        result.fingerprints[article.id] = Fingerprint.of(article)
+        article.terms = encoded(article)  # right after the fingerprint: its text fold is remembered
     rules = _rules(topics, source, source_topics)
     result.tags = {a.id: rules.tags(a) for a in result.articles}
     return result
@@ -73,7 +76,8 @@ def _executor() -> ProcessPoolExecutor:
     with _lock:
         if _pool is None:
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["aggregator.sources.feed", "aggregator.dedup", "aggregator.topics"])
+            context.set_forkserver_preload(["aggregator.sources.feed", "aggregator.dedup", "aggregator.topics",
+                                             "aggregator.terms"])
             _pool = ProcessPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1), mp_context=context,
                                         initializer=_ignore_interrupts)
         return _pool

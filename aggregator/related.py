@@ -23,13 +23,15 @@ searches at all.
 from __future__ import annotations
 
 import math
+from array import array
+from typing import Iterable
 
 import numpy as np
 
 from .models import Article, RelatedCandidate, RelatedLink
 from .normalize import fold_for_matching
 from .store import Store
-from .terms import Terms, salient_words
+from .terms import decode, encoded
 
 MAX_TERMS = 8
 SEARCH_WINDOW = 10_000
@@ -43,24 +45,23 @@ K1, B = 1.2, 0.75  # bm25's usual term-frequency saturation and length normalisa
 class TermWindow:
     """The searched articles' salient words as an inverted index: word -> (articles, weights).
 
-    Built from Store.recent_terms, oldest first; `rows` may be any iterable
-    of (id, cluster id, words).
+    Built from Store.recent_terms (id, cluster id, encoded words), oldest first.
     """
 
-    def __init__(self, rows) -> None:
+    def __init__(self, rows: Iterable[tuple[str, str, str]]) -> None:
         self.ids: list[str] = []
-        self.words: list[Terms] = []
-        clusters: dict[str, int] = {}
-        cluster_of, docs, word_ids, weights = [], [], [], []
+        self.stored: list[str] = []  # each article's words as stored, decoded only if it is queried
         self.vocabulary: dict[str, int] = {}
-        for position, (article_id, cluster_id, words) in enumerate(rows):
+        clusters: dict[str, int] = {}
+        cluster_of, docs, word_ids, weights = array("i"), array("i"), array("i"), array("i")
+        for position, (article_id, cluster_id, stored) in enumerate(rows):
             self.ids.append(article_id)
-            self.words.append(words)
+            self.stored.append(stored)
             cluster_of.append(clusters.setdefault(cluster_id, len(clusters)))
-            for word, weight in words:
-                docs.append(position)
-                word_ids.append(self.vocabulary.setdefault(word, len(self.vocabulary)))
-                weights.append(weight)
+            parts = stored.split()
+            docs.extend([position] * (len(parts) // 2))
+            word_ids.extend([self.vocabulary.setdefault(word, len(self.vocabulary)) for word in parts[::2]])
+            weights.extend(map(int, parts[1::2]))
         self.position = {article_id: i for i, article_id in enumerate(self.ids)}
         self.clusters, self.cluster_of = clusters, np.array(cluster_of, dtype=np.int32)
         self._index(np.array(docs, dtype=np.int32), np.array(word_ids, dtype=np.int32),
@@ -85,7 +86,7 @@ class TermWindow:
         article in the window uses finds nothing and is left out.
         """
         own = self.position.get(article.id)
-        words = self.words[own] if own is not None else salient_words(article.title, article.text)
+        words = decode(self.stored[own] if own is not None else encoded(article))
         chosen: list[tuple[float, int]] = []
         for word, count in words:
             word_id = self.vocabulary.get(word)

@@ -825,8 +825,8 @@ class Store:
                 "size = excluded.size, related_ids = excluded.related_ids",
                 [(i, h, n, json.dumps(ids)) for i, (h, n, ids) in lists.items()])
 
-    def recent_terms(self, window: int) -> Iterator[tuple[str, str, "terms.Terms"]]:
-        """(id, cluster id, salient words) of the newest `window` articles, oldest first.
+    def recent_terms(self, window: int) -> Iterator[tuple[str, str, str]]:
+        """(id, cluster id, encoded salient words) of the newest `window` articles, oldest first.
 
         Rows stored before the terms column existed get theirs from the text.
         """
@@ -835,8 +835,9 @@ class Store:
                 "SELECT id, cluster_id, terms, CASE WHEN terms IS NULL THEN title END, "
                 "CASE WHEN terms IS NULL THEN text END "
                 "FROM articles WHERE rowid > ? ORDER BY rowid", [newest - window]):
-            words = terms.decode(stored) if stored is not None else terms.salient_words(title, text or "")
-            yield article_id, cluster_id or article_id, words
+            if stored is None:
+                stored = terms.encode(terms.salient_words(title, text or ""))
+            yield article_id, cluster_id or article_id, stored
 
     def pruned_ids(self, ids: Iterable[str]) -> set[str]:
         """Which of these ids retention has removed (and must not come back)."""
@@ -878,7 +879,7 @@ def _article_row(article: Article, first_seen: str, now: str) -> dict[str, Any]:
                                    ensure_ascii=False),
         "origin": article.origin, "content_hash": article.content_hash,
         "cluster_id": article.cluster_id or article.id,
-        "terms": terms.encode(terms.salient_words(article.title, article.text)),
+        "terms": terms.encoded(article),
     }
 
 
@@ -894,5 +895,5 @@ def _article_from_row(row: dict[str, Any], topics: list[str]) -> Article:
         content_html=row["content_html"] or "", image=row["image"],
         site_related=[SiteRelated(**r) for r in json.loads(row["site_related"] or "[]")],
         origin=row["origin"] or "", content_hash=row["content_hash"] or "", topics=topics,
-        cluster_id=row["cluster_id"] or row["id"],
+        cluster_id=row["cluster_id"] or row["id"], terms=row.get("terms") or "",
     )

@@ -10,11 +10,15 @@ every publish (0.7 s for 10,000).
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from .normalize import fold_for_matching, word_tokens
 
+if TYPE_CHECKING:
+    from .models import Article
+
 KEPT = 24  # words kept per article: the pool related.py re-ranks by rarity
-TEXT_CHARS = 6000  # a long article's subject is in its first few thousand characters
+TEXT_WORDS = 1000  # a long article's subject is in its first thousand words
 TITLE_WEIGHT = 3
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because been before being
@@ -32,7 +36,7 @@ Terms = list[tuple[str, int]]
 
 def salient_words(title: str, text: str) -> Terms:
     """(word, weight) for the KEPT most frequent useful words, most frequent first."""
-    counts = Counter(word_tokens(fold_for_matching(text[:TEXT_CHARS])))
+    counts = Counter(word_tokens(fold_for_matching(text))[:TEXT_WORDS])  # the fold dedup already did
     for word in word_tokens(fold_for_matching(title)):
         counts[word] += TITLE_WEIGHT
     kept: Terms = []
@@ -42,6 +46,12 @@ def salient_words(title: str, text: str) -> Terms:
             if len(kept) == KEPT:
                 break
     return kept
+
+
+def encoded(article: "Article") -> str:
+    """The article's salient words as stored: the ones worked out with it (a parse worker does
+    that, beside its dedup fingerprint, whose text fold it reuses) or worked out now."""
+    return article.terms or encode(salient_words(article.title, article.text))
 
 
 def encode(terms: Terms) -> str:

@@ -56,7 +56,7 @@ def timed(owner: object, name: str, label: str) -> None:
 
 
 def instrument() -> None:
-    from aggregator import concurrency, dedup, pipeline, publish, related, store
+    from aggregator import concurrency, dedup, pipeline, publish, related, store, terms
 
     timed(pipeline, "ingest_all", "ingest (fetch, parse, tag, dedup, store)")
     timed(concurrency, "wait", "  waiting for fetch + parse results")
@@ -65,6 +65,8 @@ def instrument() -> None:
     timed(store.Store, "write_articles", "  storage")
     timed(store.Store, "_upsert", "    article rows")
     timed(store.Store, "_write_dedup", "    dedup signature rows")
+    timed(store.Store, "_replace_topics", "    topic rows")
+    timed(terms, "salient_words", "    salient words (related posts)")
     timed(store.Store, "_commit", "  commits (the feeds that finished meanwhile share one)")
     timed(pipeline, "publish", "publish")
     timed(publish, "related_for_many", "  related posts")

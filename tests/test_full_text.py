@@ -56,6 +56,7 @@ def test_new_entries_get_full_text_and_failures_keep_the_summary(tmp_path, serve
     assert wall.startswith("Repairs to the harbour wall began on Monday.")
     assert "temporary berth" in wall and "Follow us" not in wall and "newsletter" not in wall
     assert "<p>" in by_guid["wall"].content_html
+    assert "berth" in by_guid["wall"].terms.split()  # related posts match the full text, not the summary
     assert by_guid["gone"].text == "Short summary of Missing page story."
     assert any("full text of" in r.message and "HTTP 404" in r.message for r in caplog.records)
 

@@ -10,6 +10,7 @@ from aggregator import parsing_pool
 from aggregator.config import TopicConfig
 from aggregator.dedup import Fingerprint
 from aggregator.sources.feed import parse_feed
+from aggregator.terms import encoded
 from aggregator.topics import TopicRules
 
 
@@ -30,7 +31,9 @@ def test_a_large_feed_parses_in_a_worker_exactly_as_in_place() -> None:
     pooled = parsing_pool.parse_feed_bytes(data, source="s", url="https://news.example/feed", content_type=None)
     inline = parse_feed(data, source="s", url="https://news.example/feed", content_type=None)
     assert parsing_pool._pool is not None  # it really went to the worker
-    assert [asdict(a) for a in pooled.articles] == [asdict(a) for a in inline.articles]
+    assert all(a.terms for a in pooled.articles)  # worked out in the worker, as the store would
+    assert [a.terms for a in pooled.articles] == [encoded(a) for a in inline.articles]
+    assert [asdict(a) | {"terms": ""} for a in pooled.articles] == [asdict(a) for a in inline.articles]
     assert len(pooled.articles) == 300
 
 

@@ -12,7 +12,7 @@ from aggregator.models import Article, SiteRelated
 from aggregator.normalize import content_hash
 from aggregator.related import MAX_TERMS, SEARCH_WINDOW, TermWindow, compute_related, related_posts
 from aggregator.store import Store
-from aggregator.terms import salient_words
+from aggregator.terms import decode, salient_words
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
 
@@ -141,6 +141,7 @@ def test_the_window_search_equals_bm25_computed_by_hand(tmp_path: Path) -> None:
         query = store.get("sport")
         hits = dict(window.search(query, 10))
     words = [next(w for w, i in window.vocabulary.items() if i == word_id) for word_id in window.query(query)]
+    rows = [(i, c, decode(stored)) for i, c, stored in rows]
     lengths = {i: sum(n for _, n in terms) for i, _, terms in rows}
     average = sum(lengths.values()) / len(rows)
     expected = {}

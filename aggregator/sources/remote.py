@@ -215,6 +215,8 @@ def _parsed(outcome: FetchOutcome, job: FetchJob, base: dict[str, Any], fetched:
         add_full_text(result.articles, job, fetcher)
         result.fingerprints.clear()  # computed from the summaries; the main thread redoes them
         result.tags.clear()
+        for article in result.articles:
+            article.terms = ""
     interval = learned_interval(result) if job.source.interval is None else job.interval
     outcome.state = _succeeded(job, base, fetched, now, interval=interval or job.interval)
     outcome.state.update(etag=fetched.etag, last_modified=fetched.last_modified)
