@@ -82,6 +82,11 @@ def test_schedules_fetches_publishes_new_articles_and_answers_conditional_gets(p
         assert {"Late breaking story", "Remote wire second item"} <= set(atom_titles(body))
         status, headers, _ = daemon.get("/all.atom", {"If-None-Match": etag})
         assert status == 200 and headers["ETag"] != etag
+        # Publishing no longer reads the full-text index; the daemon catches it up while idle.
+        database = project / "data" / "test.db"
+        wait_for(lambda: query(database, "SELECT count(*) FROM fts_pending") == [(0,)]
+                 and query(database, "SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'breaking'") == [(1,)],
+                 what="the full-text index caught up", daemon=daemon)
 
         health = daemon.health()
         by_name = {s["name"]: s for s in health["sources"]}
