@@ -3,7 +3,8 @@
     ingest(source):  read    sources/local.py (files)  or sources/http.py + sources/feed.py (feeds)
                      tag     topics.py                 topic rules -> slugs
                      dedup   dedup.py                  which stored story is this a copy of
-                     store   store.py                  one transaction per source batch
+                     store   store.py                  one transaction per source batch (with terms.py's
+                                                       salient words, for related posts)
     publish():       related related.py                related posts per entry
                      render  publish.py                Atom, RSS, JSON Feed, index.html, OPML
                      write   publish.py                atomic, only files that changed

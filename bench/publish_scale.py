@@ -9,7 +9,10 @@
 2. publish: aggregator.publish.publish in this process, timed by phase
    (related posts, rendering, writing); then
 3. republish with nothing changed: every file must come out byte-identical
-   (0 written), and that time is reported too.
+   (0 written), and that time is reported too;
+4. full-text search: the catch-up of articles not yet indexed (the daemon
+   does it after publishing; here every article is pending after the build),
+   then Store.articles(search=word, limit=20) for 8 stored words, median of 5.
 
 Prints a Markdown table; writes bench/.work/publish_scale/result.json.
 Timings on a shared machine move with its load: the load average is printed.
@@ -24,6 +27,7 @@ import json
 import os
 import pstats
 import random
+import statistics
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -113,6 +117,27 @@ def timed_publish(config: Config, profile: Path | None = None) -> tuple[float, o
     return elapsed, report, phases
 
 
+def search_times(db: Path, repeat: int = 5) -> tuple[float, dict[str, tuple[float, int]]]:
+    """(seconds to catch the full-text index up, word -> (median ms of a search, matching articles))."""
+    with Store(db) as store:
+        started = time.perf_counter()
+        store.index_pending_text()
+        catch_up = time.perf_counter() - started
+        titles = store.db.execute("SELECT title FROM articles WHERE rowid % 9973 = 1 LIMIT 8").fetchall()
+        found = {}
+        for position, (title,) in enumerate(titles):
+            word = title.split()[position % len(title.split())].lower()
+            times = []
+            for _ in range(repeat):
+                started = time.perf_counter()
+                store.articles(search=word, limit=20)
+                times.append((time.perf_counter() - started) * 1000)
+            matches = store.db.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH ?",
+                                       [f'"{word}"']).fetchone()[0]
+            found[word] = (statistics.median(times), matches)
+    return catch_up, found
+
+
 def forget_published_state(db: Path, keep_related: bool = False) -> None:
     """Drop the publish stamp (and the kept related lists) so the next publish does everything."""
     with Store(db) as store, store.transaction():
@@ -149,12 +174,13 @@ def main() -> None:
     forget_published_state(db, keep_related=True)
     _, _, phases = timed_publish(config, WORK / "publish.prof")
     again_phases: dict[str, float] = {}
+    catch_up_s, searches = search_times(db)
     result = {"articles": args.articles, "topics": args.topics, "load_avg_1m_at_start": load,
               "build_s": build_s, "publish_s": first_s, "written": len(first.written),
               "republish_s": again_s, "republish_written": len(again.written),
               "republish_unchanged": len(again.unchanged), "warm_publish_s": warm_s,
               "phases_publish_s": phases,
-              "phases_republish_s": again_phases}
+              "phases_republish_s": again_phases, "search_catch_up_s": catch_up_s, "search_ms": searches}
     (WORK / "result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(f"load average at start: {load:.2f}; cpus: {os.cpu_count()}")
     print("| step | seconds | files |\n|---|---:|---:|")
@@ -167,6 +193,10 @@ def main() -> None:
           f"{len(again.unchanged)} unchanged |")
     for name, seconds in phases.items():
         print(f"| - warm publish under cProfile: {name} (cumulative) | {seconds:.1f} | |")
+    print(f"| full-text catch-up of the articles not yet indexed | {catch_up_s:.1f} | |")
+    worst = max(searches.items(), key=lambda item: item[1][0])
+    print(f"| full-text search, limit 20, median of 5, worst of {len(searches)} words | "
+          f"{worst[1][0] / 1000:.4f} ({worst[0]!r}, {worst[1][1]:,} matches) | |")
 
 
 if __name__ == "__main__":
