@@ -73,11 +73,13 @@ class TermWindow:
         lengths = np.bincount(docs, weights=counts, minlength=total)
         average = lengths.mean() if total else 1.0
         saturated = counts * (K1 + 1) / (counts + K1 * (1 - B + B * lengths[docs] / average))
+        df = np.bincount(word_ids, minlength=len(self.vocabulary))
+        idf = np.log((total - df + 0.5) / (df + 0.5) + 1.0)
         order = np.argsort(word_ids, kind="stable")
-        self.docs, self.weights = docs[order], saturated[order]
-        self.df = np.bincount(word_ids, minlength=len(self.vocabulary))
-        self.starts = np.concatenate(([0], np.cumsum(self.df)))
-        self.idf = np.log((total - self.df + 0.5) / (self.df + 0.5) + 1.0)
+        self.docs, self.scores = docs[order], (saturated * idf[word_ids])[order]  # a posting's share of bm25
+        # Plain lists: a query reads a few dozen of these, and numpy's per-item access is slow.
+        self.df, self.idf = df.tolist(), idf.tolist()
+        self.starts = [0, *np.cumsum(df).tolist()]
 
     def query(self, article: Article) -> list[int]:
         """The MAX_TERMS words (as ids) that best say what `article` is about, best first.
@@ -92,7 +94,7 @@ class TermWindow:
             word_id = self.vocabulary.get(word)
             if word_id is None or self.df[word_id] - (own is not None) < 1:
                 continue
-            chosen.append((count * float(self.idf[word_id]), word_id))
+            chosen.append((count * self.idf[word_id], word_id))
         chosen.sort(key=lambda pair: -pair[0])  # stable: ties keep frequency order
         return [word_id for _, word_id in chosen[:MAX_TERMS]]
 
@@ -103,9 +105,8 @@ class TermWindow:
         if not word_ids:
             return []
         spans = [slice(self.starts[w], self.starts[w + 1]) for w in word_ids]
-        docs = np.concatenate([self.docs[s] for s in spans])
-        weights = np.concatenate([self.weights[s] * self.idf[w] for s, w in zip(spans, word_ids)])
-        scores = np.bincount(docs, weights=weights, minlength=len(self.ids))
+        scores = np.bincount(np.concatenate([self.docs[s] for s in spans]),
+                             weights=np.concatenate([self.scores[s] for s in spans]), minlength=len(self.ids))
         own_cluster = self.clusters.get(article.cluster_id or article.id)
         if own_cluster is not None:
             scores[self.cluster_of == own_cluster] = 0.0
@@ -114,11 +115,13 @@ class TermWindow:
         matched = np.flatnonzero(scores > 0)
         if len(matched) > 2 * count:  # twice as many: copies of one story count once below
             matched = matched[np.argpartition(-scores[matched], 2 * count - 1)[:2 * count]]
+        ranked = sorted(zip((-scores[matched]).tolist(), (self.ids[i] for i in matched.tolist()),
+                            self.cluster_of[matched].tolist()))
         hits, seen = [], set()
-        for i in sorted(matched.tolist(), key=lambda i: (-scores[i], self.ids[i])):
-            if self.cluster_of[i] not in seen:
-                seen.add(self.cluster_of[i])
-                hits.append((self.ids[i], float(scores[i])))
+        for score, article_id, cluster in ranked:
+            if cluster not in seen:
+                seen.add(cluster)
+                hits.append((article_id, -score))
         return hits[:count]
 
 
