@@ -171,3 +171,19 @@ def test_articles_stored_before_the_terms_column_get_theirs_from_the_text(tmp_pa
             store.db.execute("UPDATE articles SET terms = NULL")
         assert list(store.recent_terms(SEARCH_WINDOW)) == written
         assert [p.id for p in compute_related(store, [store.get("base")], 3)["base"]]
+
+
+def test_an_article_without_useful_words_gets_only_site_picks_and_is_never_picked(tmp_path: Path) -> None:
+    empty = art("empty", "", "the of and 2024 42")
+    with stored(tmp_path, [*CORPUS, empty]) as store:
+        assert related_posts(store, store.get("empty"), 5) == []
+        assert all("empty" not in [r.id for r in related_posts(store, store.get(a.id), 5)] for a in CORPUS)
+
+
+def test_articles_in_other_scripts_relate_by_their_own_words(tmp_path: Path) -> None:
+    greek = [art("g1", "Πυρκαγιά στην Αττική", "Η πυρκαγιά στην Αττική καίει δάση και σπίτια.", days_ago=1),
+             art("g2", "Νέα πυρκαγιά στην Αττική", "Οι πυροσβέστες παλεύουν με την πυρκαγιά στην Αττική."),
+             art("r1", "Пожар в Москве", "Пожар в центре Москвы потушили к утру.")]
+    with stored(tmp_path, [*CORPUS, *greek]) as store:
+        ids = [r.id for r in related_posts(store, store.get("g2"), 3)]
+    assert ids[0] == "g1" and "r1" not in ids
