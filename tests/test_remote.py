@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from aggregator import pipeline
-from aggregator.config import parse_config
+from aggregator.config import load_config, parse_config
 from aggregator.sources.remote import backoff_seconds, learned_interval
 from aggregator.store import Store
 from feed_server import FeedServer, Reply, feed_bytes
@@ -76,6 +76,35 @@ def test_200_then_304_by_etag_costs_no_writes(tmp_path, server):
         assert store.source_state("Feed")["http_status"] == 304
     assert (report.new, report.updated, report.error) == (0, 0, None)
     assert server.hits("/feed.xml")[1].headers["if-none-match"] == '"v1"'
+
+
+def test_a_recorded_304_loads_no_dedup_and_no_numpy(tmp_path, server):
+    """A cron `run --once` after the interval records every source's 304 (its state row only);
+    that must not import the dedup stage and numpy, a fifth of a second for nothing."""
+    import subprocess
+    import sys
+
+    server.routes["/feed.xml"] = lambda h: (Reply(304, headers={"ETag": '"v1"'}) if h.get("if-none-match") == '"v1"'
+                                          else Reply(200, RSS, {**XML, "ETag": '"v1"'}))
+    url = server.url("/feed.xml")
+    (tmp_path / "config.toml").write_text(
+        '[storage]\ndatabase = "data/test.db"\n[fetch]\nallow_private_network = true\n'
+        f'[[sources]]\nname = "Feed"\nurl = "{url}"\n', encoding="utf-8")
+    config = load_config(tmp_path / "config.toml")
+    assert run(config)[0].new == 2
+    with Store(config.storage.database) as store:
+        pipeline.publish(config, store)  # so that the run below finds its feeds unchanged
+        with store.transaction():
+            store.db.execute("UPDATE sources SET last_fetch = '2020-01-01T00:00:00+00:00' WHERE name = 'Feed'")
+    script = ("import sys; from aggregator.cli import main; sys.argv = ['aggregator', '-c', sys.argv[1], '-q', "
+              "'run', '--once']\ntry: main()\nexcept SystemExit: pass\nprint('numpy' in sys.modules, "
+              "'aggregator.dedup' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "config.toml")], capture_output=True,
+                          text=True, timeout=60)
+    assert done.stdout.split() == ["False", "False"], done.stderr
+    with Store(config.storage.database) as store:
+        assert store.source_state("Feed")["last_fetch"] > "2020-01-01T00:00:00+00:00"
+        assert store.source_state("Feed")["http_status"] == 304
 
 
 def test_304_by_last_modified(tmp_path, server):
