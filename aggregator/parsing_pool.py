@@ -1,9 +1,13 @@
-"""Feed parsing on the other core.
+"""Feed parsing in worker processes, one per core.
 
 Fetching runs on threads and storing on the main thread, all under one GIL;
-parsing a large feed is pure CPU (decode, sanitize, extract text), so it goes
-to a worker process and the main thread keeps its core for deduplication and
-SQLite. Small feeds are parsed in place: sending them costs more than it saves.
+parsing a large feed is pure CPU (decode, sanitize, extract text, fingerprint,
+tag), so it goes to worker processes. The main thread's deduplication and
+SQLite need about half a core while the workers need more than one, so there
+is a worker for every core, the main thread's included: on two cores, two
+workers made a first ingest of 10,000 articles 7-25% faster than one (six
+alternating pairs) for 50 MB more memory. Small feeds are parsed in place:
+sending them costs more than it saves.
 Workers come from a forkserver (never a fork of this threaded process) that
 preloads the parser, ignore Ctrl-C (the parent stops them), and a crashed
 worker becomes that feed's error, never the run's.
@@ -78,7 +82,7 @@ def _executor() -> ProcessPoolExecutor:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["aggregator.sources.feed", "aggregator.dedup", "aggregator.topics",
                                              "aggregator.terms"])
-            _pool = ProcessPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1), mp_context=context,
+            _pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=context,
                                         initializer=_ignore_interrupts)
         return _pool
 
