@@ -11,7 +11,8 @@ Time is compressed 30x: feeds run every 30 s (standing for 15 min) and the
 local folders every 10 s (standing for 5 min), so `--seconds 120` of wall
 time is one hour: 4 cycles of every feed. Every 3 s a new entry appears in
 one feed and a new file in one folder, so fetches, ingest and publishes keep
-happening. RSS is read from /proc/PID/status.
+happening. RSS is read from /proc/PID/status, for the daemon alone and for
+its process tree (the parse workers and their forkserver included).
 """
 
 from __future__ import annotations
@@ -96,6 +97,20 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
+def tree_rss_mib(pid: int) -> float:
+    """RSS of `pid` and every process below it (parse workers, forkserver)."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            total += rss_mib(current)
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, RuntimeError):
+            continue  # it ended meanwhile
+    return total
+
+
 def config_sources(server: CorpusServer) -> str:
     sources = "".join(f'\n[[sources]]\nname = "Feed {f.index:04d}"\nurl = "{server.base}/feeds/{f.index:04d}.xml"\n'
                       f'interval = "30s"\n' for f in server.corpus.feeds)
@@ -127,8 +142,9 @@ def main() -> None:
             ingest_seconds = time.monotonic() - started
             articles = daemon.health()["articles"]
             time.sleep(5)  # the publish after the last batch
-            after_ingest = rss_mib(daemon.pid)
-            print(f"ingested {articles} articles in {ingest_seconds:.0f}s; RSS {after_ingest:.1f} MiB", flush=True)
+            after_ingest, tree_after_ingest = rss_mib(daemon.pid), tree_rss_mib(daemon.pid)
+            print(f"ingested {articles} articles in {ingest_seconds:.0f}s; RSS {after_ingest:.1f} MiB "
+                  f"(process tree {tree_after_ingest:.1f} MiB)", flush=True)
             fetches_before = daemon.log().count("fetch ")
             samples, begin, tick = [], time.monotonic(), 0
             while time.monotonic() - begin < args.seconds:
@@ -137,8 +153,10 @@ def main() -> None:
                 server.add_entry(rng, tick % len(corpus.feeds), 1000 + tick)
                 write_article(project / f"desk{tick % DESKS}", f"new{tick}.txt", f"Fresh desk story {tick}", tick)
                 if tick % 5 == 0:
-                    samples.append((round(time.monotonic() - begin), round(rss_mib(daemon.pid), 1)))
-                    print(f"  t={samples[-1][0]:4d}s RSS {samples[-1][1]:.1f} MiB", flush=True)
+                    samples.append((round(time.monotonic() - begin), round(rss_mib(daemon.pid), 1),
+                                    round(tree_rss_mib(daemon.pid), 1)))
+                    print(f"  t={samples[-1][0]:4d}s RSS {samples[-1][1]:.1f} MiB (tree {samples[-1][2]:.1f})",
+                          flush=True)
             time.sleep(3)
             final = rss_mib(daemon.pid)
             health = daemon.health()
@@ -149,7 +167,8 @@ def main() -> None:
     print(json.dumps({
         "articles_after_ingest": articles, "ingest_seconds": round(ingest_seconds),
         "rss_after_ingest_mib": round(after_ingest, 1), "rss_after_hour_equivalent_mib": round(final, 1),
-        "rss_max_mib": max(s for _, s in samples), "fetches_in_hour": fetches,
+        "rss_max_mib": max(s for _, s, _ in samples), "tree_rss_after_ingest_mib": round(tree_after_ingest, 1),
+        "tree_rss_max_mib": max(t for _, _, t in samples), "fetches_in_hour": fetches,
         "articles_at_end": health["articles"], "publishes": health["publishes"], "samples": samples,
     }))
 
