@@ -12,6 +12,7 @@ source batch behind.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import weakref
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from .dedup import DedupRows, StoredDoc
     from .lsh_index import LshIndex, Query, Similar
 from .normalize import canonical_url, fold_for_matching, iso_utc
+
+log = logging.getLogger("aggregator")
 
 BUSY_TIMEOUT_MS = 10_000
 CACHE_KIB = 64 * 1024  # page cache per connection
@@ -661,8 +664,21 @@ class Store:
 
         Every reader of articles_fts calls this first, and the daemon after
         each publish, while it is idle. Bulk inserts cost a fraction of
-        indexing row by row inside each batch's transaction.
+        indexing row by row inside each batch's transaction. On a database
+        this process may only read, searches go on without the pending
+        articles, and say so.
         """
+        try:
+            self._catch_up_text()
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorname", "") != "SQLITE_READONLY":
+                raise
+            pending = self.conn.execute("SELECT count(*) FROM fts_pending").fetchone()[0]
+            log.warning("%s is read-only here: a search cannot see the %d articles stored since the full-text "
+                        "index was last updated; run any aggregator command with write access to index them",
+                        self.path, pending)
+
+    def _catch_up_text(self) -> None:
         while self.conn.execute("SELECT EXISTS (SELECT 1 FROM fts_pending)").fetchone()[0]:
             with self.transaction():  # a concurrent catch-up may have drained the list meanwhile
                 last = self.conn.execute("SELECT rowid FROM fts_pending ORDER BY rowid LIMIT 1 OFFSET ?",

@@ -66,6 +66,19 @@ def test_full_text_search_finds_words_and_follows_updates(tmp_path: Path) -> Non
         assert store.articles(search='"; DROP TABLE articles; --') == []
 
 
+def test_a_search_on_a_read_only_connection_sees_what_is_indexed_and_says_what_is_not(tmp_path: Path,
+                                                                                       caplog) -> None:
+    with Store(tmp_path / "a.db") as store:
+        store.write_articles([article("a1")], {})
+        assert [a.id for a in store.articles(search="baghdad")] == ["a1"]  # indexed now
+        store.write_articles([article("a2", "Baghdad talks", "Talks in Baghdad again.")], {})  # pending
+        store.conn.execute("PRAGMA query_only = ON")  # as a reader without write access
+        assert [a.id for a in store.articles(search="baghdad")] == ["a1"]
+        assert "read-only" in caplog.text and "1 articles stored since" in caplog.text
+        store.conn.execute("PRAGMA query_only = OFF")
+        assert sorted(a.id for a in store.articles(search="baghdad")) == ["a1", "a2"]
+
+
 def test_a_failing_batch_leaves_nothing_behind(tmp_path: Path) -> None:
     class Boom(Exception):
         pass
