@@ -841,19 +841,27 @@ class Store:
                 "size = excluded.size, related_ids = excluded.related_ids",
                 [(i, h, n, json.dumps(ids)) for i, (h, n, ids) in lists.items()])
 
-    def recent_terms(self, window: int) -> Iterator[tuple[str, str, str]]:
+    def recent_terms(self, window: int) -> list[tuple[str, str, str]]:
         """(id, cluster id, encoded salient words) of the newest `window` articles, oldest first.
 
-        Rows stored before the terms column existed get theirs from the text.
+        Rows stored before the terms column existed (migration 10) get theirs
+        from the text, once: they are written back, or every publish of an
+        upgraded store would re-read and re-tokenize them (0.7 s per 10,000).
         """
         newest = self.conn.execute("SELECT MAX(rowid) FROM articles").fetchone()[0] or 0
-        for article_id, cluster_id, stored, title, text in self.conn.execute(
-                "SELECT id, cluster_id, terms, CASE WHEN terms IS NULL THEN title END, "
+        rows, worked_out = [], []
+        for rowid, article_id, cluster_id, stored, title, text in self.conn.execute(
+                "SELECT rowid, id, cluster_id, terms, CASE WHEN terms IS NULL THEN title END, "
                 "CASE WHEN terms IS NULL THEN text END "
-                "FROM articles WHERE rowid > ? ORDER BY rowid", [newest - window]):
+                "FROM articles WHERE rowid > ? ORDER BY rowid", [newest - window]).fetchall():
             if stored is None:
                 stored = terms.encode(terms.salient_words(title, text or ""))
-            yield article_id, cluster_id or article_id, stored
+                worked_out.append((stored, rowid))
+            rows.append((article_id, cluster_id or article_id, stored))
+        if worked_out:
+            with self.transaction():  # only where still missing: a row rewritten meanwhile has its own
+                self.conn.executemany("UPDATE articles SET terms = ? WHERE rowid = ? AND terms IS NULL", worked_out)
+        return rows
 
     def pruned_ids(self, ids: Iterable[str]) -> set[str]:
         """Which of these ids retention has removed (and must not come back)."""

@@ -170,6 +170,7 @@ def test_articles_stored_before_the_terms_column_get_theirs_from_the_text(tmp_pa
         with store.transaction():
             store.db.execute("UPDATE articles SET terms = NULL")
         assert list(store.recent_terms(SEARCH_WINDOW)) == written
+        assert store.db.execute("SELECT count(*) FROM articles WHERE terms IS NULL").fetchone()[0] == 0  # kept
         assert [p.id for p in compute_related(store, [store.get("base")], 3)["base"]]
 
 
