@@ -396,7 +396,8 @@ class Store:
                     new += 1
                 records.append(record)
             self._upsert(records)
-            self._replace_topics(changed, {r["id"]: topics.get(r["id"], []) for r in records})
+            self._replace_topics(changed, {r["id"]: topics.get(r["id"], []) for r in records},
+                                 {r["id"]: r["published"] or r["first_seen"] for r in records})
             if dedup is not None:
                 self._write_dedup(dedup)
             if source_state is not None:
@@ -457,21 +458,26 @@ class Store:
             [[record[c] for c in ARTICLE_COLUMNS] for record in records],
         )
 
-    def _replace_topics(self, stale: list[str], assignments: dict[str, list[str]]) -> None:
-        """Drop the topics of the `stale` ids, then insert every assignment."""
+    def _replace_topics(self, stale: list[str], assignments: dict[str, list[str]], newest: dict[str, str]) -> None:
+        """Drop the topics of the `stale` ids, then insert every assignment of a stored article.
+
+        `newest`: each article's COALESCE(published, first_seen), the date its topics are listed by.
+        """
         for chunk in _chunks(stale, 500):
             self.conn.execute(f"DELETE FROM article_topics WHERE article_id IN ({', '.join('?' for _ in chunk)})",
                               chunk)
-        self.conn.executemany(  # after the articles themselves: `newest` is read from their rows
-            "INSERT OR IGNORE INTO article_topics (article_id, topic, newest) "
-            "SELECT id, ?, COALESCE(published, first_seen) FROM articles WHERE id = ?",
-            [(slug, article_id) for article_id, slugs in assignments.items() for slug in slugs],
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO article_topics (article_id, topic, newest) VALUES (?, ?, ?)",
+            [(article_id, slug, newest[article_id]) for article_id, slugs in assignments.items() if article_id in newest
+             for slug in slugs],
         )
 
     def replace_topics(self, assignments: dict[str, list[str]]) -> None:
         """Re-tag: replace the topics of many articles in one transaction."""
         with self.transaction():
-            self._replace_topics(list(assignments), assignments)
+            newest = dict(self._rows_in("SELECT id, COALESCE(published, first_seen) FROM articles WHERE id IN ({marks})",
+                                        list(assignments)))
+            self._replace_topics(list(assignments), assignments, newest)
 
     # --- reading ---
 
