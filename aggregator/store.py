@@ -178,7 +178,7 @@ MIGRATION_9 = [
 MIGRATION_10 = [
     # Each article's salient words (terms.py), written with it: related posts match on these in
     # memory instead of one bm25 full-text search per list (5 ms each at 100,000 articles).
-    # Older rows stay NULL; related.py computes theirs from the text when it reads them.
+    # Older rows start NULL; Store.recent_terms works theirs out from the text and writes them back.
     "ALTER TABLE articles ADD COLUMN terms TEXT",
     # Newest first, the order every feed lists: the "all" feed at 100,000 articles read and
     # sorted every row (0.29 s); with this index it reads 50 entries.
