@@ -239,10 +239,8 @@ def configure_logging(explicit_level: bool) -> None:
     for handler in root.handlers:
         handler.addFilter(repeat)
     if root.level > logging.DEBUG:
-        # APScheduler warns on every skipped overlapping run and httpcore logs every request
-        # at debug level; our own fetch lines say enough.
+        # APScheduler warns on every skipped overlapping run; our own fetch lines say enough.
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
-        logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 # --- health ---

@@ -2,7 +2,7 @@
 
 Every stage takes and returns these plain dataclasses, so a stage can be
 tested without the ones before or after it, and no third-party type (a
-feedparser dict, a sqlite row, an httpcore response) leaks past the module
+feedparser dict, a sqlite row, an http.client response) leaks past the module
 that imports its library.
 """
 

@@ -48,7 +48,7 @@ def ingest_source(config: Config, store: Store, source: SourceConfig,
     """Read one configured source and store what it yields as one batch."""
     rules = rules or topic_rules(config)
     if source.path is None:
-        from .sources.remote import fetch_source  # lazily: httpcore and feedparser are slow to import
+        from .sources.remote import fetch_source  # lazily: HTTP and feedparser are slow to import
 
         return store_fetched(config, store, fetch_source(config, store, source), rules, progress)
     from .sources.local import read_local_source  # lazily: a feeds-only refresh never reads files

@@ -62,7 +62,7 @@ def test_conditional_headers_are_sent_and_304_has_no_body(server):
 
 
 def test_304s_and_redirects_reuse_one_connection(server):
-    """An unchanged refresh must not pay a new TCP connection per feed (httpcore drops unread ones)."""
+    """An unchanged refresh must not pay a new TCP connection per feed (an unread body blocks reuse)."""
     server.routes["/feed"] = Reply(304, headers={"ETag": '"v1"'})
     server.routes["/moved"] = Reply(301, b"moved", {"Location": "/feed"})
     server.routes["/gone"] = Reply(404, b"not here either")
@@ -73,23 +73,24 @@ def test_304s_and_redirects_reuse_one_connection(server):
 
 
 @pytest.mark.parametrize("url, host, target, authority", [
-    ("http://Example.COM/a b?q=ü#frag", b"example.com", b"/a%20b?q=%C3%BC", "example.com"),
-    ("https://bücher.example/straße", b"xn--bcher-kva.example", b"/stra%C3%9Fe", "xn--bcher-kva.example"),
-    ("http://[::1]:8080/feed", b"::1", b"/feed", "[::1]:8080"),
-    ("https://example.com:443", b"example.com", b"/", "example.com"),
-    ("http://example.com/already%20encoded/%E2%82%AC", b"example.com", b"/already%20encoded/%E2%82%AC",
+    ("http://Example.COM/a b?q=ü#frag", "example.com", "/a%20b?q=%C3%BC", "example.com"),
+    ("https://bücher.example/straße", "xn--bcher-kva.example", "/stra%C3%9Fe", "xn--bcher-kva.example"),
+    ("http://[::1]:8080/feed", "::1", "/feed", "[::1]:8080"),
+    ("https://example.com:443", "example.com", "/", "example.com"),
+    ("http://example.com/already%20encoded/%E2%82%AC", "example.com", "/already%20encoded/%E2%82%AC",
      "example.com"),
 ])
 def test_urls_go_on_the_wire_as_ascii(url, host, target, authority):
-    wire, headers = _wire_request(url, {"If-None-Match": '"v1"'})
-    sent = {k.decode(): v.decode() for k, v in headers}
-    assert (wire.host, wire.target) == (host, target)
+    wire = _wire_request(url, {"If-None-Match": '"v1"'})
+    sent = dict(wire.headers)
+    assert (wire.host, wire.target) == (host, target) and wire.target.isascii()
     assert sent["Host"] == authority and sent["If-None-Match"] == '"v1"' and sent["User-Agent"] == USER_AGENT
 
 
 def test_credentials_in_the_url_become_basic_authorization():
-    _, headers = _wire_request("https://reader:s%40cret@example.com/private.xml", {})
-    assert dict(headers)[b"Authorization"] == b"Basic cmVhZGVyOnNAY3JldA=="  # reader:s@cret
+    wire = _wire_request("https://reader:s%40cret@example.com/private.xml", {})
+    assert dict(wire.headers)["Authorization"] == "Basic cmVhZGVyOnNAY3JldA=="  # reader:s@cret
+    assert (wire.scheme, wire.port) == ("https", 443)
 
 
 @pytest.mark.parametrize("url", ["http://example.com:99999/", "http:///path", "http://exa\u0000mple.com/"])
@@ -98,15 +99,16 @@ def test_urls_that_cannot_go_on_the_wire_are_one_line_errors(url):
         _wire_request(url.replace("\\u0000", "\u0000"), {})
 
 
-def test_plain_http_client_trusts_no_certificate():
-    """The CA-less client kept for http:// URLs fails closed if it is ever handed an https one."""
+def test_plain_http_pool_refuses_https_and_the_https_pool_verifies():
+    """The pool kept for http:// URLs has no TLS at all, so it fails closed if handed an https request."""
     with fetcher() as f:
         plain = f.client(NetPolicy(), "http")
         secure = f.client(NetPolicy(), "https")
-    assert plain is not secure
-    context = plain._ssl_context
-    assert context.verify_mode.name == "CERT_REQUIRED" and context.check_hostname
-    assert context.get_ca_certs() == []
+        with pytest.raises(ConnectionError, match="https request"):
+            plain.request("https", "example.com", 443, "/", [], 1.0, 1.0)
+    assert plain is not secure and plain.tls is None
+    assert secure.tls.verify_mode.name == "CERT_REQUIRED" and secure.tls.check_hostname
+    assert secure.tls.get_ca_certs()
 
 
 def test_301_then_200_reports_the_permanent_target(server):

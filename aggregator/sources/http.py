@@ -1,8 +1,7 @@
-"""Polite HTTP fetching of feeds: the only module that speaks HTTP (httpcore).
+"""Polite HTTP fetching of feeds: with connections.py, the only code that speaks HTTP.
 
-httpcore is the transport under httpx. We use it directly: we follow
-redirects, decode content and bound bodies ourselves, so httpx's client
-layer only cost time (0.65 ms more per request, and 0.1 s of imports).
+connections.py keeps the keep-alive connections (on the standard library's
+http.client); this module decides what to send and what a response means.
 
 What "polite" and "robust" mean here:
 
@@ -23,8 +22,8 @@ problem is the source's problem, not the run's.
 from __future__ import annotations
 
 import base64
+import http.client
 import re
-import ssl
 import threading
 import time
 import zlib
@@ -33,11 +32,9 @@ from datetime import datetime, timezone
 from typing import Iterator
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-import httpcore
-from httpcore._backends.sync import SyncStream  # the stdlib-socket stream our deadline wraps
-
 from .. import __version__
-from ..netguard import BlockedAddress, NetPolicy, open_connection
+from ..netguard import BlockedAddress, NetPolicy
+from .connections import ConnectionPool, DeadlineExceeded, Response, set_deadline
 
 PROJECT_URL = "https://github.com/aggregator-project/aggregator"
 USER_AGENT = f"aggregator/{__version__} (+{PROJECT_URL})"
@@ -49,8 +46,7 @@ MAX_RETRY_AFTER = 7 * 86400.0
 DRAIN_LIMIT = 64 * 1024  # a 304, redirect or error body up to this is read so its connection is reused
 URL_SAFE = "/%:@!$&'()*+,;=?~[]"  # left as they are in a path or query; anything else is percent-encoded
 _HOST_RE = re.compile(r"[A-Za-z0-9._~-]+|[0-9A-Fa-f:.]+")  # a name (IDNA-encoded) or an IP literal
-NETWORK_ERRORS = (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol,
-                  httpcore.TimeoutException)
+NETWORK_ERRORS = (OSError, http.client.HTTPException)  # timeouts (TimeoutError) are OSErrors too
 
 
 @dataclass(frozen=True)
@@ -89,62 +85,18 @@ class FetchError(Exception):
     """A fetch failed in a way the source's owner can act on; str() says how."""
 
 
-_deadline = threading.local()  # this thread's fetch must be done by _deadline.at (monotonic seconds)
-
-
-class _DeadlineStream(SyncStream):
-    """httpcore's socket stream, but no read may outlast the whole fetch's deadline.
-
-    httpcore's timeouts are per operation: a server dripping one byte a second
-    (headers or body) never trips them, and a body iterator hands over whole
-    chunks before we can look at the clock. The TLS stream of an https
-    connection is wrapped the same way (start_tls returns a new stream).
-    """
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        at = getattr(_deadline, "at", None)
-        if at is not None:
-            left = at - time.monotonic()
-            if left <= 0:
-                raise httpcore.ReadTimeout("the total timeout (fetch.timeout) ran out")
-            timeout = left if timeout is None else min(timeout, left)
-        return super().read(max_bytes, timeout)
-
-    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
-        secured = super().start_tls(ssl_context, server_hostname, timeout)
-        return _DeadlineStream(secured.get_extra_info("socket"))
-
-
-class _GuardedBackend(httpcore.SyncBackend):
-    """httpcore's socket backend, but every TCP connection goes through netguard."""
-
-    def __init__(self, policy: NetPolicy):
-        self.policy = policy
-
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                    local_address: str | None = None, socket_options=None) -> httpcore.NetworkStream:
-        try:
-            sock = open_connection(host, port, self.policy, timeout, socket_options or ())
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(str(exc) or "connect timed out") from exc
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        return _DeadlineStream(sock)
-
-
 class Fetcher:
-    """One HTTP client per network policy, shared by all threads of a run.
+    """One connection pool per network policy and scheme, shared by all threads of a run.
 
     A connection opened under a permissive policy must never be reused by a
-    source with a strict one, hence a client (and pool) per policy.
+    source with a strict one, hence a pool per policy.
     """
 
     def __init__(self, limits: FetchLimits | None = None, max_connections: int = 16, ca_file: str | None = None):
         self.limits = limits or FetchLimits()
-        self.max_connections = max_connections
+        self.max_connections = max_connections  # idle connections kept; run_bounded caps the open ones
         self.ca_file = ca_file  # certificates to trust instead of certifi's bundle (tests use their own CA)
-        self._clients: dict[tuple[NetPolicy, bool], httpcore.ConnectionPool] = {}
+        self._clients: dict[tuple[NetPolicy, bool], ConnectionPool] = {}
         self._lock = threading.Lock()
 
     def __enter__(self) -> "Fetcher":
@@ -159,13 +111,11 @@ class Fetcher:
                 client.close()
             self._clients.clear()
 
-    def client(self, policy: NetPolicy, scheme: str = "https") -> httpcore.ConnectionPool:
-        """The connection pool for this policy and scheme: plain-http URLs get one without CA certificates.
+    def client(self, policy: NetPolicy, scheme: str = "https") -> ConnectionPool:
+        """The connection pool for this policy and scheme.
 
-        Loading the CA bundle takes 40 ms, a tenth of an unchanged refresh of
-        plain-http feeds. The plain-http client's TLS context trusts no
-        certificate at all, so if it were ever handed an https URL it would
-        fail closed rather than skip verification.
+        Plain-http URLs get a pool with no TLS at all: loading the CA bundle
+        takes 40 ms, a tenth of an unchanged refresh of plain-http feeds.
         """
         tls = scheme != "http"
         with self._lock:
@@ -173,21 +123,16 @@ class Fetcher:
                 self._clients[policy, tls] = self._new_client(policy, tls)
             return self._clients[policy, tls]
 
-    def _new_client(self, policy: NetPolicy, tls: bool) -> httpcore.ConnectionPool:
-        """Every connection is opened through the address guard (netguard), and verified as httpx would."""
+    def _new_client(self, policy: NetPolicy, tls: bool) -> ConnectionPool:
+        """Every connection is opened through the address guard (netguard), and verified as browsers do."""
+        context = None
         if tls:
-            import certifi  # the CA bundle httpx uses
+            import ssl
+
+            import certifi  # Mozilla's CA bundle, as httpx and requests use
 
             context = ssl.create_default_context(cafile=self.ca_file or certifi.where())
-        else:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no CA loaded: trusts nothing
-        return httpcore.ConnectionPool(ssl_context=context, max_connections=self.max_connections,
-                                       max_keepalive_connections=self.max_connections,
-                                       network_backend=_GuardedBackend(policy))
-
-    def _timeouts(self) -> dict[str, float]:
-        total = self.limits.timeout
-        return {"connect": min(self.limits.connect_timeout, total), "read": total, "write": total, "pool": total}
+        return ConnectionPool(policy, context, max_idle=self.max_connections)
 
     def fetch(self, url: str, policy: NetPolicy, etag: str | None = None,
               last_modified: str | None = None) -> FetchResult:
@@ -204,11 +149,11 @@ class Fetcher:
 
     def _fetch(self, result: FetchResult, policy: NetPolicy, headers: dict[str, str], started: float) -> None:
         deadline = started + self.limits.timeout
-        _deadline.at = deadline
+        set_deadline(deadline)
         try:
             self._follow(result, policy, headers, deadline)
         finally:
-            _deadline.at = None
+            set_deadline(None)
 
     def _follow(self, result: FetchResult, policy: NetPolicy, headers: dict[str, str], deadline: float) -> None:
         current, permanent = result.url, True
@@ -216,9 +161,11 @@ class Fetcher:
             client = self.client(policy, _checked_scheme(current))
             result.final_url = current
             with _translate_errors(current, self.limits.timeout):
-                url, sent = _wire_request(current, headers)
-                with client.stream("GET", url, headers=sent, extensions={"timeout": self._timeouts()}) as raw:
-                    response = Reply(raw)
+                wire = _wire_request(current, headers)
+                conn, response = client.request(wire.scheme, wire.host, wire.port, wire.target, wire.headers,
+                                                min(self.limits.connect_timeout, self.limits.timeout),
+                                                self.limits.timeout)
+                try:
                     result.status, result.reason = response.status, response.reason
                     if response.status in REDIRECT_STATUSES:
                         target = _redirect_target(current, response)
@@ -228,13 +175,15 @@ class Fetcher:
                         _drain(response, deadline)
                         continue
                     self._finish(result, response, deadline)
+                finally:
+                    client.release(conn, response)
             if result.redirects and permanent:
                 result.moved_to = result.final_url
             return
         raise FetchError(f"more than {self.limits.max_redirects} redirects (last to {current}); "
                          "check the source's url")
 
-    def _finish(self, result: FetchResult, response: Reply, deadline: float) -> None:
+    def _finish(self, result: FetchResult, response: Response, deadline: float) -> None:
         headers = response.headers
         result.etag = headers.get("etag")
         result.last_modified = headers.get("last-modified")
@@ -249,26 +198,21 @@ class Fetcher:
             _drain(response, deadline)
 
 
-class Reply:
-    """An httpcore response as we read it: status, reason, headers by lower-case name, raw body chunks."""
+@dataclass(frozen=True)
+class WireRequest:
+    """A request as it goes on the wire: ASCII host, port, percent-encoded target, every header."""
 
-    def __init__(self, raw: httpcore.Response):
-        self.status: int = raw.status
-        self.reason = raw.extensions.get("reason_phrase", b"").decode("latin-1")
-        self.headers: dict[str, str] = {}
-        for name, value in raw.headers:
-            key, text = name.decode("latin-1").lower(), value.decode("latin-1")
-            self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
-        self._raw = raw
-
-    def chunks(self) -> Iterator[bytes]:
-        return self._raw.iter_stream()
+    scheme: str
+    host: str
+    port: int
+    target: str
+    headers: list[tuple[str, str]]
 
 
-def _wire_request(url: str, headers: dict[str, str]) -> tuple[httpcore.URL, list[tuple[bytes, bytes]]]:
+def _wire_request(url: str, headers: dict[str, str]) -> WireRequest:
     """The URL as it goes on the wire (IDNA host, percent-encoded path), and every header to send.
 
-    Host is ours to write: httpcore would leave the brackets off an IPv6 literal.
+    Host is ours to write, brackets around an IPv6 literal included.
     Credentials in the URL become Basic authorization, as browsers and httpx do.
     """
     parts = urlsplit(url)
@@ -284,7 +228,8 @@ def _wire_request(url: str, headers: dict[str, str]) -> tuple[httpcore.URL, list
     if not host or not _HOST_RE.fullmatch(host):
         raise FetchError(f"invalid URL {url!r}: no usable host name")
     target = quote(parts.path or "/", safe=URL_SAFE) + (f"?{quote(parts.query, safe=URL_SAFE)}" if parts.query else "")
-    default = 443 if parts.scheme.lower() == "https" else 80
+    scheme = parts.scheme.lower()
+    default = 443 if scheme == "https" else 80
     authority = f"[{host}]" if ":" in host else host
     if port is not None and port != default:
         authority += f":{port}"
@@ -293,9 +238,9 @@ def _wire_request(url: str, headers: dict[str, str]) -> tuple[httpcore.URL, list
     if parts.username is not None:
         secret = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
         sent["Authorization"] = "Basic " + base64.b64encode(secret).decode("ascii")
-    wire = httpcore.URL(scheme=parts.scheme.lower().encode("ascii"), host=host.encode("ascii"), port=port,
-                        target=target.encode("ascii"))
-    return wire, [(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in sent.items()]
+    # Header values go out as Latin-1, as HTTP/1.1 defines them; anything else becomes "?".
+    wire_headers = [(k, v.encode("latin-1", "replace").decode("latin-1")) for k, v in sent.items()]
+    return WireRequest(scheme, host, port if port is not None else default, target, wire_headers)
 
 
 def _idna(host: str) -> str:
@@ -304,12 +249,12 @@ def _idna(host: str) -> str:
     return idna.encode(host, uts46=True).decode("ascii")
 
 
-def _drain(response: Reply, deadline: float) -> None:
+def _drain(response: Response, deadline: float) -> None:
     """Read a body we do not use (a 304's is empty) so the connection goes back to the pool.
 
-    httpcore closes a connection whose response was not read to the end: an
-    unchanged refresh then paid a new TCP connection for every feed. A large
-    or broken body is given up on; its connection simply closes.
+    A connection whose response was not read to the end cannot carry the
+    next request: an unchanged refresh would pay a new TCP connection for
+    every feed. A large or broken body is given up on; its connection closes.
     """
     try:
         read_body(response, DRAIN_LIMIT, deadline)
@@ -333,7 +278,7 @@ def _checked_scheme(url: str) -> str:
     return scheme
 
 
-def _redirect_target(current: str, response: Reply) -> str:
+def _redirect_target(current: str, response: Response) -> str:
     location = response.headers.get("location", "").strip()
     if not location:
         raise FetchError(f"HTTP {response.status} redirect without a Location header from {current}")
@@ -341,7 +286,7 @@ def _redirect_target(current: str, response: Reply) -> str:
 
 
 class _translate_errors:
-    """Turn httpcore/netguard exceptions into one-line FetchErrors naming the URL."""
+    """Turn socket, http.client and netguard exceptions into one-line FetchErrors naming the URL."""
 
     def __init__(self, url: str, timeout: float):
         self.url, self.timeout = url, timeout
@@ -354,9 +299,12 @@ class _translate_errors:
             return False
         if isinstance(exc, BlockedAddress):
             raise FetchError(str(exc)) from None
-        if isinstance(exc, httpcore.TimeoutException):
+        if isinstance(exc, TimeoutError):
+            what = "the total timeout ran out" if isinstance(exc, DeadlineExceeded) else "no answer in time"
             raise FetchError(f"timed out after {self.timeout:g}s fetching {self.url} "
-                             f"({type(exc).__name__}); the server is slow or down") from None
+                             f"({what}); the server is slow or down") from None
+        if isinstance(exc, ValueError):  # http.client refuses a header value with a line break in it
+            raise FetchError(f"could not send the request for {self.url}: {exc}") from None
         if isinstance(exc, NETWORK_ERRORS):
             detail = str(exc) or type(exc).__name__
             raise FetchError(f"network error fetching {self.url}: {detail}") from None
@@ -399,7 +347,7 @@ class _Decoder:
         return self._inflater.flush() if self._inflater is not None else b""
 
 
-def read_body(response: Reply, max_size: int, deadline: float) -> bytes:
+def read_body(response: Response, max_size: int, deadline: float) -> bytes:
     """The decoded body, or FetchError once it passes max_size bytes or the deadline."""
     encoding = response.headers.get("content-encoding", "").strip().lower()
     declared = response.headers.get("content-length", "")
@@ -423,7 +371,7 @@ def read_body(response: Reply, max_size: int, deadline: float) -> bytes:
     return b"".join(parts)
 
 
-def _raw_chunks(response: Reply, deadline: float) -> Iterator[bytes]:
+def _raw_chunks(response: Response, deadline: float) -> Iterator[bytes]:
     for chunk in response.chunks():
         if time.monotonic() > deadline:
             raise FetchError("the download took longer than the total timeout (fetch.timeout); "
