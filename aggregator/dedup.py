@@ -76,7 +76,7 @@ _SHINGLE_MIX = np.array([0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB13311
 # --- pure functions: text -> keys ---
 
 
-def words(text: str) -> list[str]:
+def words(text: str) -> tuple[str, ...]:
     return word_tokens(fold_for_matching(text))
 
 
@@ -85,7 +85,7 @@ def body_hash(text: str) -> str:
     return _body_hash(words(text))
 
 
-def _body_hash(tokens: list[str]) -> str:
+def _body_hash(tokens: tuple[str, ...]) -> str:
     return hashlib.sha256(" ".join(tokens).encode("utf-8")).hexdigest()[:32]
 
 
@@ -108,7 +108,7 @@ def shingle_hashes(title: str, text: str) -> np.ndarray:
     return _shingles_of_tokens(words(title), words(text))
 
 
-def _shingles_of_tokens(*parts: list[str]) -> np.ndarray:
+def _shingles_of_tokens(*parts: tuple[str, ...]) -> np.ndarray:
     hashes = []
     for tokens in parts:
         if not tokens:

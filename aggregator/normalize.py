@@ -220,15 +220,27 @@ def _plain_quotes(text: str) -> str:
     return _QUOTE_RE.sub(lambda m: _QUOTES[m.group()], text)
 
 
-def word_tokens(text: str) -> list[str]:
-    """The text's \\w+ tokens, in order (tags and dedup split every folded title and body).
+def word_tokens(text: str) -> tuple[str, ...]:
+    """The text's \\w+ tokens, in order.
 
-    Folded text is nearly always ASCII, where \\w is [A-Za-z0-9_] and
-    translate + split gives the same tokens as findall in a sixth of the time.
+    Dedup, tags and salient words each split the same folded title and body,
+    one after the other, so the last few hundred article-sized texts' tokens
+    are remembered (a tuple, so that no caller can change what another gets).
     """
+    if len(text) > FOLD_CACHE_MAX_CHARS:
+        return _split_words(text)
+    return _split_words_remembered(text)
+
+
+def _split_words(text: str) -> tuple[str, ...]:
+    """Folded text is nearly always ASCII, where \\w is [A-Za-z0-9_] and
+    translate + split gives the same tokens as findall in a sixth of the time."""
     if text.isascii():
-        return text.translate(_ASCII_NON_WORD).split()
-    return _WORD_RE.findall(text)
+        return tuple(text.translate(_ASCII_NON_WORD).split())
+    return tuple(_WORD_RE.findall(text))
+
+
+_split_words_remembered = functools.lru_cache(maxsize=256)(_split_words)
 
 
 _WORD_RE = re.compile(r"\w+")
