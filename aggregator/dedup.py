@@ -251,17 +251,20 @@ class _Prefetched:
     bodies: dict[str, list[str]]
     similar: dict[str, dict[str, tuple[int, float, int]]]
     # article id -> stored id -> (LSH buckets shared, Jaccard estimate, shingle count), most shared first
+    docs: dict[str, StoredDoc]  # every stored article named above, and its cluster's representative
 
     @classmethod
     def read(cls, store: DedupStore, fingerprints: dict[str, Fingerprint], min_jaccard: float) -> "_Prefetched":
         prints = list(fingerprints.values())
         found = store.similar_signatures({i: (f.bands, f.signature) for i, f in fingerprints.items()},
                                          MAX_CANDIDATES, min_jaccard)
-        return cls(
-            urls=store.ids_by_canonical_urls([f.url_key for f in prints if f.url_key]),
-            bodies=store.ids_by_body_hashes([f.body_key for f in prints if f.body_key]),
-            similar={i: {c[0]: c[1:] for c in hits} for i, hits in found.items()},
-        )
+        urls = store.ids_by_canonical_urls([f.url_key for f in prints if f.url_key])
+        bodies = store.ids_by_body_hashes([f.body_key for f in prints if f.body_key])
+        similar = {i: {c[0]: c[1:] for c in hits} for i, hits in found.items()}
+        named = {i for ids in (*urls.values(), *bodies.values(), *similar.values()) for i in ids}
+        docs = store.dedup_docs(sorted(named))
+        docs.update(store.dedup_docs(sorted({d.cluster_id for d in docs.values()} - docs.keys())))
+        return cls(urls, bodies, similar, docs)
 
 
 class Deduplicator:
@@ -397,6 +400,8 @@ class Deduplicator:
 
     def _docs(self, ids: list[str]) -> dict[str, StoredDoc]:
         docs = {i: self._pending[i][1] for i in ids if i in self._pending}
+        if self._prefetched is not None:  # a match's doc and its cluster's, read with the batch's keys
+            docs.update((i, self._prefetched.docs[i]) for i in ids if i not in docs and i in self._prefetched.docs)
         missing = [i for i in ids if i not in docs]
         if missing:
             docs.update(self.store.dedup_docs(missing))
