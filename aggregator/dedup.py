@@ -93,14 +93,24 @@ _TOKEN_IDS: dict[str, int] = {}
 _TOKEN_CACHE_LIMIT = 200_000
 
 
-def _token_id(token: str) -> int:
-    """crc32 of a word, memoized: news vocabulary repeats, and crc32 per call is the hot spot."""
-    value = _TOKEN_IDS.get(token)
-    if value is None:
-        value = zlib.crc32(token.encode("utf-8"))
-        if len(_TOKEN_IDS) < _TOKEN_CACHE_LIMIT:
-            _TOKEN_IDS[token] = value
-    return value
+def _token_ids(tokens: tuple[str, ...]) -> np.ndarray:
+    """crc32 of each word, memoized: news vocabulary repeats, and crc32 per call was the hot spot.
+
+    Every word is looked up by a C-level dict access (no Python call per
+    word); only when one is missing are the new words found, with one set
+    operation. Half the time of a Python function per word.
+    """
+    try:
+        return np.fromiter(map(_TOKEN_IDS.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
+    except KeyError:  # a word not seen before
+        pass
+    new = {token: zlib.crc32(token.encode("utf-8")) for token in set(tokens).difference(_TOKEN_IDS)}
+    if len(_TOKEN_IDS) + len(new) <= _TOKEN_CACHE_LIMIT:
+        _TOKEN_IDS.update(new)
+        known = _TOKEN_IDS
+    else:  # the memo is full: these words are not kept
+        known = {**new, **{token: _TOKEN_IDS[token] for token in tokens if token in _TOKEN_IDS}}
+    return np.fromiter(map(known.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
 
 
 def shingle_hashes(title: str, text: str) -> np.ndarray:
@@ -113,7 +123,7 @@ def _shingles_of_tokens(*parts: tuple[str, ...]) -> np.ndarray:
     for tokens in parts:
         if not tokens:
             continue
-        ids = np.fromiter(map(_token_id, tokens), dtype=np.uint64, count=len(tokens))
+        ids = _token_ids(tokens)
         if len(ids) < SHINGLE_WORDS:
             ids = np.concatenate([ids, np.zeros(SHINGLE_WORDS - len(ids), dtype=np.uint64)])
         # sum over k of ids[i + k] * mix[k]: the same values as a sliding window, without its overhead

@@ -344,3 +344,17 @@ def test_connections_of_one_process_share_one_index_and_see_other_processes(tmp_
         assert child.exitcode == 0
         assert found(two) == {"a": 1, "b": 2, "c": 3} and len(builds) == 2  # another process: rebuilt
         assert found(one) == {"a": 1, "b": 2, "c": 3} and len(builds) == 2
+
+
+@pytest.mark.parametrize("memo_limit", [200_000, 2])
+def test_token_ids_are_each_words_crc32_whether_or_not_the_memo_has_room(monkeypatch, memo_limit):
+    """Shingle hashes are stored (signatures), so the word ids must never depend on the memo."""
+    import zlib
+
+    monkeypatch.setattr(dedup, "_TOKEN_IDS", {"known": 7})  # a wrong id planted for a word: it is used
+    monkeypatch.setattr(dedup, "_TOKEN_CACHE_LIMIT", memo_limit)
+    tokens = ("wire", "story", "known", "wire", "zürich", "story")
+    ids = dedup._token_ids(tokens).tolist()
+    assert ids == [7 if t == "known" else zlib.crc32(t.encode("utf-8")) for t in tokens]
+    assert set(dedup._TOKEN_IDS) == ({"known"} if memo_limit == 2 else {"known", "wire", "story", "zürich"})
+    assert dedup._token_ids(tokens).tolist() == ids
