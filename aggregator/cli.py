@@ -395,4 +395,7 @@ def check(ctx: Context) -> None:
 
 
 def main() -> None:
+    from .gcpolicy import fewer_passes
+
+    fewer_passes()
     cli(prog_name="aggregator")

@@ -71,8 +71,12 @@ def _rules(topics: tuple[TopicConfig, ...], source: str, source_topics: tuple[st
     return TopicRules(topics, {source: source_topics})
 
 
-def _ignore_interrupts() -> None:
+def _start_worker() -> None:
+    """Ignore Ctrl-C (the parent stops the pool) and collect garbage less often (gcpolicy.py)."""
+    from .gcpolicy import fewer_passes
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    fewer_passes()
 
 
 def _executor() -> ProcessPoolExecutor:
@@ -83,7 +87,7 @@ def _executor() -> ProcessPoolExecutor:
             context.set_forkserver_preload(["aggregator.sources.feed", "aggregator.dedup", "aggregator.topics",
                                              "aggregator.terms"])
             _pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=context,
-                                        initializer=_ignore_interrupts)
+                                        initializer=_start_worker)
         return _pool
 
 

@@ -69,3 +69,16 @@ def test_a_dead_worker_fails_one_feed_and_the_next_one_parses() -> None:
     assert again.error is None and len(again.articles) == 300
     parsing_pool.shutdown()
     assert parsing_pool._pool is None
+
+
+def test_workers_collect_garbage_less_often_and_ignore_ctrl_c() -> None:
+    """The worker initializer ran: gcpolicy's young threshold, and SIGINT ignored (the parent stops them)."""
+    import gc
+    import signal
+
+    from aggregator.gcpolicy import YOUNG_THRESHOLD
+
+    executor = parsing_pool._executor()
+    assert executor.submit(gc.get_threshold).result(timeout=30)[0] == YOUNG_THRESHOLD
+    assert executor.submit(signal.getsignal, signal.SIGINT).result(timeout=30) == signal.SIG_IGN
+    parsing_pool.shutdown()
