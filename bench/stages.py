@@ -108,6 +108,9 @@ def main() -> None:
         config = aggregator_config(work, [(f.title, f"http://127.0.0.1:{port}{f.path}") for f in corpus.feeds])
         instrument()
         from aggregator.cli import cli
+        from aggregator.gcpolicy import fewer_passes
+
+        fewer_passes()  # as the command's main() does
 
         started = time.perf_counter()
         cli.main(["-c", str(config), "-q", "run", "--once"], standalone_mode=False)
