@@ -338,7 +338,7 @@ def floor(corpus: corpus_mod.Corpus, files: dict[str, bytes], work: Path) -> lis
     try:
         from aggregator.sources.feed import parse_feed
 
-        results.append(Floor("aggregator parse_feed (feedparser + nh3 + normalize)", _timed(lambda: [
+        results.append(Floor("aggregator parse_feed (feedparser-rs, feedparser fallback, nh3, normalize)", _timed(lambda: [
             parse_feed(d, source=f.title, url=f.site_url) for d, f in zip(data, corpus.feeds)]), entries))
     except ImportError:
         pass
