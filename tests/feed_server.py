@@ -18,6 +18,7 @@ class Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before the status line
+    hang_up: bool = False  # close the connection after replying, without saying so (an idle timeout)
 
 
 Route = Callable[[dict[str, str]], Reply]  # request headers (lower-case names) -> reply
@@ -52,11 +53,12 @@ class FeedServer:
                     self.send_response(reply.status)
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
-                    if "content-length" not in {k.lower() for k in reply.headers}:
+                    if not {"content-length", "transfer-encoding"} & {k.lower() for k in reply.headers}:
                         self.send_header("Content-Length", str(len(reply.body)))
                     self.end_headers()
                     if reply.status != 304:
                         self.wfile.write(reply.body)
+                    self.close_connection = self.close_connection or reply.hang_up
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeouts, size limits): expected in these tests
 

@@ -72,6 +72,28 @@ def test_304s_and_redirects_reuse_one_connection(server):
     assert len({seen.peer for seen in server.requests}) == 1
 
 
+def test_a_connection_the_server_dropped_while_idle_is_replaced(server):
+    """Servers close idle keep-alive connections without warning; the next fetch must not fail for it."""
+    server.routes["/feed"] = Reply(200, RSS, hang_up=True)
+    with fetcher() as f:
+        results = [f.fetch(server.url("/feed"), only(server)) for _ in range(3)]
+    assert [(r.error, r.status, r.body) for r in results] == [(None, 200, RSS)] * 3
+    assert len({seen.peer for seen in server.requests}) == 3
+
+
+def test_chunked_gzip_body_is_decoded_and_its_connection_reused(server):
+    compressed = gzip.compress(RSS)
+    chunks = [compressed[i:i + 100] for i in range(0, len(compressed), 100)]
+    body = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+    server.routes["/chunked"] = Reply(200, body, {"Transfer-Encoding": "chunked", "Content-Encoding": "gzip"})
+    server.routes["/feed"] = Reply(304)
+    with fetcher() as f:
+        first = f.fetch(server.url("/chunked"), only(server))
+        second = f.fetch(server.url("/feed"), only(server), etag='"v1"')
+    assert first.error is None and first.body == RSS and len(chunks) > 1
+    assert second.not_modified and len({seen.peer for seen in server.requests}) == 1
+
+
 @pytest.mark.parametrize("url, host, target, authority", [
     ("http://Example.COM/a b?q=ü#frag", "example.com", "/a%20b?q=%C3%BC", "example.com"),
     ("https://bücher.example/straße", "xn--bcher-kva.example", "/stra%C3%9Fe", "xn--bcher-kva.example"),
