@@ -607,6 +607,9 @@ def _remove_temp_files(feeds_dir: Path) -> None:
 
 def run_daemon(config_file: Path, config: Config, *, explicit_log_level: bool, serve: bool = True) -> int:
     """The CLI entry: one clear line and status 1 for a second instance or a busy port."""
+    from .gcpolicy import usual_passes
+
+    usual_passes()  # memory stays flat over weeks; the daemon's work is small at a time
     configure_logging(explicit_log_level)
     daemon = Daemon(config_file, config, serve=serve)
     try:

@@ -7,18 +7,29 @@ a collector pass every 700 net container allocations: in a first ingest of
 10,000 articles that was about 650 passes and 0.4-0.5 s of the main
 thread, and 30-40 us per article in a parse worker (bench/README.md). A
 pass every 10,000 allocations costs a few hundredths of that; the older
-generations keep their default pace, so a long-running daemon still
-collects whatever cycles it makes.
+generations keep their default pace.
+
+The daemon's own process goes back to CPython's default: it lives for
+weeks and does a little work at a time, so there the collector costs next
+to nothing, while the garbage a 10,000 threshold lets pile up showed as
+5-10 MiB more resident memory over an hour of cycles (bench/README.md).
 """
 
 from __future__ import annotations
 
 import gc
 
-YOUNG_THRESHOLD = 10_000  # CPython's default is 700
+YOUNG_THRESHOLD = 10_000
+DEFAULT_YOUNG_THRESHOLD = 700  # CPython's
 
 
 def fewer_passes() -> None:
     """For this process: a young-generation pass every YOUNG_THRESHOLD allocations."""
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
+
+
+def usual_passes() -> None:
+    """For a long-lived process: CPython's default young threshold again."""
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(DEFAULT_YOUNG_THRESHOLD, middle, old)

@@ -82,3 +82,19 @@ def test_workers_collect_garbage_less_often_and_ignore_ctrl_c() -> None:
     assert executor.submit(gc.get_threshold).result(timeout=30)[0] == YOUNG_THRESHOLD
     assert executor.submit(signal.getsignal, signal.SIGINT).result(timeout=30) == signal.SIG_IGN
     parsing_pool.shutdown()
+
+
+def test_the_daemon_goes_back_to_the_usual_collector_pace() -> None:
+    """Commands collect garbage less often; a long-lived process must return to CPython's pace."""
+    import gc
+
+    from aggregator import gcpolicy
+
+    saved = gc.get_threshold()
+    try:
+        gcpolicy.fewer_passes()
+        assert gc.get_threshold() == (gcpolicy.YOUNG_THRESHOLD, *saved[1:])
+        gcpolicy.usual_passes()
+        assert gc.get_threshold() == (700, *saved[1:])
+    finally:
+        gc.set_threshold(*saved)
