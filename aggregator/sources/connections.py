@@ -166,20 +166,14 @@ class ConnectionPool:
         """
         if (scheme == "https") != (self.tls is not None):
             raise ConnectionError(f"an {scheme} request was handed to the pool for the other scheme")
-        for reused in (True, False):
-            conn = self._take(host, port) if reused else None
-            if conn is None:
-                conn, reused = Connection(host, port, self.policy, self.tls, connect_timeout, read_timeout), False
+        conn = self._take(host, port)
+        if conn is not None:
             try:
-                return conn, Response(_send(conn, target, headers))
+                return conn, _exchange(conn, target, headers)
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                conn.close()
-                if not reused:
-                    raise
-            except BaseException:
-                conn.close()
-                raise
-        raise AssertionError("unreachable: the second attempt uses a new connection")
+                pass  # closed by the server since we checked it: once more, on a new connection
+        conn = Connection(host, port, self.policy, self.tls, connect_timeout, read_timeout)
+        return conn, _exchange(conn, target, headers)
 
     def release(self, conn: Connection, response: Response | None) -> None:
         """Keep the connection for the next request if its response was read to the end, else close it."""
@@ -211,9 +205,14 @@ class ConnectionPool:
                 conn.close()
 
 
-def _send(conn: Connection, target: str, headers: list[tuple[str, str]]) -> http.client.HTTPResponse:
-    conn.putrequest("GET", target, skip_host=True, skip_accept_encoding=True)
-    for name, value in headers:
-        conn.putheader(name, value)
-    conn.endheaders()
-    return conn.getresponse()
+def _exchange(conn: Connection, target: str, headers: list[tuple[str, str]]) -> Response:
+    """Send a GET on the connection and read the response's head; a failure closes the connection."""
+    try:
+        conn.putrequest("GET", target, skip_host=True, skip_accept_encoding=True)
+        for name, value in headers:
+            conn.putheader(name, value)
+        conn.endheaders()
+        return Response(conn.getresponse())
+    except BaseException:
+        conn.close()
+        raise
