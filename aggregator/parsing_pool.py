@@ -15,7 +15,6 @@ worker becomes that feed's error, never the run's.
 
 from __future__ import annotations
 
-import functools
 import multiprocessing
 import os
 import signal
@@ -60,15 +59,9 @@ def _parse(data: bytes, source: str, url: str | None, content_type: str | None,
     for article in result.articles:
         result.fingerprints[article.id] = Fingerprint.of(article)
         article.terms = encoded(article)  # right after the fingerprint: its text fold is remembered
-    rules = _rules(topics, source, source_topics)
+    rules = TopicRules(topics, {source: source_topics})  # its topics compiled once per process (topics.py)
     result.tags = {a.id: rules.tags(a) for a in result.articles}
     return result
-
-
-@functools.lru_cache(maxsize=16)
-def _rules(topics: tuple[TopicConfig, ...], source: str, source_topics: tuple[str, ...]) -> TopicRules:
-    """Compiled once per worker and config, not once per feed."""
-    return TopicRules(topics, {source: source_topics})
 
 
 def _start_worker() -> None:

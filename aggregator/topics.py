@@ -9,11 +9,10 @@ source not listed in `sources` keeps an article out whatever its score.
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
 from .config import TopicConfig
@@ -235,7 +234,7 @@ def _bounded_search(pattern: regex.Pattern, text: str) -> bool:
         return False
 
 
-@functools.lru_cache(maxsize=8)
+@lru_cache(maxsize=8)
 def _compiled(topics: tuple[TopicConfig, ...]) -> list[CompiledTopic]:
     """Each config's topics compiled once per process (1.7 ms for 8 topics): a parse worker
     builds TopicRules per source, since each source puts its articles in its own topics."""

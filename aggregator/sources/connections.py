@@ -175,10 +175,9 @@ class ConnectionPool:
         conn = Connection(host, port, self.policy, self.tls, connect_timeout, read_timeout)
         return conn, _exchange(conn, target, headers)
 
-    def release(self, conn: Connection, response: Response | None) -> None:
+    def release(self, conn: Connection, response: Response) -> None:
         """Keep the connection for the next request if its response was read to the end, else close it."""
-        reusable = response is not None and response.close()
-        if not reusable or conn.sock is None:
+        if not response.close() or conn.sock is None:
             conn.close()
             return
         with self._lock:
