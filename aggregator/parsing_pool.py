@@ -41,10 +41,11 @@ def parse_feed_bytes(data: bytes, *, source: str, url: str | None, content_type:
     """
     if len(data) < POOL_MIN_BYTES or (os.cpu_count() or 1) < 2:
         return parse_feed(data, source=source, url=url, content_type=content_type)
+    pool = _executor()
     try:
-        return _executor().submit(_parse, data, source, url, content_type, topics, source_topics).result()
+        return pool.submit(_parse, data, source, url, content_type, topics, source_topics).result()
     except BrokenProcessPool:
-        shutdown(wait=False)  # the next feed starts a fresh worker
+        _discard(pool)  # the next feed starts a fresh worker
         return ParseResult(error="the feed parser's worker process died on this feed "
                                  "(out of memory?); it will be retried")
 
@@ -84,13 +85,24 @@ def _executor() -> ProcessPoolExecutor:
         return _pool
 
 
-def shutdown(wait: bool = True) -> None:
-    """Stop the workers (tests call this; interpreter exit stops them too).
+def _discard(broken: ProcessPoolExecutor) -> None:
+    """Drop a pool that broke, unless a thread that saw it break first has already replaced it.
 
-    wait=False drops a broken pool without waiting for it.
+    Every feed in flight on a broken pool fails, each on its own fetch
+    thread. Stopping whatever pool is current would let a late one stop the
+    fresh pool other threads are already using, failing their feeds too.
     """
     global _pool
     with _lock:
+        if _pool is broken:
+            _pool = None
+    broken.shutdown(wait=False, cancel_futures=True)
+
+
+def shutdown() -> None:
+    """Stop the workers (tests call this; interpreter exit stops them too)."""
+    global _pool
+    with _lock:
         if _pool is not None:
-            _pool.shutdown(wait=wait, cancel_futures=True)
+            _pool.shutdown(wait=True, cancel_futures=True)
         _pool = None

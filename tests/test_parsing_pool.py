@@ -98,3 +98,24 @@ def test_the_daemon_goes_back_to_the_usual_collector_pace() -> None:
         assert gc.get_threshold() == (700, *saved[1:])
     finally:
         gc.set_threshold(*saved)
+
+
+def test_a_late_report_of_a_dead_worker_leaves_the_fresh_pool_running() -> None:
+    """Every feed in flight on a dead worker's pool fails on its own thread, some after a new pool started.
+
+    Before, each of them stopped whatever pool was current: a late one
+    stopped the fresh pool and failed (or crashed) the feeds running on it.
+    """
+    data = big_feed()
+    broken = parsing_pool._executor()
+    broken.submit(os._exit, 1).exception(timeout=30)
+    fresh_failure = parsing_pool.parse_feed_bytes(data, source="s", url=None, content_type=None)
+    assert fresh_failure.error and "worker process died" in fresh_failure.error
+    fresh = parsing_pool._executor()
+    assert fresh is not broken
+    running = fresh.submit(time.sleep, 0.5)
+    parsing_pool._discard(broken)  # the late report
+    assert running.result(timeout=30) is None  # not cancelled
+    assert parsing_pool._executor() is fresh
+    assert parsing_pool.parse_feed_bytes(data, source="s", url=None, content_type=None).error is None
+    parsing_pool.shutdown()
