@@ -31,6 +31,22 @@ def test_new_database_has_wal_fts_and_every_migration(tmp_path: Path) -> None:
         assert again.schema_version == max(MIGRATIONS)
 
 
+def test_migration_12_drops_the_indexes_no_query_reads(tmp_path: Path) -> None:
+    """Dates are always read as COALESCE(published, first_seen), which has its own index."""
+    with Store(tmp_path / "a.db") as store:
+        store.write_articles([article("a1")], {})
+        store.conn.execute("CREATE INDEX idx_articles_published ON articles (published)")
+        store.conn.execute("CREATE INDEX idx_articles_content_hash ON articles (content_hash)")
+        store.conn.execute("PRAGMA user_version = 11")
+    with Store(tmp_path / "a.db") as store:
+        indexes = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert not {"idx_articles_published", "idx_articles_content_hash"} & indexes
+        assert [a.id for a in store.articles(limit=5)] == ["a1"]
+        plan = " ".join(r[3] for r in store.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM articles WHERE COALESCE(published, first_seen) < ?", ["2025"]))
+        assert "idx_articles_newest" in plan
+
+
 def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
     with Store(tmp_path / "a.db") as store:
         original = article("a1")
