@@ -70,6 +70,7 @@ class FetchConfig:
     concurrency: int = 16
     per_host: int = 2
     allow_private_network: bool = False
+    user_agent: str = ""  # empty: "aggregator/<version> (+<project URL>)"
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,14 @@ def _feed_url(value: Any) -> str:
     return text
 
 
+def _user_agent(value: Any) -> str:
+    """A header value: printable ASCII on one line, so no config can add a header or break one."""
+    text = _str(value).strip()
+    if not text or len(text) > 256 or not all(" " <= ch <= "~" for ch in text):
+        raise ValueError(f"expected up to 256 printable ASCII characters on one line, got {_short(value)}")
+    return text
+
+
 def _formats(value: Any) -> tuple[str, ...]:
     formats = _str_list(value)
     bad = [f for f in formats if f not in FORMATS]
@@ -312,7 +321,7 @@ PUBLISH = {"max_items": _int_at_least(1), "related_posts": _int_at_least(0),
 INGEST = {"known_categories": _str_list, "max_file_size": parse_size}
 FETCH = {"timeout": parse_duration, "max_body_size": parse_size,
          "concurrency": _int_at_least(1), "per_host": _int_at_least(1),
-         "allow_private_network": _bool}
+         "allow_private_network": _bool, "user_agent": _user_agent}
 DEDUP = {"threshold": _fraction}
 SERVER = {"listen": _listen}
 SOURCE = {"name": _nonempty_str, "path": _nonempty_str, "url": _feed_url,

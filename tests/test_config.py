@@ -131,6 +131,18 @@ def test_only_http_urls(tmp_path: Path, url: str) -> None:
     assert "only http:// and https:// URLs" in found[0]
 
 
+@pytest.mark.parametrize("value", ['"Newsroom bot\\r\\nX-Injected: 1"', '"caf\u00e9 reader"', '"  "', "3"])
+def test_a_user_agent_must_be_one_printable_ascii_line(tmp_path: Path, value: str) -> None:
+    found = problems(tmp_path, f"[fetch]\nuser_agent = {value}\n")
+    assert "config.toml: fetch.user_agent: expected" in found[0]
+
+
+def test_a_user_agent_is_kept_as_written(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, '[fetch]\nuser_agent = "Newsroom reader (+mailto:desk@news.example)"\n'))
+    assert config.fetch.user_agent == "Newsroom reader (+mailto:desk@news.example)"
+    assert load_config(write(tmp_path, "")).fetch.user_agent == ""  # the fetcher's own then
+
+
 def test_bad_regex_is_reported_with_its_key(tmp_path: Path) -> None:
     found = problems(tmp_path, '[topics.world]\ntitle = "W"\nregex = ["(unclosed"]\n')
     assert "topics.world.regex: invalid regular expression" in found[0]

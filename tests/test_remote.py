@@ -107,6 +107,18 @@ def test_a_recorded_304_loads_no_dedup_and_no_numpy(tmp_path, server):
         assert store.source_state("Feed")["http_status"] == 304
 
 
+def test_the_configured_user_agent_is_sent_and_the_default_names_the_project(tmp_path, server):
+    from aggregator.sources.http import USER_AGENT
+
+    server.routes["/feed.xml"] = Reply(200, RSS, XML)
+    run(make_config(tmp_path, [{"name": "Feed", "url": server.url("/feed.xml")}],
+                    user_agent="Newsroom reader (+mailto:desk@news.example)"))
+    run(make_config(tmp_path / "default", [{"name": "Feed", "url": server.url("/feed.xml")}]))
+    agents = [seen.headers["user-agent"] for seen in server.hits("/feed.xml")]
+    assert agents == ["Newsroom reader (+mailto:desk@news.example)", USER_AGENT]
+    assert USER_AGENT.startswith("aggregator/")
+
+
 def test_304_by_last_modified(tmp_path, server):
     stamp = "Tue, 03 Jun 2025 09:30:00 GMT"
     server.routes["/feed.xml"] = lambda h: (Reply(304) if h.get("if-modified-since") == stamp

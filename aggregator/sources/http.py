@@ -13,7 +13,8 @@ What "polite" and "robust" mean here:
 - connect, read and total timeouts, and a body limit enforced while the
   bytes stream in, counted *after* decompression (we decompress ourselves,
   with a bounded output, so a gzip bomb cannot balloon in memory);
-- a User-Agent that names the project and its version.
+- a User-Agent that names the project and its version, or the one the
+  config sets (`[fetch] user_agent`).
 
 Failures are values (FetchResult.error), never exceptions: a network
 problem is the source's problem, not the run's.
@@ -92,8 +93,10 @@ class Fetcher:
     source with a strict one, hence a pool per policy.
     """
 
-    def __init__(self, limits: FetchLimits | None = None, max_connections: int = 16, ca_file: str | None = None):
+    def __init__(self, limits: FetchLimits | None = None, max_connections: int = 16, ca_file: str | None = None,
+                 user_agent: str = USER_AGENT):
         self.limits = limits or FetchLimits()
+        self.user_agent = user_agent  # [fetch] user_agent: publishers may want a contact in it
         self.max_connections = max_connections  # idle connections kept; run_bounded caps the open ones
         self.ca_file = ca_file  # certificates to trust instead of certifi's bundle (tests use their own CA)
         self._clients: dict[tuple[NetPolicy, bool], ConnectionPool] = {}
@@ -140,7 +143,8 @@ class Fetcher:
         started = time.monotonic()
         result = FetchResult(url=url, final_url=url)
         try:
-            self._fetch(result, policy, _conditional_headers(etag, last_modified), started)
+            headers = {"User-Agent": self.user_agent, **_conditional_headers(etag, last_modified)}
+            self._fetch(result, policy, headers, started)
         except FetchError as exc:
             result.error = str(exc)
             result.body = None
