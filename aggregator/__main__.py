@@ -1,3 +1,10 @@
+"""`python -m aggregator`: the same command as `aggregator`.
+
+Guarded, as every main module must be where multiprocessing starts workers
+by importing it (the parse pool's forkserver).
+"""
+
 from .cli import main
 
-main()
+if __name__ == "__main__":
+    main()
