@@ -94,9 +94,9 @@ class Fetcher:
     """
 
     def __init__(self, limits: FetchLimits | None = None, max_connections: int = 16, ca_file: str | None = None,
-                 user_agent: str = USER_AGENT):
+                 user_agent: str = ""):
         self.limits = limits or FetchLimits()
-        self.user_agent = user_agent  # [fetch] user_agent: publishers may want a contact in it
+        self.user_agent = user_agent or USER_AGENT  # [fetch] user_agent (publishers may want a contact), else ours
         self.max_connections = max_connections  # idle connections kept; run_bounded caps the open ones
         self.ca_file = ca_file  # certificates to trust instead of certifi's bundle (tests use their own CA)
         self._clients: dict[tuple[NetPolicy, bool], ConnectionPool] = {}

@@ -401,11 +401,10 @@ def fetch_source(config: Config, store: Any, source: SourceConfig, *, fetcher: A
 
 
 def new_fetcher(config: Config) -> Any:
-    from .http import USER_AGENT, Fetcher, FetchLimits
+    from .http import Fetcher, FetchLimits
 
     limits = FetchLimits(timeout=config.fetch.timeout, max_body_size=config.fetch.max_body_size)
-    return Fetcher(limits, max_connections=config.fetch.concurrency,
-                   user_agent=config.fetch.user_agent or USER_AGENT)
+    return Fetcher(limits, max_connections=config.fetch.concurrency, user_agent=config.fetch.user_agent)
 
 
 def _now() -> datetime:
