@@ -30,13 +30,16 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from . import pipeline
-from .config import Config, ConfigError, SourceConfig, load_config
+from .config import Config, ConfigError, FetchConfig, SourceConfig, load_config
 from .models import IngestReport
 from .store import Store
 from .topics import TopicRules
+
+if TYPE_CHECKING:
+    from .sources.http import Fetcher
 
 log = logging.getLogger("aggregator.daemon")
 
@@ -309,6 +312,8 @@ class Daemon:
         self._active = 0
         self._active_cond = threading.Condition()
         self._errors: dict[str, str | None] = {}
+        self._fetcher: tuple[FetchConfig, Fetcher] | None = None
+        self._fetcher_lock = threading.Lock()
 
     @property
     def config(self) -> Config:
@@ -390,6 +395,8 @@ class Daemon:
             logging.shutdown()
             os._exit(0)
         self.stores.close_all()
+        if self._fetcher is not None:
+            self._fetcher[1].close()
         log.info("stopped")
         return 0
 
@@ -472,7 +479,7 @@ class Daemon:
         """One source's batch; a remote one honours its backoff and Retry-After (None: not fetched)."""
         if source.kind == "local":
             return pipeline.ingest_source(config, store, source, rules), None
-        from .sources.remote import new_fetcher, plan_from_store, run_fetch
+        from .sources.remote import plan_from_store, run_fetch
 
         # The job fires on the interval plus jitter; do not call that early and skip a whole interval.
         slack = timedelta(seconds=min(interval_of(source) * 0.1, MAX_JITTER) + 1)
@@ -481,11 +488,25 @@ class Daemon:
         if job.skip:
             log.debug("fetch %s: not fetched: %s", source.name, job.skip)
             return None, None
-        with new_fetcher(config) as fetcher:
-            outcome = run_fetch(job, fetcher)
+        outcome = run_fetch(job, self.fetcher(config))
         report = pipeline.store_results(store, source.name, outcome, rules, None, config.dedup.threshold,
                                         source_state=outcome.state)  # state and articles: one transaction
         return report, outcome.http_status
+
+    def fetcher(self, config: Config) -> Fetcher:
+        """The daemon's one Fetcher, kept for its whole life so connections and TLS set-up are reused.
+
+        A reload that changes [fetch] gets a new one; the old one's idle
+        connections close, and fetches still running on it finish first.
+        """
+        from .sources.remote import new_fetcher
+
+        with self._fetcher_lock:
+            if self._fetcher is None or self._fetcher[0] != config.fetch:
+                old, self._fetcher = self._fetcher, (config.fetch, new_fetcher(config))
+                if old is not None:
+                    old[1].close()
+            return self._fetcher[1]
 
     def _save_local_state(self, store: Store, source: SourceConfig, report: IngestReport) -> None:
         """Remote sources store their own state with their batch; a local one's is recorded here."""

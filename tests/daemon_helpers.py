@@ -187,16 +187,20 @@ def query(database: Path, sql: str, params: tuple = ()) -> list[tuple]:
 class FeedSite:
     """An RSS feed on 127.0.0.1 whose items the test changes; honours If-None-Match."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_alive: bool = False) -> None:
         self.items: list[tuple[str, str]] = []  # (guid, title)
         self.requests = 0
+        self.peers: list[tuple] = []  # the client's (address, port) per request: one per TCP connection
         self.not_modified = 0
         self.fail_with: int | None = None
         site = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def do_GET(self) -> None:
                 site.requests += 1
+                site.peers.append(tuple(self.client_address))
                 if site.fail_with:
                     self.send_response(site.fail_with)
                     self.send_header("Content-Length", "0")

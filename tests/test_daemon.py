@@ -367,3 +367,23 @@ def test_pipeline_drops_pruned_ids(tmp_path: Path):
                                                                            _article(1, "a", 1)])], rules)
         assert report.new == 1
         assert store.all_ids() == ["id1"]
+
+
+def test_connections_are_kept_from_one_cycle_to_the_next(tmp_path: Path):
+    """The daemon keeps one connection pool for its life: refreshes reuse the keep-alive connection."""
+    site = FeedSite(keep_alive=True)
+    site.items = [("k1", "Kept connection story")]
+    try:
+        port = free_port()
+        sources = "".join(f'\n[[sources]]\nname = "Wire {n}"\nurl = "{site.url}?{n}"\ninterval = "1s"\n'
+                          for n in range(2))
+        write_config(tmp_path, port, sources)
+        daemon = start_daemon(tmp_path, port)
+        try:
+            wait_for(lambda: site.not_modified >= 6, what="three cycles of 304s", daemon=daemon)
+        finally:
+            daemon.stop()
+        assert site.requests >= 8
+        assert len(set(site.peers)) <= 2, f"{len(set(site.peers))} connections for {site.requests} requests"
+    finally:
+        site.close()

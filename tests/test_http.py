@@ -122,15 +122,16 @@ def test_urls_that_cannot_go_on_the_wire_are_one_line_errors(url):
 
 
 def test_plain_http_pool_refuses_https_and_the_https_pool_verifies():
-    """The pool kept for http:// URLs has no TLS at all, so it fails closed if handed an https request."""
+    """The manager kept for http:// URLs has no TLS at all, so it fails closed if handed an https host."""
     with fetcher() as f:
-        plain = f.client(NetPolicy(), "http")
-        secure = f.client(NetPolicy(), "https")
-        with pytest.raises(ConnectionError, match="https request"):
-            plain.request("https", "example.com", 443, "/", [], 1.0, 1.0)
-    assert plain is not secure and plain.tls is None
-    assert secure.tls.verify_mode.name == "CERT_REQUIRED" and secure.tls.check_hostname
-    assert secure.tls.get_ca_certs()
+        plain = f.manager(NetPolicy(), "http")
+        secure = f.manager(NetPolicy(), "https")
+        with pytest.raises(KeyError):
+            plain.connection_from_host("example.com", 443, "https")
+        tls = secure.connection_pool_kw["ssl_context"]
+    assert plain is not secure and "ssl_context" not in plain.connection_pool_kw
+    assert tls.verify_mode.name == "CERT_REQUIRED" and tls.check_hostname
+    assert tls.get_ca_certs()
 
 
 def test_301_then_200_reports_the_permanent_target(server):

@@ -1,18 +1,21 @@
-"""Polite HTTP fetching of feeds: with connections.py, the only code that speaks HTTP.
+"""Polite HTTP fetching of feeds: with transport.py, the only code that speaks HTTP.
 
-connections.py keeps the keep-alive connections (on the standard library's
-http.client); this module decides what to send and what a response means.
+transport.py gives urllib3 connections that only reach addresses netguard
+allows and that live under a total deadline; this module decides what to
+send and what a response means.
 
 What "polite" and "robust" mean here:
 
 - conditional GET with the stored ETag / Last-Modified, so an unchanged
   feed costs the publisher a 304 and us nothing;
-- redirects followed by hand, so every hop is checked (scheme, and the
+- redirects followed by our code, so every hop is checked (scheme, and the
   address it resolves to, through netguard), and so we know whether the
   whole chain was permanent (301/308: the caller updates the stored URL);
-- connect, read and total timeouts, and a body limit enforced while the
-  bytes stream in, counted *after* decompression (we decompress ourselves,
-  with a bounded output, so a gzip bomb cannot balloon in memory);
+- one total deadline over connect, TLS, headers and body, and a body limit
+  enforced while the bytes stream in, counted *after* decompression with a
+  bounded output per read, so a gzip bomb cannot balloon in memory;
+- a body shorter than its Content-Length, or cut off inside a chunk, is an
+  error: half a feed is never taken for the whole;
 - a User-Agent that names the project and its version, or the one the
   config sets (`[fetch] user_agent`).
 
@@ -27,15 +30,22 @@ import http.client
 import re
 import threading
 import time
-import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urljoin, urlsplit
+
+from urllib3 import BaseHTTPResponse, PoolManager, Retry, Timeout
+from urllib3.exceptions import (
+    DecodeError, HTTPError, MaxRetryError, NewConnectionError, ProtocolError, SSLError, TimeoutError as Urllib3Timeout,
+)
 
 from .. import __version__
 from ..netguard import BlockedAddress, NetPolicy
-from .connections import ConnectionPool, DeadlineExceeded, Response, set_deadline
+from .transport import WATCHDOG, Deadline, pool_manager
+
+if TYPE_CHECKING:
+    import ssl
 
 PROJECT_URL = "https://github.com/aggregator-project/aggregator"
 USER_AGENT = f"aggregator/{__version__} (+{PROJECT_URL})"
@@ -47,7 +57,11 @@ MAX_RETRY_AFTER = 7 * 86400.0
 DRAIN_LIMIT = 64 * 1024  # a 304, redirect or error body up to this is read so its connection is reused
 URL_SAFE = "/%:@!$&'()*+,;=?~[]"  # left as they are in a path or query; anything else is percent-encoded
 _HOST_RE = re.compile(r"[A-Za-z0-9._~-]+|[0-9A-Fa-f:.]+")  # a name (IDNA-encoded) or an IP literal
-NETWORK_ERRORS = (OSError, http.client.HTTPException)  # timeouts (TimeoutError) are OSErrors too
+CHUNK = 64 * 1024  # decoded bytes per read: the most a compressed body can grow in one step
+ALLOWED_ENCODINGS = {"", "identity", "gzip", "x-gzip", "deflate"}  # we send Accept-Encoding: gzip, deflate
+# A kept connection the server closed just after we checked it fails before the response starts:
+# that is retried once, on a new connection. Nothing else is retried within a fetch.
+RETRY_REUSED = Retry(total=1, connect=0, read=1, redirect=False, status=0, other=0, raise_on_status=False)
 
 
 @dataclass(frozen=True)
@@ -87,19 +101,23 @@ class FetchError(Exception):
 
 
 class Fetcher:
-    """One connection pool per network policy and scheme, shared by all threads of a run.
+    """One urllib3 pool manager per network policy and scheme, shared by all threads for a run's life.
 
     A connection opened under a permissive policy must never be reused by a
-    source with a strict one, hence a pool per policy.
+    source with a strict one, hence a manager per policy. The daemon keeps
+    one Fetcher for as long as it runs, so connections and the loaded CA
+    bundle are reused from one cycle to the next.
     """
 
     def __init__(self, limits: FetchLimits | None = None, max_connections: int = 16, ca_file: str | None = None,
-                 user_agent: str = ""):
+                 user_agent: str = "", per_host: int = 4):
         self.limits = limits or FetchLimits()
         self.user_agent = user_agent or USER_AGENT  # [fetch] user_agent (publishers may want a contact), else ours
-        self.max_connections = max_connections  # idle connections kept; run_bounded caps the open ones
+        self.max_connections = max_connections  # run_bounded caps the fetches in flight to this
+        self.per_host = per_host  # connections kept per host: as many as may be open toward it at once
         self.ca_file = ca_file  # certificates to trust instead of certifi's bundle (tests use their own CA)
-        self._clients: dict[tuple[NetPolicy, bool], ConnectionPool] = {}
+        self._managers: dict[tuple[NetPolicy, bool], PoolManager] = {}
+        self._tls: ssl.SSLContext | None = None
         self._lock = threading.Lock()
 
     def __enter__(self) -> "Fetcher":
@@ -110,67 +128,56 @@ class Fetcher:
 
     def close(self) -> None:
         with self._lock:
-            for client in self._clients.values():
-                client.close()
-            self._clients.clear()
+            for manager in self._managers.values():
+                manager.clear()
+            self._managers.clear()
 
-    def client(self, policy: NetPolicy, scheme: str = "https") -> ConnectionPool:
-        """The connection pool for this policy and scheme.
+    def manager(self, policy: NetPolicy, scheme: str = "https") -> PoolManager:
+        """The pool manager for this policy and scheme.
 
-        Plain-http URLs get a pool with no TLS at all: loading the CA bundle
+        Plain-http URLs get one with no TLS at all: loading the CA bundle
         takes 40 ms, a tenth of an unchanged refresh of plain-http feeds.
         """
         tls = scheme != "http"
         with self._lock:
-            if (policy, tls) not in self._clients:
-                self._clients[policy, tls] = self._new_client(policy, tls)
-            return self._clients[policy, tls]
+            if (policy, tls) not in self._managers:
+                self._managers[policy, tls] = pool_manager(policy, self._tls_context() if tls else None,
+                                                           self.per_host)
+            return self._managers[policy, tls]
 
-    def _new_client(self, policy: NetPolicy, tls: bool) -> ConnectionPool:
-        """Every connection is opened through the address guard (netguard), and verified as browsers do."""
-        context = None
-        if tls:
+    def _tls_context(self) -> ssl.SSLContext:
+        """Certificates verified against the host name, as browsers do, with Mozilla's CA bundle (certifi)."""
+        if self._tls is None:
             import ssl
 
-            import certifi  # Mozilla's CA bundle, as httpx and requests use
+            import certifi
 
-            context = ssl.create_default_context(cafile=self.ca_file or certifi.where())
-        return ConnectionPool(policy, context, max_idle=self.max_connections)
+            self._tls = ssl.create_default_context(cafile=self.ca_file or certifi.where())
+        return self._tls
 
     def fetch(self, url: str, policy: NetPolicy, etag: str | None = None,
               last_modified: str | None = None) -> FetchResult:
         """GET url (conditionally), following redirects by hand. Never raises for network trouble."""
         started = time.monotonic()
         result = FetchResult(url=url, final_url=url)
+        headers = {"User-Agent": self.user_agent, **_conditional_headers(etag, last_modified)}
         try:
-            headers = {"User-Agent": self.user_agent, **_conditional_headers(etag, last_modified)}
-            self._fetch(result, policy, headers, started)
+            with WATCHDOG.deadline(started + self.limits.timeout) as deadline:
+                self._follow(result, policy, headers, deadline)
         except FetchError as exc:
             result.error = str(exc)
             result.body = None
         result.elapsed = time.monotonic() - started
         return result
 
-    def _fetch(self, result: FetchResult, policy: NetPolicy, headers: dict[str, str], started: float) -> None:
-        deadline = started + self.limits.timeout
-        set_deadline(deadline)
-        try:
-            self._follow(result, policy, headers, deadline)
-        finally:
-            set_deadline(None)
-
-    def _follow(self, result: FetchResult, policy: NetPolicy, headers: dict[str, str], deadline: float) -> None:
+    def _follow(self, result: FetchResult, policy: NetPolicy, headers: dict[str, str], deadline: Deadline) -> None:
         current, permanent = result.url, True
         for _hop in range(self.limits.max_redirects + 1):
-            client = self.client(policy, _checked_scheme(current))
             result.final_url = current
-            with _translate_errors(current, self.limits.timeout):
-                wire = _wire_request(current, headers)
-                conn, response = client.request(wire.scheme, wire.host, wire.port, wire.target, wire.headers,
-                                                min(self.limits.connect_timeout, self.limits.timeout),
-                                                self.limits.timeout)
+            with _translate_errors(current, self.limits.timeout, deadline):
+                response = self._send(current, policy, headers, deadline)
                 try:
-                    result.status, result.reason = response.status, response.reason
+                    result.status, result.reason = response.status, response.reason or ""
                     if response.status in REDIRECT_STATUSES:
                         target = _redirect_target(current, response)
                         result.redirects.append((response.status, target))
@@ -180,14 +187,25 @@ class Fetcher:
                         continue
                     self._finish(result, response, deadline)
                 finally:
-                    client.release(conn, response)
+                    response.release_conn()
             if result.redirects and permanent:
                 result.moved_to = result.final_url
             return
         raise FetchError(f"more than {self.limits.max_redirects} redirects (last to {current}); "
                          "check the source's url")
 
-    def _finish(self, result: FetchResult, response: Response, deadline: float) -> None:
+    def _send(self, url: str, policy: NetPolicy, headers: dict[str, str], deadline: Deadline) -> BaseHTTPResponse:
+        """One GET on a kept or new connection; returns once the head is read, the body still to come."""
+        scheme = _checked_scheme(url)
+        wire = _wire_request(url, headers)
+        pool = self.manager(policy, scheme).connection_from_host(wire.host, wire.port, wire.scheme)
+        left = max(deadline.seconds_left(), 0.001)
+        return pool.urlopen(
+            "GET", wire.target, headers=dict(wire.headers), redirect=False, assert_same_host=False,
+            preload_content=False, decode_content=True, release_conn=False, retries=RETRY_REUSED,
+            timeout=Timeout(connect=min(self.limits.connect_timeout, left), read=left))
+
+    def _finish(self, result: FetchResult, response: BaseHTTPResponse, deadline: Deadline) -> None:
         headers = response.headers
         result.etag = headers.get("etag")
         result.last_modified = headers.get("last-modified")
@@ -253,7 +271,7 @@ def _idna(host: str) -> str:
     return idna.encode(host, uts46=True).decode("ascii")
 
 
-def _drain(response: Response, deadline: float) -> None:
+def _drain(response: BaseHTTPResponse, deadline: Deadline) -> None:
     """Read a body we do not use (a 304's is empty) so the connection goes back to the pool.
 
     A connection whose response was not read to the end cannot carry the
@@ -262,8 +280,8 @@ def _drain(response: Response, deadline: float) -> None:
     """
     try:
         read_body(response, DRAIN_LIMIT, deadline)
-    except (FetchError, *NETWORK_ERRORS):
-        pass
+    except (FetchError, HTTPError, OSError, http.client.HTTPException):
+        response.close()
 
 
 def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
@@ -282,18 +300,18 @@ def _checked_scheme(url: str) -> str:
     return scheme
 
 
-def _redirect_target(current: str, response: Response) -> str:
-    location = response.headers.get("location", "").strip()
+def _redirect_target(current: str, response: BaseHTTPResponse) -> str:
+    location = (response.headers.get("location") or "").strip()
     if not location:
         raise FetchError(f"HTTP {response.status} redirect without a Location header from {current}")
     return urljoin(current, location)
 
 
 class _translate_errors:
-    """Turn socket, http.client and netguard exceptions into one-line FetchErrors naming the URL."""
+    """Turn urllib3, socket and netguard exceptions into one-line FetchErrors naming the URL."""
 
-    def __init__(self, url: str, timeout: float):
-        self.url, self.timeout = url, timeout
+    def __init__(self, url: str, timeout: float, deadline: Deadline):
+        self.url, self.timeout, self.deadline = url, timeout, deadline
 
     def __enter__(self) -> None:
         return None
@@ -301,86 +319,83 @@ class _translate_errors:
     def __exit__(self, kind, exc, tb) -> bool:
         if exc is None or isinstance(exc, FetchError):
             return False
-        if isinstance(exc, BlockedAddress):
-            raise FetchError(str(exc)) from None
-        if isinstance(exc, TimeoutError):
-            what = "the total timeout ran out" if isinstance(exc, DeadlineExceeded) else "no answer in time"
-            raise FetchError(f"timed out after {self.timeout:g}s fetching {self.url} "
-                             f"({what}); the server is slow or down") from None
-        if isinstance(exc, ValueError):  # http.client refuses a header value with a line break in it
-            raise FetchError(f"could not send the request for {self.url}: {exc}") from None
-        if isinstance(exc, NETWORK_ERRORS):
-            detail = str(exc) or type(exc).__name__
-            raise FetchError(f"network error fetching {self.url}: {detail}") from None
+        cause = exc.reason if isinstance(exc, MaxRetryError) and exc.reason is not None else exc
+        if isinstance(cause, BlockedAddress):
+            raise FetchError(str(cause)) from None
+        if self.deadline.expired or self.deadline.seconds_left() <= 0:
+            raise FetchError(self._timed_out("the total timeout ran out")) from None
+        if isinstance(cause, NewConnectionError):  # urllib3 files it under timeouts, refused or not
+            raise FetchError(f"network error fetching {self.url}: {_root(cause)}") from None
+        if isinstance(cause, (Urllib3Timeout, TimeoutError)):
+            raise FetchError(self._timed_out("no answer in time")) from None
+        if isinstance(cause, ValueError):  # http.client refuses a header value with a line break in it
+            raise FetchError(f"could not send the request for {self.url}: {cause}") from None
+        if isinstance(cause, DecodeError):
+            raise FetchError(f"the compressed body from {self.url} is corrupt") from None
+        if isinstance(cause, ProtocolError) and _incomplete(cause):
+            raise FetchError(f"the connection to {self.url} closed before the end of the body ({_incomplete(cause)}); "
+                             "nothing from it was stored, it will be retried") from None
+        if isinstance(cause, SSLError):
+            raise FetchError(f"TLS error fetching {self.url}: {_root(cause)}") from None
+        if isinstance(cause, (HTTPError, OSError, http.client.HTTPException)):
+            raise FetchError(f"network error fetching {self.url}: {_root(cause)}") from None
         return False
 
-
-# --- the body: bounded while streaming, decompressed by us ---
-
-
-class _Decoder:
-    """Content-Encoding -> bytes, never producing more than asked for per step."""
-
-    def __init__(self, encoding: str):
-        self.encoding = encoding
-        if encoding in ("", "identity"):
-            self._inflater = None
-        elif encoding in ("gzip", "x-gzip"):
-            self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif encoding == "deflate":
-            self._inflater = zlib.decompressobj(zlib.MAX_WBITS)
-            self._first = True
-        else:
-            raise FetchError(f"the server used Content-Encoding {encoding!r}, which we did not ask for")
-
-    def feed(self, data: bytes, limit: int) -> bytes:
-        if self._inflater is None:
-            return data
-        try:
-            return self._inflater.decompress(data, limit)
-        except zlib.error:
-            if self.encoding == "deflate" and getattr(self, "_first", False):
-                self._first = False  # raw deflate without the zlib header, as some servers send
-                self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-                return self.feed(data, limit)
-            raise FetchError(f"the {self.encoding}-compressed body is corrupt") from None
-        finally:
-            self._first = False
-
-    def flush(self) -> bytes:
-        return self._inflater.flush() if self._inflater is not None else b""
+    def _timed_out(self, what: str) -> str:
+        return f"timed out after {self.timeout:g}s fetching {self.url} ({what}); the server is slow or down"
 
 
-def read_body(response: Response, max_size: int, deadline: float) -> bytes:
+def _incomplete(error: ProtocolError) -> str:
+    """How much of the body came, when the error is a body cut short; else empty."""
+    for part in (error, *error.args):
+        if isinstance(part, http.client.IncompleteRead):
+            got = len(part.partial) if isinstance(part.partial, bytes) else part.partial
+            return f"{got} bytes read, {part.expected} more expected" if part.expected else "cut off inside a chunk"
+    return ""
+
+
+def _root(error: BaseException) -> str:
+    """The innermost cause's words: "[Errno 111] Connection refused", not urllib3's wrapping of it."""
+    while True:
+        inner = error.reason if isinstance(error, MaxRetryError) else None
+        inner = inner or error.__cause__
+        if isinstance(error, NewConnectionError) and inner is not None:
+            error = inner
+            continue
+        if inner is None or inner is error:
+            break
+        error = inner
+    text = str(error) or type(error).__name__
+    return text.split(": ", 1)[1] if text.startswith(("Connection aborted.", "Connection broken")) and ": " in text \
+        else text
+
+
+# --- the body: bounded while streaming, decompressed with bounded output ---
+
+
+def read_body(response: BaseHTTPResponse, max_size: int, deadline: Deadline) -> bytes:
     """The decoded body, or FetchError once it passes max_size bytes or the deadline."""
-    encoding = response.headers.get("content-encoding", "").strip().lower()
-    declared = response.headers.get("content-length", "")
+    encoding = (response.headers.get("content-encoding") or "").strip().lower()
+    if any(part.strip() not in ALLOWED_ENCODINGS for part in encoding.split(",")):
+        raise FetchError(f"the server used Content-Encoding {encoding!r}, which we did not ask for")
+    declared = response.headers.get("content-length") or ""
     too_large = (f"the feed is larger than the {_size(max_size)} limit (fetch.max_body_size); "
                  "nothing from it was stored")
-    if not encoding and declared.isdigit() and int(declared) > max_size:
+    if encoding in ("", "identity") and declared.isdigit() and int(declared) > max_size:
         raise FetchError(too_large)
-    decoder = _Decoder(encoding)
     parts: list[bytes] = []
     total = 0
-    for chunk in _raw_chunks(response, deadline):
-        piece = decoder.feed(chunk, max_size - total + 1)
-        total += len(piece)
+    while chunk := response.read1(min(CHUNK, max_size - total + 1)):
+        total += len(chunk)
         if total > max_size:
             raise FetchError(too_large + (f" (after {encoding} decompression)" if encoding else ""))
-        parts.append(piece)
-    tail = decoder.flush()
-    if total + len(tail) > max_size:
-        raise FetchError(too_large)
-    parts.append(tail)
-    return b"".join(parts)
-
-
-def _raw_chunks(response: Response, deadline: float) -> Iterator[bytes]:
-    for chunk in response.chunks():
-        if time.monotonic() > deadline:
+        if deadline.expired or deadline.seconds_left() <= 0:
             raise FetchError("the download took longer than the total timeout (fetch.timeout); "
                              "the server is too slow")
-        yield chunk
+        parts.append(chunk)
+    if deadline.expired:  # the watchdog ended a body that had no declared length: it is not whole
+        raise FetchError("the download took longer than the total timeout (fetch.timeout); the server is too slow")
+    return b"".join(parts)
 
 
 def _size(n: int) -> str:

@@ -404,7 +404,8 @@ def new_fetcher(config: Config) -> Any:
     from .http import Fetcher, FetchLimits
 
     limits = FetchLimits(timeout=config.fetch.timeout, max_body_size=config.fetch.max_body_size)
-    return Fetcher(limits, max_connections=config.fetch.concurrency, user_agent=config.fetch.user_agent)
+    return Fetcher(limits, max_connections=config.fetch.concurrency, user_agent=config.fetch.user_agent,
+                   per_host=config.fetch.per_host)
 
 
 def _now() -> datetime:
