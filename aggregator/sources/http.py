@@ -196,9 +196,8 @@ class Fetcher:
 
     def _send(self, url: str, policy: NetPolicy, headers: dict[str, str], deadline: Deadline) -> BaseHTTPResponse:
         """One GET on a kept or new connection; returns once the head is read, the body still to come."""
-        scheme = _checked_scheme(url)
         wire = _wire_request(url, headers)
-        pool = self.manager(policy, scheme).connection_from_host(wire.host, wire.port, wire.scheme)
+        pool = self.manager(policy, wire.scheme).connection_from_host(wire.host, wire.port, wire.scheme)
         left = max(deadline.seconds_left(), 0.001)
         return pool.urlopen(
             "GET", wire.target, headers=dict(wire.headers), redirect=False, assert_same_host=False,
@@ -238,6 +237,9 @@ def _wire_request(url: str, headers: dict[str, str]) -> WireRequest:
     Credentials in the URL become Basic authorization, as browsers and httpx do.
     """
     parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise FetchError(f"refused to fetch {url!r}: only http and https URLs are fetched")
     try:
         port = parts.port
     except ValueError:
@@ -250,7 +252,6 @@ def _wire_request(url: str, headers: dict[str, str]) -> WireRequest:
     if not host or not _HOST_RE.fullmatch(host):
         raise FetchError(f"invalid URL {url!r}: no usable host name")
     target = quote(parts.path or "/", safe=URL_SAFE) + (f"?{quote(parts.query, safe=URL_SAFE)}" if parts.query else "")
-    scheme = parts.scheme.lower()
     default = 443 if scheme == "https" else 80
     authority = f"[{host}]" if ":" in host else host
     if port is not None and port != default:
@@ -291,13 +292,6 @@ def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[st
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     return headers
-
-
-def _checked_scheme(url: str) -> str:
-    scheme = urlsplit(url).scheme.lower()
-    if scheme not in ("http", "https"):
-        raise FetchError(f"refused to fetch {url!r}: only http and https URLs are fetched")
-    return scheme
 
 
 def _redirect_target(current: str, response: BaseHTTPResponse) -> str:

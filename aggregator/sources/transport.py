@@ -77,7 +77,8 @@ class Watchdog:
         with self._wakeup:
             heapq.heappush(self._queue, (at, next(self._order), deadline))
             self._start()
-            self._wakeup.notify()
+            if self._queue[0][2] is deadline:  # the new earliest: the watchdog's wait must be shortened
+                self._wakeup.notify()
         self._current.deadline = deadline
         try:
             yield deadline
