@@ -81,9 +81,13 @@ def safe_url(url: str | None, base: str | None = None) -> str | None:
 
     Control characters and whitespace are removed first: browsers ignore them
     inside a scheme, which is how `java\\tscript:` tricks get through naive checks.
+    Anything but a string (a JSON object where a feed should have a URL) is no
+    URL: input decides these types, so they are answered, never raised on.
     """
-    if not url:
+    if not url or not isinstance(url, str):
         return None
+    if not isinstance(base, str):
+        base = None
     url = re.sub(r"[\x00-\x20\x7f]+", "", html.unescape(url))
     try:
         if base:

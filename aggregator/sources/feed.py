@@ -7,6 +7,13 @@ refused: feedparser's own filter let a quadratic-blowup feed reach 2.3 GB.
 feedparser does not read JSON Feed, so that format is parsed here with json.
 Its HTML sanitizer is turned off: normalize.sanitize_html (nh3) is faster
 and stricter, and it is applied to every format alike.
+
+Real feeds are often ill-formed but complete (a bare `&`, `&nbsp;` in XML,
+a CDATA section left open, a declared encoding that lies, served as
+text/html): those are read the way feedparser recovers them, as the readers
+people like do, with one warning. Only a document cut off before its root
+element closes is refused: what it lacks may be anything, and the next
+fetch will likely be whole.
 """
 
 from __future__ import annotations
@@ -25,7 +32,10 @@ from ..normalize import (
 
 ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.I)
 DOCTYPE = re.compile(rb"<!DOCTYPE[^>\[]*(\[.*?\]\s*)?>", re.I | re.S)
-ROOT_CLOSE = re.compile(rb"</\s*(rss|feed|rdf:RDF|RDF|channel)\s*>\s*$", re.I)
+ROOT_START = re.compile(rb"""<([^\s<>/!?]+)(?:[^<>"']|"[^"]*"|'[^']*')*?(/?)>""")
+END_TAG_AT_END = re.compile(rb"</\s*([^\s<>/]+)\s*>\Z")
+FEED_ROOTS = {b"rss", b"feed", b"rdf"}  # local names, lowercased
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 JSON_FEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/1(\.1)?/?$")
 MAX_ENTRIES = 20_000
 
@@ -36,17 +46,35 @@ class FeedError(ValueError):
 
 def parse_feed(data: bytes, *, source: str, url: str | None = None,
                content_type: str | None = None) -> ParseResult:
-    """Parse a whole feed document. Errors come back as ParseResult.error, not exceptions."""
+    """Parse a whole feed document. Errors come back as ParseResult.error, not exceptions.
+
+    The content decides the format, never the Content-Type: feeds are commonly
+    served as text/html, text/plain or application/octet-stream. What was read
+    in spite of a problem comes back as one line in ParseResult.warnings.
+    """
+    is_json = _looks_like_json(data)
     try:
-        if _looks_like_json(data):
-            return ParseResult(articles=parse_json_feed(data, source=source, url=url))
-        return ParseResult(articles=parse_xml_feed(data, source=source, url=url, content_type=content_type))
+        if is_json:
+            articles, problems = parse_json_feed(data, source=source, url=url), []
+        else:
+            articles, problems = parse_xml_feed(data, source=source, url=url, content_type=content_type)
     except FeedError as exc:
         return ParseResult(error=str(exc))
+    problems = [p for p in [_served_as(content_type, is_json), *problems] if p]
+    warning = f"read leniently: {'; '.join(problems)}; the feed's publisher can fix this"
+    return ParseResult(articles=articles, warnings=[warning] if problems else [])
 
 
 def _looks_like_json(data: bytes) -> bool:
     return data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[")
+
+
+def _served_as(content_type: str | None, is_json: bool) -> str | None:
+    """A note when the Content-Type names no type of the format the content turned out to be."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    if not kind or kind.endswith(("/json", "+json") if is_json else ("/xml", "+xml")):
+        return None
+    return f"served as {kind}, which is not {'a JSON' if is_json else 'an XML'} type"
 
 
 # --- RSS and Atom through feedparser ---
@@ -62,22 +90,29 @@ def neutralize_dtd(data: bytes) -> bytes:
 
 
 def parse_xml_feed(data: bytes, *, source: str, url: str | None = None,
-                   content_type: str | None = None) -> list[Article]:
+                   content_type: str | None = None) -> tuple[list[Article], list[str]]:
+    """The articles of an RSS or Atom document, and what it was read in spite of."""
     import feedparser  # imported here: about 0.1 s, and only feed sources need it
 
     if not data.strip():
         raise FeedError("empty response: no feed in it")
     data = neutralize_dtd(data)
     headers = {"content-location": url or "", "content-type": content_type or "application/xml"}
-    _refuse_entities(_as_feedparser_decodes(data, headers))
+    as_parsed = _as_feedparser_decodes(data, headers)
+    _refuse_entities(as_parsed)
     parsed = _fast_parse(data, content_type) or feedparser.parse(data, response_headers=headers, sanitize_html=False,
                                                    resolve_relative_uris=True)
     if not parsed.get("version") and not parsed.entries:
         raise FeedError("not a feed: no RSS, Atom or JSON Feed in the response "
                         "(an HTML page or an error page?); check the source's URL")
-    if parsed.get("bozo") and _truncated(data):
+    if _truncated(as_parsed):
         raise FeedError("the feed is cut off before its end (truncated download?); "
                         "nothing from it was stored, it will be retried")
+    return _articles_of(parsed, source=source, url=url), [p for p in [_recovered(parsed, data)] if p]
+
+
+def _articles_of(parsed: Any, *, source: str, url: str | None) -> list[Article]:
+    """One Article per entry with a title or text; a repeated id keeps its first entry."""
     site = clean_text(parsed.feed.get("title", "")) or source
     feed_link = safe_url(parsed.feed.get("link"), url) or url
     feed_authors = _names(parsed.feed.get("authors", []))
@@ -90,6 +125,26 @@ def parse_xml_feed(data: bytes, *, source: str, url: str | None = None,
         if article is not None:
             articles.setdefault(article.id, article)
     return list(articles.values())
+
+
+def _recovered(parsed: Any, data: bytes) -> str | None:
+    """What feedparser read past, in words for the source's owner, or None for a clean parse.
+
+    A Content-Type that is not XML is left to _served_as, which says it whichever
+    parser ran. feedparser puts an XML declaration line before a document that
+    has none, so its line numbers are one too high there.
+    """
+    import feedparser
+    from xml.sax import SAXParseException
+
+    problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    if problem is None or isinstance(problem, feedparser.NonXMLContentType):
+        return None
+    if isinstance(problem, SAXParseException):
+        line = problem.getLineNumber() - (0 if _declared(data) else 1)
+        return (f"not well-formed XML at line {max(line, 1)} ({problem.getMessage()}), "
+                "recovered as feed readers do (some text may be lost or garbled)")
+    return str(problem) or type(problem).__name__
 
 
 ENTRY_TAG = re.compile(rb"<(?:[A-Za-z0-9_-]+:)?(?:item|entry)[\s>/]")
@@ -181,9 +236,74 @@ def _as_feedparser_decodes(data: bytes, headers: dict[str, str]) -> bytes:
     return convert_to_utf8(dict(headers), data, {})
 
 
-def _truncated(data: bytes) -> bool:
-    tail = data.rstrip()[-200:].replace(b"\x00", b"")
-    return not ROOT_CLOSE.search(tail)
+def _declared(data: bytes) -> bool:
+    """Whether the document starts with an XML declaration (past a byte-order mark; UTF-16 too)."""
+    return data[:200].replace(b"\x00", b"").lstrip(b"\xef\xbb\xbf\xfe\xff").startswith(b"<?xml")
+
+
+def _truncated(document: bytes) -> bool:
+    """Whether the document stops before its root element closes: the one thing refused.
+
+    The root is the first element; the document is whole when its last tag, past
+    trailing whitespace, comments, processing instructions and stray text, is the
+    root's end tag (compared by local name, so namespace prefixes do not matter).
+    A feed root's end tag (rss, feed, RDF) also counts, so junk before the root,
+    such as a PHP warning's <b>, does not make a whole feed look cut off.
+    """
+    document = document.replace(b"\x00", b"")  # UTF-16 and UTF-32 markup reads as ASCII this way
+    root = _root_start(document)
+    if root is None:
+        return False  # no element at all: "not a feed" is the better answer
+    if root.group(2):
+        return False  # <rss/>: a root that closes itself
+    last = _last_end_tag(document)
+    return last is None or _local_name(last) not in {_local_name(root.group(1))} | FEED_ROOTS
+
+
+def _root_start(document: bytes) -> re.Match[bytes] | None:
+    """The first element's start tag, past the prolog (declaration, comments, PIs, DOCTYPE) and stray text."""
+    position = document.find(b"<")
+    while position != -1:
+        if document.startswith((b"<?", b"<!--"), position):
+            closer = b"?>" if document.startswith(b"<?", position) else b"-->"
+            end = document.find(closer, position + 2)
+            position = -1 if end == -1 else document.find(b"<", end + len(closer))
+        elif document.startswith(b"<!", position):
+            doctype = DOCTYPE.match(document, position)
+            end = doctype.end() if doctype else document.find(b">", position) + 1
+            position = -1 if end <= 0 else document.find(b"<", end)
+        else:
+            return ROOT_START.match(document, position)
+    return None
+
+
+def _last_end_tag(document: bytes) -> bytes | None:
+    """The name in the document's last tag when that is an end tag, else None.
+
+    Trailing whitespace, comments, processing instructions and text after the
+    last tag are passed over; a `<` with no `>` after it is a tag cut off.
+    """
+    end = len(document)
+    while True:
+        while end and document[end - 1] in b" \t\r\n":
+            end -= 1
+        if document.endswith(b"-->", 0, end) and (start := document.rfind(b"<!--", 0, end)) != -1:
+            end = start
+        elif document.endswith(b"?>", 0, end) and (start := document.rfind(b"<?", 0, end)) != -1:
+            end = start
+        elif not document.endswith(b">", 0, end):
+            close = document.rfind(b">", 0, end)
+            if close == -1 or document.find(b"<", close, end) != -1:
+                return None
+            end = close + 1
+        else:
+            break
+    match = END_TAG_AT_END.search(document[max(0, end - 512):end])
+    return match.group(1) if match else None
+
+
+def _local_name(name: bytes) -> bytes:
+    return name.rsplit(b":", 1)[-1].lower()
 
 
 def _names(people: Any) -> list[str]:
@@ -300,6 +420,11 @@ def _unique(items: Any) -> list[str]:
 
 
 # --- JSON Feed 1.0 / 1.1 ---
+#
+# Every field is read through a helper that accepts only the type the spec gives it
+# (_text, _json_id, _url, _tags, _json_authors): publishers put objects where URLs
+# belong, lists where strings belong, numbers for ids and dates. A field of the wrong
+# type is read as far as it makes sense, else left out; it never costs the feed.
 
 
 def parse_json_feed(data: bytes, *, source: str, url: str | None = None) -> list[Article]:
@@ -309,13 +434,13 @@ def parse_json_feed(data: bytes, *, source: str, url: str | None = None) -> list
         document = json.loads(decode_text(data))
     except (UndecodableError, ValueError, RecursionError) as exc:
         raise FeedError(f"not valid JSON: {exc}") from None
-    if not isinstance(document, dict) or not JSON_FEED_VERSION.match(str(document.get("version", ""))):
+    if not isinstance(document, dict) or not JSON_FEED_VERSION.match(_text(document.get("version"))):
         raise FeedError("JSON without a JSON Feed version (https://jsonfeed.org/version/1.1); not a feed")
     items = document.get("items")
     if not isinstance(items, list):
         raise FeedError('JSON Feed has no "items" list')
-    site = clean_text(str(document.get("title") or "")) or source
-    base = safe_url(document.get("home_page_url")) or safe_url(document.get("feed_url")) or url
+    site = clean_text(_text(document.get("title"))) or source
+    base = safe_url(_url(document.get("home_page_url"))) or safe_url(_url(document.get("feed_url"))) or url
     feed_authors = _json_authors(document)
     articles: dict[str, Article] = {}
     for item in items[:MAX_ENTRIES]:
@@ -325,37 +450,73 @@ def parse_json_feed(data: bytes, *, source: str, url: str | None = None) -> list
 
 
 def _json_authors(obj: dict) -> list[str]:
-    authors = obj.get("authors")
-    if not isinstance(authors, list):
-        authors = [obj["author"]] if isinstance(obj.get("author"), dict) else []
-    return [clean_text(str(a.get("name"))) for a in authors if isinstance(a, dict) and a.get("name")]
+    """Names from `authors` (1.1) or `author` (1.0): a list, one object, or a bare name string."""
+    people = obj.get("authors")
+    if people in (None, [], {}, ""):
+        people = obj.get("author")
+    if not isinstance(people, list):
+        people = [people]
+    names = (_text(p.get("name")) if isinstance(p, dict) else _text(p) for p in people)
+    return _unique(clean_text(name) for name in names)
 
 
 def _article_from_json_item(item: dict, source: str, site: str, base: str | None,
                             feed_authors: list[str]) -> Article | None:
-    link = safe_url(_str(item.get("url")), base) or safe_url(_str(item.get("external_url")), base)
-    raw_html = _str(item.get("content_html")) or _escape_text(_str(item.get("content_text")))
+    link = safe_url(_url(item.get("url")), base) or safe_url(_url(item.get("external_url")), base)
+    raw_html = _text(item.get("content_html")) or _escape_text(_text(item.get("content_text")))
     content_html = sanitize_html(raw_html, link or base)
     text = clean_html_to_text(content_html)
-    title = clean_text(_str(item.get("title"))) or summarize(text, 80)
+    title = clean_text(_text(item.get("title"))) or summarize(text, 80)
     if not title and not text:
         return None
-    tags = item.get("tags") if isinstance(item.get("tags"), list) else []
     return _feed_article(
-        source=source, site=site, base=base, title=title, link=link, guid=clean_text(_str(item.get("id"))),
+        source=source, site=site, base=base, title=title, link=link, guid=clean_text(_json_id(item.get("id"))),
         text=text, content_html=content_html,
-        summary=summarize(clean_text(_str(item.get("summary")))) or summarize(text),
+        summary=summarize(clean_text(_text(item.get("summary")))) or summarize(text),
         published=_iso_date(item.get("date_published")), updated=_iso_date(item.get("date_modified")),
         authors=_json_authors(item) or feed_authors,
-        categories=_unique(clean_text(str(t)) for t in tags if isinstance(t, (str, int, float))),
-        image=safe_url(_str(item.get("image")), base) or safe_url(_str(item.get("banner_image")), base))
+        categories=_unique(clean_text(tag) for tag in _tags(item.get("tags"))),
+        image=safe_url(_url(item.get("image")), base) or safe_url(_url(item.get("banner_image")), base))
 
 
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+def json_string(value: Any) -> str:
+    """A JSON string as text we can store, else "".
+
+    json.loads lets a lone surrogate ("\\ud800") through, and neither hashing
+    nor SQLite accepts one: it becomes U+FFFD, as a decoder would make it.
+    """
+    if not isinstance(value, str):
+        return ""
+    return value if value.isascii() else LONE_SURROGATE.sub("\ufffd", value)
+
+
+def _text(value: Any) -> str:
+    """A string field: a string, or the strings of a list joined (["Part one", "part two"])."""
+    if isinstance(value, list):
+        return " ".join(json_string(part) for part in value if isinstance(part, str))
+    return json_string(value)
+
+
+def _json_id(value: Any) -> str:
+    """The spec says an id is a string and a number must be read as one; nothing else is an id."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return json_string(value)
+
+
+def _url(value: Any) -> str:
+    """A URL field: only a string is one (an object such as {"href": ...} is not guessed at)."""
+    return json_string(value)
+
+
+def _tags(value: Any) -> list[str]:
+    """`tags`: a list of strings (numbers spelled out), or one tag given as a bare string."""
+    values = value if isinstance(value, list) else [value]
+    return [_json_id(tag) for tag in values]
 
 
 def _iso_date(value: Any) -> datetime | None:
+    """An RFC 3339 string; anything else (a Unix time as a number) is no date rather than a guess."""
     if not isinstance(value, str):
         return None
     try:

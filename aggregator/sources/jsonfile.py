@@ -16,7 +16,7 @@ from ..models import Article, ParseResult
 from ..normalize import (
     clamp_date, clean_html_to_text, clean_text, content_hash, safe_url, sanitize_html, summarize,
 )
-from .feed import JSON_FEED_VERSION, parse_feed, skipped_for
+from .feed import JSON_FEED_VERSION, json_string, parse_feed, skipped_for
 from .feed import _escape_text as paragraphs_html  # plain text -> <p> paragraphs, shared with feeds
 from .plaintext import NotAnArticle
 
@@ -127,7 +127,7 @@ def _first_str(obj: dict, keys: tuple[str, ...]) -> str:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
         if isinstance(value, str) and value.strip():
-            return value.strip()
+            return json_string(value.strip())
     return ""
 
 
@@ -135,7 +135,7 @@ def _name(value: Any, key: str = "name") -> str:
     """A string, or the `name` (or `url`) of an object such as a JSON-LD publisher."""
     if isinstance(value, dict):
         value = value.get(key)
-    return value if isinstance(value, str) else ""
+    return json_string(value)
 
 
 def _names(value: Any) -> list[str]:

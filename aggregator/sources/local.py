@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import logging
 import os
 import re
 import time
@@ -27,6 +28,7 @@ from ..models import Article, FileState, LocalFile, ParseResult, Skipped
 from ..normalize import clean_text, content_hash, paragraphs_to_html, stable_id, summarize
 from .plaintext import NotAnArticle, parse_plaintext
 
+log = logging.getLogger("aggregator")
 IGNORED_SUFFIXES = ("~", ".swp", ".swo", ".tmp", ".part", ".crdownload", ".bak", ".orig", ".DS_Store")
 IGNORED_PREFIXES = (".", "~$", ".#", "#")
 
@@ -256,6 +258,8 @@ def parse_feed_file(file: LocalFile, text: str, source: str, options: ParseOptio
 
     shown = display_path(file.path)
     result = skipped_for(shown, parse_feed(_utf8(XML_DECLARATION.sub("", text, count=1)), source=source))
+    for warning in result.warnings:  # here, in the main process, where logging is set up
+        log.warning("%s: %s: %s", source, shown, warning)
     for article in result.articles:
         article.origin = str(file.path)
     if not result.articles and not result.skipped:
