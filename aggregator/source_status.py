@@ -16,7 +16,9 @@ def source_rows(config: Config, store: Any) -> list[dict[str, Any]]:
         state = states.get(source.name, {})
         location = source.location
         if source.url and state.get("url") and state.get("url") != source.url:
-            location = f"{source.url} -> {state['url']} (moved permanently)"
+            how = (f"the feed linked from the web page {state['found_on']}; put its URL in the source's url"
+                   if state.get("found_on") else "moved permanently")
+            location = f"{source.url} -> {state['url']} ({how})"
         status = state.get("status") or ("never fetched" if source.url else "-")
         if not source.enabled:
             status = "disabled"
@@ -26,5 +28,6 @@ def source_rows(config: Config, store: Any) -> list[dict[str, Any]]:
             "last_error": " ".join(str(state.get("last_error") or "").split()) or None,
             "next_due": state.get("next_due"), "http_status": state.get("http_status"),
             "error_count": state.get("error_count") or 0, "articles": counts.get(source.name, 0),
+            "found_on": state.get("found_on"),  # the web page the feed was found on, if url is one
         })
     return rows

@@ -203,11 +203,17 @@ MIGRATION_12 = [
     "DROP INDEX IF EXISTS idx_articles_content_hash",
 ]
 
+MIGRATION_13 = [
+    # The web page a remote source's feed was found on (sources/remote.py), when its configured
+    # url is a page linking to the feed: `aggregator sources` says so, rather than "moved".
+    "ALTER TABLE sources ADD COLUMN found_on TEXT",
+]
+
 # Numbered schema changes, applied in order. Append a new number; never edit one that has shipped.
 MIGRATIONS: dict[int, list[str]] = {
     1: MIGRATION_1, 2: MIGRATION_2, 3: MIGRATION_3, 4: MIGRATION_4, 5: MIGRATION_5, 6: MIGRATION_6,
     7: MIGRATION_7, 8: MIGRATION_8, 9: MIGRATION_9, 10: MIGRATION_10,
-    11: MIGRATION_11, 12: MIGRATION_12,
+    11: MIGRATION_11, 12: MIGRATION_12, 13: MIGRATION_13,
 }
 
 

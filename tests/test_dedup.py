@@ -145,6 +145,7 @@ def test_a_store_with_the_old_bucket_table_loses_it_and_keeps_clustering(tmp_pat
         old.conn.execute("DROP INDEX idx_article_topics_newest")  # and migration 11
         old.conn.execute("ALTER TABLE article_topics DROP COLUMN newest")
         old.conn.execute("CREATE INDEX idx_article_topics_topic ON article_topics (topic, article_id)")
+        old.conn.execute("ALTER TABLE sources DROP COLUMN found_on")  # and migration 13
         old.conn.execute("PRAGMA user_version = 7")
     with Store(path) as store:
         assert store.schema_version == max(MIGRATIONS)

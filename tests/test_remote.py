@@ -242,12 +242,103 @@ def test_content_type_that_cannot_be_a_feed_is_refused(tmp_path, server):
     assert report.error == "the server sent image/png, not a feed; check the source's url"
 
 
-def test_html_page_names_the_feed_it_links_to(tmp_path, server):
-    server.routes["/"] = Reply(200, feed_bytes("page.html"), {"Content-Type": "text/html; charset=utf-8"})
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+
+def test_html_page_whose_linked_feed_fails_names_both(tmp_path, server):
+    server.routes["/"] = Reply(200, feed_bytes("page.html"), HTML)  # links to /feed.xml, which is a 404
     report, state = run(one(tmp_path, server.url("/")))
     assert report.error == (f"{server.url('/')} is a web page, not a feed; it links to the feed "
-                            f"{server.url('/feed.xml')}: put that in the source's url")
-    assert state["status"] == "error"
+                            f"{server.url('/feed.xml')}, which failed: HTTP 404 Not Found from "
+                            f"{server.url('/feed.xml')}: there is no feed at this URL; check the source's url")
+    assert state["status"] == "error" and state["url"] == server.url("/") and state["found_on"] is None
+
+
+def test_html_page_linking_to_a_feed_is_followed_once_and_said_so(tmp_path, server, caplog):
+    from aggregator.source_status import source_rows
+
+    server.routes["/"] = Reply(200, feed_bytes("page.html"), HTML)
+    server.routes["/feed.xml"] = Reply(200, RSS, {**XML, "ETag": '"v1"'})
+    config = one(tmp_path, server.url("/"))
+    with caplog.at_level(logging.WARNING, logger="aggregator"):
+        report, state = run(config)
+    assert (report.new, report.error) == (2, None)
+    assert state["status"] == "ok" and state["url"] == server.url("/feed.xml") and state["etag"] == '"v1"'
+    assert state["found_on"] == server.url("/") and state["http_status"] == 200
+    [warning] = [r.getMessage() for r in caplog.records if "web page" in r.getMessage()]
+    assert warning == (f"Feed: {server.url('/')} is a web page; reading the feed it links to, "
+                       f"{server.url('/feed.xml')} (put that URL in the source's url to save a fetch)")
+    with Store(config.storage.database) as store:
+        [row] = source_rows(config, store)
+    assert row["found_on"] == server.url("/") and row["status"] == "ok" and row["articles"] == 2
+    assert row["location"] == (f"{server.url('/')} -> {server.url('/feed.xml')} (the feed linked from the web "
+                               f"page {server.url('/')}; put its URL in the source's url)")
+    run(config)  # the feed is fetched directly now, with its validators
+    assert len(server.hits("/")) == 1 and len(server.hits("/feed.xml")) == 2
+    assert server.hits("/feed.xml")[1].headers["if-none-match"] == '"v1"'
+
+
+def test_a_found_feed_that_fails_sends_the_next_fetch_back_to_the_page(tmp_path, server):
+    server.routes["/"] = Reply(200, feed_bytes("page.html"), HTML)
+    server.routes["/feed.xml"] = Reply(200, RSS, {**XML, "ETag": '"v1"'})
+    config = one(tmp_path, server.url("/"))
+    run(config)
+    server.routes["/feed.xml"] = Reply(404)
+    report, state = run(config)
+    assert report.error.startswith("HTTP 404") and state["status"] == "error"
+    assert state["url"] == server.url("/") and state["found_on"] is None and state["etag"] is None
+    server.routes["/feed.xml"] = Reply(200, RSS, XML)
+    report, state = run(config)
+    assert report.error is None and state["found_on"] == server.url("/") and len(server.hits("/")) == 2
+
+
+def test_a_page_found_through_a_page_is_not_followed(tmp_path, server):
+    """One hop only: a link to a page that links on is an error, and the third URL is never asked for."""
+    server.routes["/"] = Reply(200, feed_bytes("page.html"), HTML)
+    server.routes["/feed.xml"] = Reply(200, feed_bytes("page.html").replace(b"/feed.xml", b"/deeper.xml"), HTML)
+    report, state = run(one(tmp_path, server.url("/")))
+    assert report.error.startswith(f"{server.url('/')} is a web page, not a feed; it links to the feed "
+                                   f"{server.url('/feed.xml')}, which we cannot read: not a feed")
+    assert server.hits("/deeper.xml") == [] and state["status"] == "error"
+
+
+@pytest.mark.parametrize("name,content_type", [
+    ("rss20.xml", "text/html"), ("atom10.xml", "application/octet-stream"), ("rss10.rdf", "text/plain"),
+    ("jsonfeed11.json", "text/html; charset=utf-8"), ("jsonfeed10.json", "application/octet-stream"),
+    ("rss20.xml", "application/zip"),  # a wrong type that names a binary format: the bytes say otherwise
+])
+def test_the_content_decides_the_kind_not_the_content_type(tmp_path, server, caplog, name, content_type):
+    server.routes["/f"] = Reply(200, feed_bytes(name), {"Content-Type": content_type})
+    with caplog.at_level(logging.WARNING, logger="aggregator"):
+        report, state = run(one(tmp_path, server.url("/f")))
+    assert report.error is None and report.new >= 1 and state["status"] == "ok"
+    media_type = content_type.split(";")[0]
+    [warning] = [r.getMessage() for r in caplog.records if "read leniently" in r.getMessage()]
+    assert warning.startswith(f"Feed: read leniently: served as {media_type}, which is not ")
+
+
+def test_ill_formed_but_complete_feed_is_read_with_one_warning(tmp_path, server, caplog):
+    body = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Tom & Jerry&nbsp;News</title>'
+            b'<item><title>Fish &amp; chips&nbsp;again</title><link>https://x.example/1?a=1&b=2</link>'
+            b'<description>Bare & here</description></item></channel></rss>\n<!-- cached 0.2s -->\n')
+    server.routes["/f"] = Reply(200, body, XML)
+    config = one(tmp_path, server.url("/f"))
+    with caplog.at_level(logging.WARNING, logger="aggregator"):
+        report, state = run(config)
+    assert (report.new, report.error, state["status"]) == (1, None, "ok")
+    [article] = stored(config)
+    assert article.title == "Fish & chips\u00a0again" and article.url == "https://x.example/1?a=1&b=2"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "leniently" in r.getMessage()]
+    assert warnings == ["Feed: read leniently: not well-formed XML at line 1 (not well-formed (invalid token)), "
+                        "recovered as feed readers do (some text may be lost or garbled); "
+                        "the feed's publisher can fix this"]
+
+
+def test_truncated_feed_is_refused_and_retried(tmp_path, server):
+    server.routes["/f"] = Reply(200, RSS[:RSS.index(b"</item>") + 20], XML)
+    report, state = run(one(tmp_path, server.url("/f")))
+    assert report.error.startswith("the feed is cut off before its end") and state["status"] == "error"
+    assert state["next_due"] is not None
 
 
 @pytest.mark.parametrize("name,content_type,title,site", [

@@ -15,6 +15,13 @@ covers articles that were not stored.
 Status values in the `sources` table: ok, error (the last fetch failed),
 backing off (failed repeatedly, or the server asked us to wait), gone
 (HTTP 410: not fetched again until the source's config changes).
+
+The body decides what it is, not its Content-Type. A web page that links to
+a feed (`<link rel="alternate" type="application/rss+xml" href=...>`) is
+followed once, to that feed, with the same fetcher and network policy; the
+feed's URL is then fetched directly, like a permanent redirect, and the
+source's row keeps the page in `found_on` so `aggregator sources` says how
+the feed was found. If that feed fails, the next fetch asks the page again.
 """
 
 from __future__ import annotations
@@ -65,6 +72,7 @@ class FetchJob:
     quiet_skip: bool = False  # not due yet: nothing to report
     fresh: bool = False  # first fetch since the source's config changed: forget the old state
     recorded_ok_at: datetime | None = None  # when an OK fetch was last written to the store
+    found_on: str | None = None  # the web page `url` was found on, when the configured URL is a page
     known: dict[str, str] = field(default_factory=dict)  # full_text sources: stored id -> content hash
     topics: tuple = ()  # the config's TopicConfigs: articles are tagged where the feed is parsed
 
@@ -116,7 +124,8 @@ def plan_fetch(config: Config, source: SourceConfig, state: dict[str, Any], *,
     job = FetchJob(source, state.get("url") or source.url, policy, print_, state.get("etag"),
                    state.get("last_modified"), state.get("error_count") or 0,
                    regular_interval(source, state),
-                   recorded_ok_at=_parse_time(state.get("last_fetch")) if state.get("status") == "ok" else None)
+                   recorded_ok_at=_parse_time(state.get("last_fetch")) if state.get("status") == "ok" else None,
+                   found_on=state.get("found_on"))
     if state.get("status") == "gone":
         return _skip(job, f"gone (HTTP 410 on {state.get('last_fetch') or '?'}): the publisher removed the "
                           "feed; not fetched until you change or remove this source in the config",
@@ -194,23 +203,30 @@ def _base_state(job: FetchJob, fetched: Any, now: datetime) -> dict[str, Any]:
     state = {"kind": "remote", "location": job.source.url, "fingerprint": job.fingerprint,
              "last_fetch": iso_utc(now), "http_status": fetched.status, "url": job.url, "retry_after": None}
     if job.fresh:
-        state.update(etag=None, last_modified=None, interval_seconds=None)
+        state.update(etag=None, last_modified=None, interval_seconds=None, found_on=None)
     return state
 
 
 def _parsed(outcome: FetchOutcome, job: FetchJob, base: dict[str, Any], fetched: Any,
             now: datetime, rng: random.Random | None, fetcher: Any = None) -> FetchOutcome:
-    from ..parsing_pool import parse_feed_bytes
-
-    kind = fetched.content_type.split(";", 1)[0].strip().lower()
-    if kind.startswith(NOT_FEED_TYPES):
+    kind = _media_type(fetched.content_type)
+    if kind.startswith(NOT_FEED_TYPES) and not _looks_like_a_document(fetched.body or b""):
         return _failed(outcome, job, base, f"the server sent {kind}, not a feed; check the source's url",
                        now, rng)
-    result = parse_feed_bytes(fetched.body or b"", source=job.source.name, url=fetched.final_url,
-                              content_type=fetched.content_type or None, topics=job.topics,
-                              source_topics=job.source.topics)
+    result = _parse_body(job, fetched)
+    page = fetched
+    if result.error and fetcher is not None and not job.found_on and (link := _linked_feed(fetched)):
+        found = _follow_feed_link(job, fetched, link, fetcher)
+        outcome.elapsed += found.fetched.elapsed if found.fetched else 0.0
+        if found.error:
+            return _failed(outcome, job, base, found.error, now, rng)
+        job, fetched, result = dataclasses.replace(job, url=link), found.fetched, found.result
+        base = {**base, "url": link, "http_status": fetched.status, "found_on": page.final_url}
+        outcome.http_status = fetched.status
     if result.error:
         return _failed(outcome, job, base, _explain_not_feed(result.error, fetched), now, rng)
+    for warning in result.warnings:  # on this side of the parse pool, where logging is set up
+        log.warning("%s: %s", job.source.name, warning)
     if job.source.full_text:
         add_full_text(result.articles, job, fetcher)
         result.fingerprints.clear()  # computed from the summaries; the main thread redoes them
@@ -222,6 +238,68 @@ def _parsed(outcome: FetchOutcome, job: FetchJob, base: dict[str, Any], fetched:
     outcome.state.update(etag=fetched.etag, last_modified=fetched.last_modified)
     outcome.results = [result]
     return outcome
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _looks_like_a_document(body: bytes) -> bool:
+    """Markup or JSON at the start (past a byte-order mark, UTF-16 zero bytes and whitespace).
+
+    An image or an archive never starts like this, and a feed served under such a
+    type does: the content decides, the Content-Type only explains a refusal.
+    """
+    head = body[:512].replace(b"\x00", b"").lstrip(b"\xef\xbb\xbf\xfe\xff \t\r\n")
+    return head[:1] in (b"<", b"{", b"[")
+
+
+def _parse_body(job: FetchJob, fetched: Any) -> ParseResult:
+    from ..parsing_pool import parse_feed_bytes
+
+    return parse_feed_bytes(fetched.body or b"", source=job.source.name, url=fetched.final_url,
+                            content_type=fetched.content_type or None, topics=job.topics,
+                            source_topics=job.source.topics)
+
+
+def _linked_feed(fetched: Any) -> str | None:
+    """The first feed a web page links to (rel="alternate"), or None when the body is no page."""
+    body = fetched.body or b""
+    if b"<html" not in body[:4096].lower() and "html" not in _media_type(fetched.content_type):
+        return None
+    links = feed_links(body[:262144], fetched.final_url)
+    return links[0] if links else None
+
+
+@dataclass
+class FoundFeed:
+    """The fetch of the feed a page links to: its answer and parse, or why it is no use."""
+
+    fetched: Any = None
+    result: ParseResult | None = None
+    error: str | None = None
+
+
+def _follow_feed_link(job: FetchJob, page: Any, link: str, fetcher: Any) -> FoundFeed:
+    """Fetch and parse the feed a page links to: one hop, never a page found there in turn.
+
+    Same fetcher and network policy as the page (address checks, limits,
+    deadline); no validators, as the stored ones belong to the URL asked before.
+    """
+    source = job.source.name
+    where = f"{page.final_url} is a web page, not a feed; it links to the feed {link}"
+    fetched = fetcher.fetch(link, job.policy)
+    if fetched.error or fetched.status is None or not 200 <= fetched.status < 300:
+        return FoundFeed(fetched, error=f"{where}, which failed: {fetched.error or _http_error(fetched)}")
+    kind = _media_type(fetched.content_type)
+    if kind.startswith(NOT_FEED_TYPES) and not _looks_like_a_document(fetched.body or b""):
+        return FoundFeed(fetched, error=f"{where}, which is {kind}, not a feed; check the source's url")
+    result = _parse_body(job, fetched)
+    if result.error:
+        return FoundFeed(fetched, error=f"{where}, which we cannot read: {result.error}")
+    log.warning("%s: %s is a web page; reading the feed it links to, %s (put that URL in the source's url "
+                "to save a fetch)", source, page.final_url, fetched.moved_to or link)
+    return FoundFeed(fetched, result)
 
 
 def _succeeded(job: FetchJob, base: dict[str, Any], fetched: Any, now: datetime,
@@ -247,6 +325,8 @@ def _failed(outcome: FetchOutcome, job: FetchJob, base: dict[str, Any], message:
     delay = backoff_seconds(job.interval, count, rng)
     outcome.state = {**base, "status": "error" if count == 1 else "backing off", "last_error": message,
                      "error_count": count, "next_due": iso_utc(now + timedelta(seconds=delay))}
+    if job.found_on:  # the page may link to another feed by now: ask it again next time
+        outcome.state.update(url=job.source.url, found_on=None, etag=None, last_modified=None)
     outcome.results = [ParseResult(error=message)]
     return outcome
 
@@ -293,14 +373,12 @@ def _http_error(fetched: Any, detail: str | None = None) -> str:
 
 
 def _explain_not_feed(error: str, fetched: Any) -> str:
-    """Parse errors, with the feeds an HTML page links to when that is what we got."""
+    """Parse errors, with the feed an HTML page links to when that is what we got (and did not follow)."""
     body = fetched.body or b""
-    if b"<html" not in body[:4096].lower() and "html" not in fetched.content_type.lower():
+    if b"<html" not in body[:4096].lower() and "html" not in _media_type(fetched.content_type):
         return error
-    links = feed_links(body[:262144], fetched.final_url)
-    if links:
-        return (f"{fetched.final_url} is a web page, not a feed; it links to the feed "
-                f"{links[0]}: put that in the source's url")
+    if link := _linked_feed(fetched):
+        return f"{fetched.final_url} is a web page, not a feed; it links to the feed {link}: put that in the source's url"
     return f"{fetched.final_url} is a web page, not a feed, and it links to no feed; check the source's url"
 
 
