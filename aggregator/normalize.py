@@ -149,6 +149,18 @@ def _amp_cache_target(path: str, query: str) -> str | None:
     return f"{scheme}://{match.group(2)}{match.group(3) or '/'}" + (f"?{query}" if query else "")
 
 
+_XML_INVALID_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """Text without the characters XML 1.0 cannot carry (C0 controls, lone surrogates, U+FFFE/FFFF).
+
+    One stored title with a BEL in it would make every later publish fail in
+    feedgen, for every topic; this is the last gate before the store.
+    """
+    return _XML_INVALID_RE.sub("", text) if _XML_INVALID_RE.search(text) else text
+
+
 def clean_text(text: str) -> str:
     """Published text: control characters out, whitespace runs folded.
 

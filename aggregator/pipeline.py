@@ -16,11 +16,13 @@ exception that stops the other sources. Our own bugs still raise.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from .config import Config, DedupConfig, SourceConfig
 from .models import Article, IngestReport, ParseResult
+from .normalize import xml_safe
 from .store import Store
 from .topics import TopicRules
 
@@ -130,6 +132,8 @@ def store_results(store: Store, source: str, results: Iterable[ParseResult],
             progress(1)
     pruned = store.pruned_ids(batch)  # retention removed them; a feed still listing them must not revive them
     articles = [a for a in batch.values() if a.id not in pruned]
+    for article in articles:
+        make_xml_safe(article)
     tags = {a.id: done_tags[a.id] if a.id in done_tags else rules.tags(a) for a in articles}
     for article in articles:
         article.topics = tags[article.id]
@@ -193,6 +197,21 @@ def ingest_remote(config: Config, store: Store, sources: list[SourceConfig], rul
                 log_fetched(outcome, report)
                 reports[outcome.source] = report
     return reports
+
+
+TEXT_FIELDS = ("title", "site", "url", "guid", "summary", "text", "content_html", "image", "origin")
+
+
+def make_xml_safe(article: Article) -> None:
+    """Every text field of an article as XML 1.0 can carry it, whichever parser produced it."""
+    for name in TEXT_FIELDS:
+        value = getattr(article, name)
+        if value:
+            setattr(article, name, xml_safe(value))
+    article.authors = [xml_safe(a) for a in article.authors]
+    article.categories = [xml_safe(c) for c in article.categories]
+    article.site_related = [replace(r, title=xml_safe(r.title), author=xml_safe(r.author))
+                            for r in article.site_related]
 
 
 def store_fetched(config: Config, store: Store, outcome, rules: TopicRules,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import logging
+import logging
 import os
 import re
 import time
@@ -160,6 +161,15 @@ def parse_file(file: LocalFile, source: str, options: ParseOptions) -> ParseResu
         return PARSERS[kind](file, text, source, options)
     except NotAnArticle as exc:
         return ParseResult(skipped=[Skipped(shown, f"not an article: {exc}")])
+    except Exception as exc:  # noqa: BLE001 - a parser (ours or a library's) choked on this file's content
+        # One file must not stop its folder: it is reported and skipped; the traceback is for --log-level debug.
+        logging.getLogger("aggregator").debug("%s: %s raised while parsing", source, shown, exc_info=True)
+        return ParseResult(skipped=[Skipped(shown, f"could not be parsed as {kind} ({type(exc).__name__}: "
+                                                   f"{_one_line(exc)}); fix or remove the file")])
+
+
+def _one_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:200]
 
 
 def _declared_encoding(data: bytes) -> str | None:

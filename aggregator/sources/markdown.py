@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from ..normalize import clamp_date, clean_html_to_text, clean_text, safe_url, sanitize_html
@@ -85,8 +85,13 @@ def _front_matter(text: str) -> tuple[dict[str, Any], str]:
 def _yaml(source: str) -> dict[str, Any]:
     import yaml  # imported here: only Markdown files need it
 
+    class DatesAsText(yaml.SafeLoader):
+        """YAML's own timestamps raise on an impossible date (2024-13-05) and lose the whole file;
+        as text, _date reads them and a bad one costs only the date."""
+
+    DatesAsText.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
     try:
-        data = yaml.safe_load(source)
+        data = yaml.load(source, Loader=DatesAsText)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "syntax error"
         raise NotAnArticle(f"YAML front matter is not valid YAML ({first})") from None
@@ -131,8 +136,31 @@ def _date(value: Any) -> datetime | None:
     if isinstance(value, date):
         return clamp_date(datetime.combine(value, time(), tzinfo=timezone.utc))
     if isinstance(value, str) and value.strip():
+        text = value.strip().replace("Z", "+00:00")
         try:
-            return clamp_date(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
+            return clamp_date(datetime.fromisoformat(text))
+        except ValueError:
+            pass
+        try:  # YAML's own spelling: "2001-12-14 21:59:43.10 -5" (a space, and a short offset)
+            return clamp_date(_yaml_timestamp(text))
         except ValueError:
             return None
     return None
+
+
+YAML_TIMESTAMP = re.compile(r"(\d{4}-\d\d?-\d\d?)(?:[Tt ]+(\d\d?):(\d\d):(\d\d)(?:\.\d*)?)?"
+                            r"\s*(?:Z|([-+])(\d\d?)(?::?(\d\d))?)?")
+
+
+def _yaml_timestamp(text: str) -> datetime:
+    """The YAML 1.1 timestamp forms fromisoformat does not take; ValueError for anything else."""
+    match = YAML_TIMESTAMP.fullmatch(text)
+    if not match:
+        raise ValueError(text)
+    day, hour, minute, second, sign, off_hours, off_minutes = match.groups()
+    year, month, dom = (int(part) for part in day.split("-"))
+    when = datetime(year, month, dom, int(hour or 0), int(minute or 0), int(second or 0), tzinfo=timezone.utc)
+    if sign:
+        offset = timedelta(hours=int(off_hours), minutes=int(off_minutes or 0))
+        when = when - offset if sign == "+" else when + offset
+    return when
