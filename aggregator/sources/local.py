@@ -15,7 +15,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import logging
-import logging
 import os
 import re
 import time
