@@ -184,3 +184,14 @@ def test_one_bad_json_feed_file_does_not_stop_the_run(tmp_path: Path) -> None:
     titles = sorted(json.loads(line)["title"] for line in listed.output.splitlines())
     assert titles == ["Good JSON feed item", "Good RSS item", "Object URLs, kept", "Other source item"]
     assert "Saved feeds: 3 new, 0 updated, 0 unchanged, 1 skipped" in result.output  # b_no_items.json
+
+
+@pytest.mark.parametrize("version", ["1", "1.0", "1.1", "https://jsonfeed.org/version/1"])
+def test_a_bare_version_number_over_an_items_list_is_a_json_feed(version: str) -> None:
+    """gofeed's own test feeds write "1.0"; with an items list beside it nothing else is meant."""
+    data = json.dumps({"version": version, "items": [GOOD_ITEM]}).encode()
+    assert [a.title for a in parse_feed(data, source="Atlas").articles] == ["Harbour reopens"]
+
+
+def test_a_bare_version_number_without_items_is_not_a_feed() -> None:
+    assert parse_feed(json.dumps({"version": "1.0", "title": "x"}).encode(), source="Atlas").error

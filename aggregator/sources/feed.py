@@ -38,6 +38,7 @@ END_TAG_AT_END = re.compile(rb"</\s*([^\s<>/]+)\s*>\Z")
 FEED_ROOTS = {b"rss", b"feed", b"rdf"}  # local names, lowercased
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 JSON_FEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/1(\.1)?/?$")
+BARE_JSON_FEED_VERSIONS = ("1", "1.0", "1.1")
 MAX_ENTRIES = 20_000
 
 
@@ -529,7 +530,7 @@ def parse_json_feed(data: bytes, *, source: str, url: str | None = None) -> list
         document = json.loads(decode_text(data))
     except (UndecodableError, ValueError, RecursionError) as exc:
         raise FeedError(f"not valid JSON: {exc}") from None
-    if not isinstance(document, dict) or not JSON_FEED_VERSION.match(_text(document.get("version"))):
+    if not is_json_feed(document):
         raise FeedError("JSON without a JSON Feed version (https://jsonfeed.org/version/1.1); not a feed")
     items = document.get("items")
     if not isinstance(items, list):
@@ -542,6 +543,19 @@ def parse_json_feed(data: bytes, *, source: str, url: str | None = None) -> list
         if isinstance(item, dict) and (article := _article_from_json_item(item, source, site, base, feed_authors)):
             articles.setdefault(article.id, article)
     return list(articles.values())
+
+
+def is_json_feed(document: Any) -> bool:
+    """A JSON Feed: its version URL, or a bare "1", "1.0" or "1.1" over an items list.
+
+    The spec wants the URL; some writers put the number (gofeed's own test
+    feeds do), and with an items list beside it nothing else is meant.
+    """
+    if not isinstance(document, dict):
+        return False
+    version = _text(document.get("version")).strip()
+    return bool(JSON_FEED_VERSION.match(version)) or (
+        version in BARE_JSON_FEED_VERSIONS and isinstance(document.get("items"), list))
 
 
 def _json_authors(obj: dict) -> list[str]:

@@ -16,7 +16,7 @@ from ..models import Article, ParseResult
 from ..normalize import (
     clamp_date, clean_html_to_text, clean_text, content_hash, safe_url, sanitize_html, summarize,
 )
-from .feed import JSON_FEED_VERSION, json_string, parse_feed, skipped_for
+from .feed import is_json_feed, json_string, parse_feed, skipped_for
 from .feed import _escape_text as paragraphs_html  # plain text -> <p> paragraphs, shared with feeds
 from .plaintext import NotAnArticle
 
@@ -34,10 +34,6 @@ SITE_KEYS = ("site", "site_name", "source_name", "publisher")
 MAX_ITEMS = 20_000
 
 MakeId = Callable[[str | None], str]
-
-
-def is_json_feed(document: Any) -> bool:
-    return isinstance(document, dict) and bool(JSON_FEED_VERSION.match(str(document.get("version", ""))))
 
 
 def parse_json_file(data: bytes, text: str, *, source: str, origin: str, make_id: MakeId,
