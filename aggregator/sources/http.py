@@ -30,6 +30,7 @@ import http.client
 import re
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -37,7 +38,7 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from urllib3 import BaseHTTPResponse, PoolManager, Retry, Timeout
 from urllib3.exceptions import (
-    DecodeError, HTTPError, MaxRetryError, NewConnectionError, ProtocolError, SSLError, TimeoutError as Urllib3Timeout,
+    HTTPError, MaxRetryError, NewConnectionError, ProtocolError, SSLError, TimeoutError as Urllib3Timeout,
 )
 
 from .. import __version__
@@ -57,7 +58,7 @@ MAX_RETRY_AFTER = 7 * 86400.0
 DRAIN_LIMIT = 64 * 1024  # a 304, redirect or error body up to this is read so its connection is reused
 URL_SAFE = "/%:@!$&'()*+,;=?~[]"  # left as they are in a path or query; anything else is percent-encoded
 _HOST_RE = re.compile(r"[A-Za-z0-9._~-]+|[0-9A-Fa-f:.]+")  # a name (IDNA-encoded) or an IP literal
-CHUNK = 64 * 1024  # decoded bytes per read: the most a compressed body can grow in one step
+CHUNK = 64 * 1024  # bytes read from the socket per step
 ALLOWED_ENCODINGS = {"", "identity", "gzip", "x-gzip", "deflate"}  # we send Accept-Encoding: gzip, deflate
 # A kept connection the server closed just after we checked it fails before the response starts:
 # that is retried once, on a new connection. Nothing else is retried within a fetch.
@@ -201,7 +202,7 @@ class Fetcher:
         left = max(deadline.seconds_left(), 0.001)
         return pool.urlopen(
             "GET", wire.target, headers=dict(wire.headers), redirect=False, assert_same_host=False,
-            preload_content=False, decode_content=True, release_conn=False, retries=RETRY_REUSED,
+            preload_content=False, decode_content=False, release_conn=False, retries=RETRY_REUSED,
             timeout=Timeout(connect=min(self.limits.connect_timeout, left), read=left))
 
     def _finish(self, result: FetchResult, response: BaseHTTPResponse, deadline: Deadline) -> None:
@@ -324,8 +325,6 @@ class _translate_errors:
             raise FetchError(self._timed_out("no answer in time")) from None
         if isinstance(cause, ValueError):  # http.client refuses a header value with a line break in it
             raise FetchError(f"could not send the request for {self.url}: {cause}") from None
-        if isinstance(cause, DecodeError):
-            raise FetchError(f"the compressed body from {self.url} is corrupt") from None
         if isinstance(cause, ProtocolError) and _incomplete(cause):
             raise FetchError(f"the connection to {self.url} closed before the end of the body ({_incomplete(cause)}); "
                              "nothing from it was stored, it will be retried") from None
@@ -367,28 +366,75 @@ def _root(error: BaseException) -> str:
 # --- the body: bounded while streaming, decompressed with bounded output ---
 
 
+class _Decoder:
+    """Content-Encoding -> bytes, never more than asked for per step, and sure the stream ended.
+
+    urllib3 decodes with bounded output too, but takes a gzip stream that
+    stops halfway (no trailer) for a whole one; a close-delimited body gives
+    no other sign that it was cut.
+    """
+
+    def __init__(self, encoding: str):
+        self.encoding = encoding
+        self._inflater = self._new() if encoding not in ("", "identity") else None
+        self._raw_deflate_tried = False
+
+    def _new(self, raw: bool = False) -> "zlib._Decompress":
+        if raw:
+            return zlib.decompressobj(-zlib.MAX_WBITS)  # deflate without the zlib header, as some servers send
+        return zlib.decompressobj(16 + zlib.MAX_WBITS if "gzip" in self.encoding else zlib.MAX_WBITS)
+
+    def feed(self, data: bytes, limit: int) -> bytes:
+        if self._inflater is None:
+            return data
+        try:
+            out = self._inflater.decompress(data, limit)
+        except zlib.error:
+            if self.encoding != "deflate" or self._raw_deflate_tried:
+                raise FetchError(f"the {self.encoding}-compressed body is corrupt") from None
+            self._raw_deflate_tried = True
+            self._inflater = self._new(raw=True)
+            return self.feed(data, limit)
+        self._raw_deflate_tried = True  # the header was fine: no second guess later in the stream
+        if self._inflater.eof and self._inflater.unused_data.strip(b"\0"):  # another gzip member follows
+            rest, self._inflater = self._inflater.unused_data, self._new()
+            out += self.feed(rest, max(limit - len(out), 1))
+        return out
+
+    def finish(self) -> None:
+        if self._inflater is not None and not self._inflater.eof:
+            raise FetchError(f"the {self.encoding}-compressed body ends before its compressed stream does "
+                             "(cut off); nothing from it was stored, it will be retried")
+
+
 def read_body(response: BaseHTTPResponse, max_size: int, deadline: Deadline) -> bytes:
-    """The decoded body, or FetchError once it passes max_size bytes or the deadline."""
+    """The decoded body, or FetchError once it passes max_size bytes or the deadline, or if it was cut short."""
     encoding = (response.headers.get("content-encoding") or "").strip().lower()
-    if any(part.strip() not in ALLOWED_ENCODINGS for part in encoding.split(",")):
+    if encoding not in ALLOWED_ENCODINGS:
         raise FetchError(f"the server used Content-Encoding {encoding!r}, which we did not ask for")
     declared = response.headers.get("content-length") or ""
     too_large = (f"the feed is larger than the {_size(max_size)} limit (fetch.max_body_size); "
                  "nothing from it was stored")
     if encoding in ("", "identity") and declared.isdigit() and int(declared) > max_size:
         raise FetchError(too_large)
+    decoder = _Decoder(encoding)
     parts: list[bytes] = []
     total = 0
-    while chunk := response.read1(min(CHUNK, max_size - total + 1)):
-        total += len(chunk)
+    received = False
+    while chunk := response.read1(CHUNK, decode_content=False):
+        received = True
+        piece = decoder.feed(chunk, max_size - total + 1)
+        total += len(piece)
         if total > max_size:
             raise FetchError(too_large + (f" (after {encoding} decompression)" if encoding else ""))
         if deadline.expired or deadline.seconds_left() <= 0:
             raise FetchError("the download took longer than the total timeout (fetch.timeout); "
                              "the server is too slow")
-        parts.append(chunk)
+        parts.append(piece)
     if deadline.expired:  # the watchdog ended a body that had no declared length: it is not whole
         raise FetchError("the download took longer than the total timeout (fetch.timeout); the server is too slow")
+    if received:  # no bytes at all (a 304, a HEAD-like empty answer) is an empty body in any encoding
+        decoder.finish()
     return b"".join(parts)
 
 
