@@ -140,6 +140,9 @@ class Fetcher:
         takes 40 ms, a tenth of an unchanged refresh of plain-http feeds.
         """
         tls = scheme != "http"
+        manager = self._managers.get((policy, tls))  # found without the lock: every fetch asks
+        if manager is not None:
+            return manager
         with self._lock:
             if (policy, tls) not in self._managers:
                 self._managers[policy, tls] = pool_manager(policy, self._tls_context() if tls else None,

@@ -95,11 +95,11 @@ class Watchdog:
         deadline = self.current()
         if deadline is None:
             return
-        with self._wakeup:
-            if deadline.expired:
-                _shut(sock)
-            else:
-                deadline.sockets.append(sock)
+        # No lock: the watchdog marks a deadline expired before it shuts its sockets, so a socket
+        # added too late for that pass sees the mark here and is shut by this thread.
+        deadline.sockets.append(sock)
+        if deadline.expired:
+            _shut(sock)
 
     def _start(self) -> None:
         if self._thread is None or not self._thread.is_alive():
