@@ -119,6 +119,8 @@ def store_results(store: Store, source: str, results: Iterable[ParseResult],
         for skipped in result.skipped[:max(0, MAX_SKIP_LINES - len(report.skipped))]:
             log.warning("%s: skipped %s: %s", source, skipped.origin, skipped.reason)
         report.skipped.extend(result.skipped)
+        for warning in result.warnings:  # what a parser read in spite of a problem; logged here, in the main process
+            log.warning("%s: %s", source, warning)
         if result.error:
             report.error = result.error
         for article in result.articles:

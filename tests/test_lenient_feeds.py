@@ -14,8 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.pipeline import store_results
 from aggregator.sources.feed import parse_feed
 from aggregator.sources.local import ParseOptions, read_local_source
+from aggregator.store import Store
+from aggregator.topics import TopicRules
 
 CUT_OFF = "the feed is cut off before its end (truncated download?); nothing from it was stored, it will be retried"
 ITEM = b"<item><title>One</title><link>https://x.example/1</link><description>Body</description></item>"
@@ -102,8 +105,10 @@ def test_served_as_html_is_read_and_said_once() -> None:
 def test_a_local_ill_formed_feed_file_is_stored_and_logged_naming_source_and_file(tmp_path: Path, caplog) -> None:
     path = tmp_path / "feed.xml"
     path.write_bytes(WHOLE["undefined entity"])
-    with caplog.at_level(logging.WARNING, logger="aggregator"):
-        [result] = read_local_source(path, "Saved feeds", ParseOptions(), 1 << 20)
+    [result] = read_local_source(path, "Saved feeds", ParseOptions(), 1 << 20)
     assert [a.title for a in result.articles] == ["One"] and result.skipped == []
+    with caplog.at_level(logging.WARNING, logger="aggregator"), Store(tmp_path / "news.db") as store:
+        report = store_results(store, "Saved feeds", [result], TopicRules(()))  # where every warning is logged
+    assert report.new == 1
     [line] = [r.getMessage() for r in caplog.records]
     assert line.startswith(f"Saved feeds: {path}: read leniently: not well-formed XML at line 2 (undefined entity)")

@@ -231,7 +231,8 @@ def parse_markdown_file(file: LocalFile, text: str, source: str, options: ParseO
     from .markdown import parse_markdown
 
     parsed = parse_markdown(text)
-    return ParseResult(articles=[Article(
+    shown = display_path(file.path)
+    return ParseResult(warnings=[f"{shown}: {warning}" for warning in parsed.warnings], articles=[Article(
         id=local_article_id(source, file.relative),
         source=source,
         title=parsed.title,
@@ -267,8 +268,7 @@ def parse_feed_file(file: LocalFile, text: str, source: str, options: ParseOptio
 
     shown = display_path(file.path)
     result = skipped_for(shown, parse_feed(_utf8(XML_DECLARATION.sub("", text, count=1)), source=source))
-    for warning in result.warnings:  # here, in the main process, where logging is set up
-        log.warning("%s: %s: %s", source, shown, warning)
+    result.warnings = [f"{shown}: {warning}" for warning in result.warnings]
     for article in result.articles:
         article.origin = str(file.path)
     if not result.articles and not result.skipped:

@@ -36,6 +36,7 @@ class MarkdownArticle:
     site: str = ""
     image: str | None = None
     summary: str = ""
+    warnings: list[str] = field(default_factory=list)  # what was read in spite of a problem, one line each
 
 
 def has_front_matter(text: str) -> bool:
@@ -56,19 +57,33 @@ def parse_markdown(text: str) -> MarkdownArticle:
         raise NotAnArticle("Markdown without a title (add `title:` to the front matter or a `# heading`)")
     if not text_body:
         raise NotAnArticle("Markdown with a title but no body text")
+    warnings: list[str] = []
     return MarkdownArticle(
         title=title,
         text=text_body,
         content_html=content_html,
         url=url,
-        published=_date(meta.get("date") or meta.get("published")),
-        updated=_date(meta.get("updated") or meta.get("lastmod")),
+        published=_checked_date(meta, ("date", "published"), warnings),
+        updated=_checked_date(meta, ("updated", "lastmod"), warnings),
         authors=_names(meta.get("authors") or meta.get("author")),
         categories=_names(_list(meta.get("categories")) + _list(meta.get("tags"))),
         site=clean_text(_str(meta.get("site"))),
         image=safe_url(_str(meta.get("image")), url),
         summary=clean_text(_str(meta.get("summary") or meta.get("description"))),
+        warnings=warnings,
     )
+
+
+def _checked_date(meta: dict[str, Any], keys: tuple[str, ...], warnings: list[str]) -> datetime | None:
+    """The first key's date; one that is set but no date we can read is said, not raised."""
+    key = next((k for k in keys if meta.get(k)), None)
+    if key is None:
+        return None
+    value = _date(meta[key])
+    if value is None:
+        warnings.append(f"front matter {key}: {str(meta[key])[:40]!r} is not a date we can read "
+                        "(ISO 8601, e.g. 2024-05-13); ignored")
+    return value
 
 
 def _front_matter(text: str) -> tuple[dict[str, Any], str]:

@@ -225,8 +225,6 @@ def _parsed(outcome: FetchOutcome, job: FetchJob, base: dict[str, Any], fetched:
         outcome.http_status = fetched.status
     if result.error:
         return _failed(outcome, job, base, _explain_not_feed(result.error, fetched), now, rng)
-    for warning in result.warnings:  # on this side of the parse pool, where logging is set up
-        log.warning("%s: %s", job.source.name, warning)
     if job.source.full_text:
         add_full_text(result.articles, job, fetcher)
         result.fingerprints.clear()  # computed from the summaries; the main thread redoes them

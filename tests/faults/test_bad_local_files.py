@@ -71,6 +71,8 @@ def test_an_impossible_date_costs_the_date_not_the_file_nor_the_run(tmp_path: Pa
     result = run(project, "run", "--once")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "bad.md" in line]
+    assert "Desk" in line and "front matter date: '2024-13-05' is not a date we can read" in line
     assert len(stored(project)) == 31 and stored(project)["bad.md"] == "Council story with a bad date"
     assert "Council story with a bad date" in titles_in_feed(project)
 
