@@ -15,4 +15,13 @@ fi
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# The tests start their own nginx on a free port; Debian's package would also start one on port 80.
+# A policy-rc.d that says "no" keeps the package's service stopped (Debian's invoke-rc.d honours it).
+policy=/usr/sbin/policy-rc.d
+own_policy=""
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null && $SUDO chmod +x "$policy" && own_policy=1
+fi
 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+[ -n "$own_policy" ] && $SUDO rm -f "$policy"
+exit 0

@@ -60,8 +60,9 @@ URL_SAFE = "/%:@!$&'()*+,;=?~[]"  # left as they are in a path or query; anythin
 _HOST_RE = re.compile(r"[A-Za-z0-9._~-]+|[0-9A-Fa-f:.]+")  # a name (IDNA-encoded) or an IP literal
 CHUNK = 64 * 1024  # bytes read from the socket per step
 ALLOWED_ENCODINGS = {"", "identity", "gzip", "x-gzip", "deflate"}  # we send Accept-Encoding: gzip, deflate
-# A kept connection the server closed just after we checked it fails before the response starts:
-# that is retried once, on a new connection. Nothing else is retried within a fetch.
+# A request whose connection fails before the response starts is sent once more, on a new
+# connection: usually a kept one the server closed just after we checked it. A GET is safe to
+# repeat; connect failures, timeouts past the deadline and everything after the head are not retried.
 RETRY_REUSED = Retry(total=1, connect=0, read=1, redirect=False, status=0, other=0, raise_on_status=False)
 
 
@@ -353,17 +354,14 @@ def _incomplete(error: ProtocolError) -> str:
 def _root(error: BaseException) -> str:
     """The innermost cause's words: "[Errno 111] Connection refused", not urllib3's wrapping of it."""
     while True:
-        inner = error.reason if isinstance(error, MaxRetryError) else None
-        inner = inner or error.__cause__
-        if isinstance(error, NewConnectionError) and inner is not None:
-            error = inner
-            continue
-        if inner is None or inner is error:
-            break
-        error = inner
-    text = str(error) or type(error).__name__
-    return text.split(": ", 1)[1] if text.startswith(("Connection aborted.", "Connection broken")) and ": " in text \
-        else text
+        if isinstance(error, MaxRetryError) and error.reason is not None:
+            error = error.reason
+        elif isinstance(error, ProtocolError) and len(error.args) > 1 and isinstance(error.args[1], BaseException):
+            error = error.args[1]  # ("Connection aborted.", RemoteDisconnected(...))
+        elif isinstance(error, NewConnectionError) and error.__cause__ is not None:
+            error = error.__cause__
+        else:
+            return str(error) or type(error).__name__
 
 
 # --- the body: bounded while streaming, decompressed with bounded output ---
