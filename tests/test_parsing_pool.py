@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict
 
 from aggregator import parsing_pool
 from aggregator.config import TopicConfig
 from aggregator.dedup import Fingerprint
+from aggregator.models import ParseResult
 from aggregator.sources.feed import parse_feed
 from aggregator.terms import encoded
 from aggregator.topics import TopicRules
@@ -55,33 +59,33 @@ def test_the_worker_tags_and_fingerprints_as_the_main_thread_would() -> None:
 
 
 def test_a_dead_worker_fails_one_feed_and_the_next_one_parses() -> None:
+    """SIGKILL the worker holding a feed: that feed is the error, the next one gets a fresh worker."""
     data = big_feed()
-    executor = parsing_pool._executor()
-    executor.submit(os._exit, 1)  # a worker dies, as it would on an out-of-memory kill
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        result = parsing_pool.parse_feed_bytes(data, source="s", url=None, content_type=None)
-        if result.error:
-            break
-        time.sleep(0.05)
-    assert result.error and "worker process died" in result.error
-    again = parsing_pool.parse_feed_bytes(data, source="s", url=None, content_type=None)
-    assert again.error is None and len(again.articles) == 300
-    parsing_pool.shutdown()
+    assert parsing_pool.parse_feed_bytes(data, source="s", url=None, content_type=None).error is None
+    try:
+        result, victim = parse_on_a_killed_worker(data)
+        assert result.error and "worker process died on this feed: killed by SIGKILL" in result.error
+        assert "\n" not in result.error
+        again = parsing_pool.parse_feed_bytes(data, source="s", url=None, content_type=None)
+        assert again.error is None and len(again.articles) == 300
+        assert victim not in parsing_pool.worker_pids()
+    finally:
+        parsing_pool.shutdown()
     assert parsing_pool._pool is None
 
 
 def test_workers_collect_garbage_less_often_and_ignore_ctrl_c() -> None:
-    """The worker initializer ran: gcpolicy's young threshold, and SIGINT ignored (the parent stops them)."""
+    """The worker start-up ran: gcpolicy's young threshold, and SIGINT ignored (the parent stops them)."""
     import gc
-    import signal
 
     from aggregator.gcpolicy import YOUNG_THRESHOLD
 
-    executor = parsing_pool._executor()
-    assert executor.submit(gc.get_threshold).result(timeout=30)[0] == YOUNG_THRESHOLD
-    assert executor.submit(signal.getsignal, signal.SIGINT).result(timeout=30) == signal.SIG_IGN
-    parsing_pool.shutdown()
+    pool = parsing_pool.workers()
+    try:
+        assert pool.call(gc.get_threshold)[0] == YOUNG_THRESHOLD
+        assert pool.call(signal.getsignal, signal.SIGINT) == signal.SIG_IGN
+    finally:
+        parsing_pool.shutdown()
 
 
 def test_the_daemon_goes_back_to_the_usual_collector_pace() -> None:
@@ -100,22 +104,170 @@ def test_the_daemon_goes_back_to_the_usual_collector_pace() -> None:
         gc.set_threshold(*saved)
 
 
-def test_a_late_report_of_a_dead_worker_leaves_the_fresh_pool_running() -> None:
-    """Every feed in flight on a dead worker's pool fails on its own thread, some after a new pool started.
+def test_a_dead_worker_fails_only_its_own_feed_while_another_parses() -> None:
+    """Two feeds on two workers; one worker is killed: the other feed is parsed, not failed with it."""
+    data = big_feed()
+    pool = parsing_pool.workers()
+    try:
+        assert pool.size >= 2, "the pool has a worker per core; this machine has fewer than two"
+        with pool.lend() as survivor_worker, pool.lend() as victim_worker:
+            os.kill(victim_worker.process.pid, signal.SIGKILL)
+            survivor = survivor_worker.call(parsing_pool._parse, data, "s", None, None, (), ())
+            try:
+                victim_worker.call(parsing_pool._parse, data, "s", None, None, (), ())
+                raise AssertionError("a killed worker returned a result")
+            except parsing_pool.WorkerDied as died:
+                assert str(died) == "killed by SIGKILL (out of memory?)"
+        assert survivor.error is None and len(survivor.articles) == 300
+        assert parsing_pool.worker_pids() == [survivor_worker.process.pid]  # the dead one is gone
+    finally:
+        parsing_pool.shutdown()
 
-    Before, each of them stopped whatever pool was current: a late one
-    stopped the fresh pool and failed (or crashed) the feeds running on it.
+
+def test_a_worker_killed_while_idle_fails_no_feed() -> None:
+    data = big_feed()
+    try:
+        assert parsing_pool.parse_feed_bytes(data, source="s", url=None, content_type=None).error is None
+        idle = parsing_pool.worker_pids()
+        for pid in idle:
+            os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not any(alive(pid) for pid in idle), "the idle workers to die")
+        result = parsing_pool.parse_feed_bytes(data, source="s", url=None, content_type=None)
+        assert result.error is None and len(result.articles) == 300
+        assert not set(idle) & set(parsing_pool.worker_pids())
+    finally:
+        parsing_pool.shutdown()
+
+
+def test_a_bug_in_the_worker_is_raised_in_the_caller_and_the_worker_stays() -> None:
+    """Our own bugs still raise (with the worker's traceback as the cause); the worker is not lost."""
+    pool = parsing_pool.workers()
+    try:
+        pool.call(os.getpid)
+        before = parsing_pool.worker_pids()
+        try:
+            pool.call(int, "not a number")
+            raise AssertionError("the worker's ValueError was swallowed")
+        except ValueError as exc:
+            assert isinstance(exc.__cause__, parsing_pool.RemoteTraceback)
+            assert "Traceback" in str(exc.__cause__)
+        assert parsing_pool.worker_pids() == before
+    finally:
+        parsing_pool.shutdown()
+
+
+def test_feeds_on_many_threads_while_workers_keep_dying_all_get_an_answer() -> None:
+    """The old executor raised `OSError: handle is closed` or hung when a submit raced its break-up.
+
+    Here eight threads parse while workers are SIGKILLed over and over: every
+    call returns a result or this feed's error, none raises, none waits forever.
     """
     data = big_feed()
-    broken = parsing_pool._executor()
-    broken.submit(os._exit, 1).exception(timeout=30)
-    fresh_failure = parsing_pool.parse_feed_bytes(data, source="s", url=None, content_type=None)
-    assert fresh_failure.error and "worker process died" in fresh_failure.error
-    fresh = parsing_pool._executor()
-    assert fresh is not broken
-    running = fresh.submit(time.sleep, 0.5)
-    parsing_pool._discard(broken)  # the late report
-    assert running.result(timeout=30) is None  # not cancelled
-    assert parsing_pool._executor() is fresh
-    assert parsing_pool.parse_feed_bytes(data, source="s", url=None, content_type=None).error is None
-    parsing_pool.shutdown()
+    answers: list[ParseResult] = []
+    failures: list[BaseException] = []
+
+    def parse_some() -> None:
+        try:
+            for _ in range(6):
+                answers.append(parsing_pool.parse_feed_bytes(data, source="s", url=None, content_type=None))
+        except BaseException as exc:  # noqa: BLE001 - the test reports whatever escaped
+            failures.append(exc)
+
+    threads = [threading.Thread(target=parse_some) for _ in range(8)]
+    deadline = time.monotonic() + 90
+    try:
+        for thread in threads:
+            thread.start()
+        while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
+            for pid in parsing_pool.worker_pids()[:1]:
+                kill_quietly(pid)
+            for thread in threads:
+                thread.join(0.02)
+        assert not any(t.is_alive() for t in threads), "a parse never returned"
+        assert not failures, failures
+        assert len(answers) == 48
+        assert all(a.error is None or "worker process died on this feed" in a.error for a in answers)
+        assert any(a.error for a in answers), "no worker was killed while it held a feed"
+        assert parsing_pool.parse_feed_bytes(data, source="s", url=None, content_type=None).error is None
+    finally:
+        for thread in threads:
+            thread.join(60)
+        parsing_pool.shutdown()
+
+
+# --- helpers ---
+
+
+def parse_on_a_killed_worker(data: bytes) -> tuple[ParseResult, int]:
+    """Parse `data` on a worker that is SIGKILLed once it holds the feed; (the result, its pid).
+
+    The idle workers are stopped (SIGSTOP) first, so the feed cannot be
+    finished before the kill lands, and the kill waits for the pool's own
+    word that the feed was handed over: no timing decides the outcome.
+    """
+    idle = parsing_pool.worker_pids()
+    assert idle, "a worker must exist before it can be stopped"
+    for pid in idle:
+        os.kill(pid, signal.SIGSTOP)
+    handed = HandoverLog()
+    results: list[ParseResult] = []
+    thread = threading.Thread(target=lambda: results.append(
+        parsing_pool.parse_feed_bytes(data, source="s", url=None, content_type=None)))
+    try:
+        thread.start()
+        victim = wait_until(lambda: handed.pids, "the pool to hand the feed to a worker")[0]
+        os.kill(victim, signal.SIGKILL)
+        thread.join(30)
+    finally:
+        handed.close()
+        for pid in idle:
+            kill_quietly(pid, signal.SIGCONT)
+    assert not thread.is_alive(), "the parse did not return after its worker was killed"
+    return results[0], victim
+
+
+class HandoverLog(logging.Handler):
+    """Collects the pids from the pool's debug line "<source>: parse worker <pid> has the feed"."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.pids: list[int] = []
+        self.logger = logging.getLogger("aggregator")
+        self.saved_level = self.logger.level
+        self.logger.setLevel(logging.DEBUG)
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("s: parse worker "):
+            self.pids.append(int(record.args[1]))
+
+    def close(self) -> None:
+        self.logger.removeHandler(self)
+        self.logger.setLevel(self.saved_level)
+        super().close()
+
+
+def wait_until(condition, what: str, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def alive(pid: int) -> bool:
+    """Whether the process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):  # gone, or reaped while we read
+        return False
+
+
+def kill_quietly(pid: int, signum: int = signal.SIGKILL) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
