@@ -18,6 +18,7 @@ import click
 
 from . import __version__
 from .config import Config, ConfigError, config_path, load_config
+from .redact import RedactingFilter, redact
 
 if TYPE_CHECKING:
     from .store import Store
@@ -75,6 +76,8 @@ def cli(ctx: click.Context, config_file: Path | None, quiet: bool, log_level: st
       aggregator articles       what is stored
     """
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())  # a login in a source URL never reaches a log line
     ctx.obj = Context(config_path(config_file), quiet)
 
 
@@ -132,7 +135,7 @@ def ingest(ctx: Context, paths: tuple[Path, ...]) -> None:
             if len(paths) > 1:
                 _echo_report(ctx, report)
             elif report.error:
-                click.echo(f"error: {report.source}: {report.error}", err=True)
+                click.echo(f"error: {report.source}: {redact(report.error)}", err=True)
             total.new, total.updated = total.new + report.new, total.updated + report.updated
             total.unchanged += report.unchanged
             total.skipped += report.skipped
@@ -154,9 +157,9 @@ def _progress_bar(ctx: Context, length: int, label: str) -> Iterator:
 def _echo_report(ctx: Context, report) -> None:
     # Skipped inputs were already logged, one line each, by the pipeline.
     if report.error:
-        click.echo(f"error: {report.source}: {report.error}", err=True)
+        click.echo(f"error: {report.source}: {redact(report.error)}", err=True)
     if not ctx.quiet:
-        click.echo(report.summary())
+        click.echo(redact(report.summary()))
 
 
 @cli.command()
@@ -188,13 +191,18 @@ def serve(ctx: Context) -> None:
 
 
 @cli.command()
+@click.option("--force", is_flag=True, help="Rewrite every file, even those that look unchanged.")
 @pass_context
-def publish(ctx: Context) -> None:
-    """Write all feeds (Atom, RSS, JSON Feed), index.html and topics.opml from what is stored."""
+def publish(ctx: Context, force: bool) -> None:
+    """Write all feeds (Atom, RSS, JSON Feed), index.html and topics.opml from what is stored.
+
+    Files missing, truncated or edited since the last publish are written
+    again; article pages no feed links to any more are removed.
+    """
     from . import pipeline
 
     with ctx.store() as store:
-        report = pipeline.publish(ctx.config, store)
+        report = pipeline.publish(ctx.config, store, force=force)
     if not ctx.quiet:
         click.echo(report.summary() + f" in {ctx.config.storage.feeds_dir}")
 
@@ -365,7 +373,7 @@ def sources_import(ctx: Context, opml_file: Path) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     for feed, reason in report.refused:
-        click.echo(f"skipped {_terminal_safe(feed.url)}: {reason}", err=True)
+        click.echo(f"skipped {_terminal_safe(redact(feed.url))}: {reason}", err=True)
     click.echo(f"{ctx.config_file}: added {len(report.added)} sources, {len(report.present)} already present")
 
 

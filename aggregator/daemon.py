@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from . import pipeline
 from .config import Config, ConfigError, FetchConfig, SourceConfig, load_config
 from .models import IngestReport
+from .redact import redact
 from .store import Store
 from .topics import TopicRules
 
@@ -256,11 +257,12 @@ def health_report(config: Config, store: Store) -> dict[str, Any]:
     for source in config.sources:
         state = store.source_state(source.name)
         sources.append({
-            "name": source.name, "kind": source.kind, "location": source.location,
+            "name": source.name, "kind": source.kind, "location": redact(source.location),
             "enabled": source.enabled, "interval": source.interval,
             "status": state.get("status") or ("disabled" if not source.enabled else "pending"),
             "last_fetch": state.get("last_fetch"), "last_success": state.get("last_success"),
-            "last_error": state.get("last_error"), "error_count": state.get("error_count") or 0,
+            "last_error": redact(state["last_error"]) if state.get("last_error") else None,
+            "error_count": state.get("error_count") or 0,
             "http_status": state.get("http_status"), "articles": counts.get(source.name, 0),
         })
     failing = [s["name"] for s in sources if s["status"] in FAILING]

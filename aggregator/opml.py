@@ -18,6 +18,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from .config import Config, ConfigError, parse_config
+from .redact import redact
 
 MAX_OPML_SIZE = 5 * 1024 * 1024
 
@@ -155,6 +156,6 @@ def export_opml(config: Config, now: datetime | None = None) -> str:
     for source in config.sources:
         if source.url:
             ElementTree.SubElement(body, "outline", type="rss", text=source.name, title=source.name,
-                                   xmlUrl=source.url)
+                                   xmlUrl=redact(source.url))
     ElementTree.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(root, encoding="unicode") + "\n"

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from .config import Config, DedupConfig, SourceConfig
 from .models import Article, IngestReport, ParseResult
 from .normalize import xml_safe
+from .redact import redact
 from .store import Store
 from .topics import TopicRules
 
@@ -135,7 +136,7 @@ def store_results(store: Store, source: str, results: Iterable[ParseResult],
     pruned = store.pruned_ids(batch)  # retention removed them; a feed still listing them must not revive them
     articles = [a for a in batch.values() if a.id not in pruned]
     for article in articles:
-        make_xml_safe(article)
+        scrub(article)
     tags = {a.id: done_tags[a.id] if a.id in done_tags else rules.tags(a) for a in articles}
     for article in articles:
         article.topics = tags[article.id]
@@ -204,8 +205,9 @@ def ingest_remote(config: Config, store: Store, sources: list[SourceConfig], rul
 TEXT_FIELDS = ("title", "site", "url", "guid", "summary", "text", "content_html", "image", "origin")
 
 
-def make_xml_safe(article: Article) -> None:
-    """Every text field of an article as XML 1.0 can carry it, whichever parser produced it."""
+def scrub(article: Article) -> None:
+    """What no article carries into the store, whichever parser produced it: characters XML 1.0
+    cannot hold (one would stop every publish), and the login of the feed URL it came from."""
     for name in TEXT_FIELDS:
         value = getattr(article, name)
         if value:
@@ -214,6 +216,7 @@ def make_xml_safe(article: Article) -> None:
     article.categories = [xml_safe(c) for c in article.categories]
     article.site_related = [replace(r, title=xml_safe(r.title), author=xml_safe(r.author))
                             for r in article.site_related]
+    article.origin = redact(article.origin)  # a feed URL's login must not reach a published <source url>
 
 
 def store_fetched(config: Config, store: Store, outcome, rules: TopicRules,
@@ -238,14 +241,14 @@ def log_fetched(outcome, report: IngestReport) -> None:
             report.new, report.updated, report.unchanged, f"; error: {report.error}" if report.error else "")
 
 
-def publish(config: Config, store: Store):
+def publish(config: Config, store: Store, force: bool = False):
     from .last_publish import unchanged_report
 
     stamp, report = unchanged_report(config, store)  # answered without importing feedgen and lxml
-    if report is None:
+    if report is None or force:
         from .publish import publish_changed
 
-        report = publish_changed(config, store, stamp)
+        report = publish_changed(config, store, stamp, force)
     log.info("%s", report.summary())
     return report
 

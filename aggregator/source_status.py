@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .config import Config
+from .redact import redact
 
 
 def source_rows(config: Config, store: Any) -> list[dict[str, Any]]:
@@ -15,7 +16,7 @@ def source_rows(config: Config, store: Any) -> list[dict[str, Any]]:
     for source in config.sources:
         state = states.get(source.name, {})
         location = source.location
-        if source.url and state.get("url") and state.get("url") != source.url:
+        if source.url and state.get("url") and state.get("url") != source.url:  # redacted below, with the rest
             how = (f"the feed linked from the web page {state['found_on']}; put its URL in the source's url"
                    if state.get("found_on") else "moved permanently")
             location = f"{source.url} -> {state['url']} ({how})"
@@ -30,4 +31,4 @@ def source_rows(config: Config, store: Any) -> list[dict[str, Any]]:
             "error_count": state.get("error_count") or 0, "articles": counts.get(source.name, 0),
             "found_on": state.get("found_on"),  # the web page the feed was found on, if url is one
         })
-    return rows
+    return [{key: redact(value) if isinstance(value, str) else value for key, value in row.items()} for row in rows]
