@@ -36,7 +36,7 @@ from .config import Config, TopicConfig
 from .models import Article, RelatedLink
 from .normalize import safe_url, sanitize_html
 from .clusters import also_reported_html, collapse_clusters
-from .last_publish import PublishReport, remember, unchanged_report
+from .last_publish import PublishReport, orphan_pages, remember, unchanged_report
 from .related import related_for_many
 from .store import Store
 
@@ -109,14 +109,21 @@ def feed_url(base_url: str, slug: str, fmt: str) -> str:
 # --- the whole publish step ---
 
 
-def publish(config: Config, store: Store) -> PublishReport:
-    """Write every topic's feeds, the index and OPML; remove feeds no longer configured."""
-    stamp, unchanged = unchanged_report(config, store)  # nothing a feed shows has changed since the last one?
-    return unchanged or publish_changed(config, store, stamp)
+def publish(config: Config, store: Store, force: bool = False) -> PublishReport:
+    """Write every topic's feeds, the index and OPML; remove feeds no longer configured.
+
+    `force` renders and rewrites every file even when nothing seems changed.
+    """
+    stamp, unchanged = unchanged_report(config, store)  # nothing changed, and every file as it was written?
+    return (None if force else unchanged) or publish_changed(config, store, stamp, force)
 
 
-def publish_changed(config: Config, store: Store, stamp: str) -> PublishReport:
-    """publish, for a caller that has already found the stamp changed (pipeline.publish)."""
+def publish_changed(config: Config, store: Store, stamp: str, force: bool = False) -> PublishReport:
+    """publish, for a caller that has already found something changed (pipeline.publish).
+
+    Every file is rendered and compared with what is on disk, so one that was
+    truncated or edited is written back; `force` rewrites even identical ones.
+    """
     report = PublishReport()
     feeds_dir = config.storage.feeds_dir
     topics = [*config.topics, ALL_TOPIC]
@@ -126,9 +133,10 @@ def publish_changed(config: Config, store: Store, stamp: str) -> PublishReport:
     outputs[feeds_dir / "topics.opml"] = render_opml(config, topics)
     outputs[feeds_dir / STYLESHEET] = STYLE_CSS.encode("utf-8")
     for path, data in outputs.items():
-        (report.written if write_if_changed(path, data) else report.unchanged).append(path)
+        (report.written if write_if_changed(path, data, force) else report.unchanged).append(path)
     report.removed = remove_stale_feeds(feeds_dir, {t.slug for t in topics}, config.publish.formats)
-    remember(config, store, stamp, list(outputs))
+    report.removed += remove_orphan_pages(feeds_dir, outputs)
+    remember(config, store, stamp, outputs)
     return report
 
 
@@ -527,13 +535,10 @@ def render_opml(config: Config, topics: list[TopicConfig]) -> bytes:
 # --- writing ---
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Atomically replace path with data unless it already holds exactly that."""
-    try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
+def write_if_changed(path: Path, data: bytes, force: bool = False) -> bool:
+    """Atomically replace path with data unless it already holds exactly that (or `force`)."""
+    if not force and _holds(path, data):
+        return False
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -547,6 +552,23 @@ def write_if_changed(path: Path, data: bytes) -> bool:
         Path(temp).unlink(missing_ok=True)
         raise
     return True
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether path is a readable file with exactly these bytes; anything else is written over."""
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:  # missing, unreadable, a folder: the atomic replace below settles it
+        return False
+
+
+def remove_orphan_pages(feeds_dir: Path, outputs: dict[Path, bytes]) -> list[Path]:
+    """Delete article pages no feed links to any more (only *.html under feeds/articles/)."""
+    keep = {path.relative_to(feeds_dir).as_posix() for path in outputs}
+    removed = orphan_pages(feeds_dir, keep)
+    for page in removed:
+        page.unlink(missing_ok=True)
+    return removed
 
 
 def remove_stale_feeds(feeds_dir: Path, slugs: set[str], formats: tuple[str, ...] | list[str] | None = None
