@@ -34,13 +34,17 @@ class Context:
     def config(self) -> Config:
         """The validated config; a user mistake ends the command with its message, no traceback."""
         if self._config is None:
-            try:
-                self._config = load_config(self.config_file)
-            except ConfigError as exc:
-                for line in exc.problems:
-                    click.echo(f"error: {line}", err=True)
-                sys.exit(1)
+            self._config = self.load()
         return self._config
+
+    def load(self, require_sources: bool = False) -> Config:
+        """Load and validate the config file, or exit 1 with one line per problem."""
+        try:
+            return load_config(self.config_file, require_sources=require_sources)
+        except ConfigError as exc:
+            for line in exc.problems:
+                click.echo(f"error: {line}", err=True)
+            sys.exit(1)
 
     @contextmanager
     def store(self) -> Iterator["Store"]:
@@ -389,8 +393,8 @@ def sources_export(ctx: Context) -> None:
 @cli.command()
 @pass_context
 def check(ctx: Context) -> None:
-    """Validate the config; exit status 1 on any error."""
-    config = ctx.config  # exits 1 with every problem listed
+    """Validate the config; exit status 1 on any error (a config without sources is one)."""
+    config = ctx.load(require_sources=True)  # exits 1 with every problem listed
     problems = []
     for source in config.sources:
         if source.path is not None and not source.path.exists():

@@ -396,13 +396,19 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{name}: invalid TOML: nested too deeply"]) from None
 
 
-def load_config(path: str | os.PathLike | None = None) -> Config:
-    """Load and validate; relative paths in the file are relative to the file."""
+def load_config(path: str | os.PathLike | None = None, require_sources: bool = False) -> Config:
+    """Load and validate; relative paths in the file are relative to the file.
+
+    `require_sources`: a config without sources is an error too. `check` and
+    the daemon's reload ask for it: running such a config publishes nothing
+    and removes every topic's feeds. Commands that can start from nothing
+    (`sources import`, an ad hoc `ingest`) do not.
+    """
     file = config_path(path)
-    return parse_config(read_toml(file), file)
+    return parse_config(read_toml(file), file, require_sources)
 
 
-def parse_config(raw: dict[str, Any], file: Path) -> Config:
+def parse_config(raw: dict[str, Any], file: Path, require_sources: bool = False) -> Config:
     check = _Checker(str(file))
     root = file.resolve().parent
     for key in raw:
@@ -419,6 +425,8 @@ def parse_config(raw: dict[str, Any], file: Path) -> Config:
         storage["feeds_dir"] = root / StorageConfig.feeds_dir
     topics = _topics(check, raw.get("topics", {}))
     sources = _sources(check, raw.get("sources", []), root, {t.slug for t in topics})
+    if require_sources:
+        _require_sources(check, raw)
     if check.problems:
         raise ConfigError(check.problems)
     return Config(
@@ -433,6 +441,15 @@ def parse_config(raw: dict[str, Any], file: Path) -> Config:
         sources=tuple(sources),
         topics=tuple(topics),
     )
+
+
+def _require_sources(check: _Checker, raw: dict[str, Any]) -> None:
+    """An empty file, or one without any [[sources]] entry, is one problem with its fix."""
+    fix = "add a [[sources]] entry with a name and a path (a file or folder) or a url (a feed)"
+    if not raw:
+        check.problem("", f"the file holds no settings; {fix}")
+    elif not raw.get("sources"):
+        check.problem("sources", f"no sources configured; {fix}")
 
 
 def _topics(check: _Checker, raw: Any) -> list[TopicConfig]:

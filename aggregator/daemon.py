@@ -559,7 +559,7 @@ class Daemon:
     def reload(self) -> bool:
         """SIGHUP: the edited config replaces the running one only if it is entirely valid."""
         try:
-            new = load_config(self.config_file)
+            new = load_config(self.config_file, require_sources=True)  # an emptied file must not wipe the feeds
         except ConfigError as exc:
             for line in exc.problems:
                 log.error("reload refused: %s", line)
