@@ -158,7 +158,11 @@ def xml_safe(text: str) -> str:
     One stored title with a BEL in it would make every later publish fail in
     feedgen, for every topic; this is the last gate before the store.
     """
-    return _XML_INVALID_RE.sub("", text) if _XML_INVALID_RE.search(text) else text
+    return text if is_xml_safe(text) else _XML_INVALID_RE.sub("", text)
+
+
+def is_xml_safe(text: str) -> bool:
+    return _XML_INVALID_RE.search(text) is None
 
 
 def clean_text(text: str) -> str:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 from .config import Config, DedupConfig, SourceConfig
 from .models import Article, IngestReport, ParseResult
-from .normalize import xml_safe
+from .normalize import is_xml_safe, xml_safe
 from .redact import redact
 from .store import Store
 from .topics import TopicRules
@@ -208,14 +208,16 @@ TEXT_FIELDS = ("title", "site", "url", "guid", "summary", "text", "content_html"
 def scrub(article: Article) -> None:
     """What no article carries into the store, whichever parser produced it: characters XML 1.0
     cannot hold (one would stop every publish), and the login of the feed URL it came from."""
-    for name in TEXT_FIELDS:
-        value = getattr(article, name)
-        if value:
-            setattr(article, name, xml_safe(value))
-    article.authors = [xml_safe(a) for a in article.authors]
-    article.categories = [xml_safe(c) for c in article.categories]
-    article.site_related = [replace(r, title=xml_safe(r.title), author=xml_safe(r.author))
-                            for r in article.site_related]
+    texts = [getattr(article, name) or "" for name in TEXT_FIELDS]
+    texts += article.authors + article.categories + [r.title + r.author for r in article.site_related]
+    if not is_xml_safe("\n".join(texts)):  # one pass over everything: nearly always clean
+        for name in TEXT_FIELDS:
+            if value := getattr(article, name):
+                setattr(article, name, xml_safe(value))
+        article.authors = [xml_safe(a) for a in article.authors]
+        article.categories = [xml_safe(c) for c in article.categories]
+        article.site_related = [replace(r, title=xml_safe(r.title), author=xml_safe(r.author))
+                                for r in article.site_related]
     article.origin = redact(article.origin)  # a feed URL's login must not reach a published <source url>
 
 
