@@ -95,6 +95,8 @@ class SourceConfig:
     allow_private_network: bool = False
     full_text: bool = False
     enabled: bool = True
+    username: str = ""  # with password_file: Basic authorization, kept out of the URL (and so out of every output)
+    password_file: Path | None = None  # read at each fetch; its content is never logged or printed
 
     @property
     def kind(self) -> str:
@@ -327,7 +329,7 @@ SERVER = {"listen": _listen}
 SOURCE = {"name": _nonempty_str, "path": _nonempty_str, "url": _feed_url,
           "topics": _str_list, "interval": _interval, "include": _str_list,
           "exclude": _str_list, "allow_private_network": _bool, "full_text": _bool,
-          "enabled": _bool}
+          "enabled": _bool, "username": _nonempty_str, "password_file": _nonempty_str}
 TOPIC = {"title": _nonempty_str, "description": _str, "keywords": _str_list,
          "categories": _str_list, "exclude": _str_list, "regex": _regex_list,
          "sources": _str_list, "min_score": _number}
@@ -470,6 +472,23 @@ def _topics(check: _Checker, raw: Any) -> list[TopicConfig]:
     return topics
 
 
+def _login_is_whole(check: _Checker, path: str, values: dict[str, Any]) -> bool:
+    """username and password_file come together, only for a url, and not besides a login in the url."""
+    given = [key for key in ("username", "password_file") if key in values]
+    if not given:
+        return True
+    if "url" not in values:
+        check.problem(path, f"{given[0]} is for a url source (a feed that needs a login), not a path")
+    elif len(given) == 1:
+        missing = "password_file" if given == ["username"] else "username"
+        check.problem(path, f'{given[0]} needs {missing} too (the password is read from that file)')
+    elif "@" in values["url"].split("//", 1)[-1].split("/", 1)[0]:
+        check.problem(path, "the url holds a login too; keep it in username and password_file only")
+    else:
+        return True
+    return False
+
+
 def _sources(check: _Checker, raw: Any, root: Path, topic_slugs: set[str]) -> list[SourceConfig]:
     if not isinstance(raw, list):
         check.problem("sources", "expected [[sources]] entries")
@@ -491,6 +510,10 @@ def _sources(check: _Checker, raw: Any, root: Path, topic_slugs: set[str]) -> li
             continue
         if "path" in values:
             values["path"] = root / values["path"]
+        if not _login_is_whole(check, path, values):
+            continue
+        if "password_file" in values:
+            values["password_file"] = root / values["password_file"]
         for slug in values.get("topics", ()):
             if slug not in topic_slugs:
                 check.problem(f"{path}.topics", f"no topic named {slug!r}{_suggestion(slug, topic_slugs)}")

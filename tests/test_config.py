@@ -181,3 +181,20 @@ def test_bundled_config_is_valid() -> None:
     config = load_config(ROOT / "config.toml")
     assert len(config.topics) >= 4
     assert config.sources[0].path == ROOT / "samples" / "articles"
+
+
+@pytest.mark.parametrize("keys, expected", [
+    ('username = "r"', "username needs password_file too"),
+    ('password_file = "pw.txt"', "password_file needs username too"),
+    ('username = "r"\npassword_file = "pw.txt"\nurl = "https://me:pw@example.com/feed"', "the url holds a login too"),
+])
+def test_a_login_is_username_and_password_file_together(tmp_path: Path, keys: str, expected: str) -> None:
+    url = "" if "url" in keys else 'url = "https://example.com/feed"\n'
+    [problem] = problems(tmp_path, f'[[sources]]\nname = "Members"\n{url}{keys}\n')
+    assert "sources[0] (Members)" in problem and expected in problem
+
+
+def test_password_file_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, '[[sources]]\nname = "M"\nurl = "https://example.com/feed"\n'
+                                         'username = "reader"\npassword_file = "secrets/pw.txt"\n'))
+    assert config.sources[0].password_file == tmp_path / "secrets" / "pw.txt"

@@ -98,6 +98,17 @@ class FetchResult:
         return self.status == 304 and self.error is None
 
 
+@dataclass(frozen=True)
+class Login:
+    """A source's user name and password (config: username, password_file), sent as Basic authorization."""
+
+    username: str
+    password: str = field(repr=False)
+
+    def header(self) -> str:
+        return "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode("ascii")
+
+
 class FetchError(Exception):
     """A fetch failed in a way the source's owner can act on; str() says how."""
 
@@ -161,26 +172,33 @@ class Fetcher:
         return self._tls
 
     def fetch(self, url: str, policy: NetPolicy, etag: str | None = None,
-              last_modified: str | None = None) -> FetchResult:
-        """GET url (conditionally), following redirects by hand. Never raises for network trouble."""
+              last_modified: str | None = None, login: Login | None = None) -> FetchResult:
+        """GET url (conditionally), following redirects by hand. Never raises for network trouble.
+
+        A login goes only to url's own origin (scheme, host, port): a redirect elsewhere drops it,
+        as browsers do.
+        """
         started = time.monotonic()
         result = FetchResult(url=url, final_url=url)
         headers = {"User-Agent": self.user_agent, **_conditional_headers(etag, last_modified)}
         try:
             with WATCHDOG.deadline(started + self.limits.timeout) as deadline:
-                self._follow(result, policy, headers, deadline)
+                self._follow(result, policy, headers, deadline, login)
         except FetchError as exc:
             result.error = str(exc)
             result.body = None
         result.elapsed = time.monotonic() - started
         return result
 
-    def _follow(self, result: FetchResult, policy: NetPolicy, headers: dict[str, str], deadline: Deadline) -> None:
+    def _follow(self, result: FetchResult, policy: NetPolicy, headers: dict[str, str], deadline: Deadline,
+                login: Login | None = None) -> None:
         current, permanent = result.url, True
         for _hop in range(self.limits.max_redirects + 1):
             result.final_url = current
             with _translate_errors(current, self.limits.timeout, deadline):
-                response = self._send(current, policy, headers, deadline)
+                sent = {**headers, "Authorization": login.header()} if login and _same_origin(current, result.url) \
+                    else headers
+                response = self._send(current, policy, sent, deadline)
                 try:
                     result.status, result.reason = response.status, response.reason or ""
                     if response.status in REDIRECT_STATUSES:
@@ -297,6 +315,15 @@ def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[st
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     return headers
+
+
+def _same_origin(a: str, b: str) -> bool:
+    first, second = urlsplit(a), urlsplit(b)
+    try:
+        return (first.scheme.lower(), first.hostname, first.port) == (second.scheme.lower(), second.hostname,
+                                                                     second.port)
+    except ValueError:
+        return False
 
 
 def _redirect_target(current: str, response: BaseHTTPResponse) -> str:

@@ -75,6 +75,7 @@ class FetchJob:
     found_on: str | None = None  # the web page `url` was found on, when the configured URL is a page
     known: dict[str, str] = field(default_factory=dict)  # full_text sources: stored id -> content hash
     topics: tuple = ()  # the config's TopicConfigs: articles are tagged where the feed is parsed
+    login: Any = field(default=None, repr=False)  # http.Login from username + password_file, read by run_fetch
 
 
 @dataclass
@@ -163,9 +164,15 @@ def run_fetch(job: FetchJob, fetcher: Any, now: datetime | None = None,
         results = [] if job.quiet_skip else [ParseResult(error=job.skip)]
         return FetchOutcome(name, results, state=None, skipped=True)
     now = now or _now()
-    fetched = fetcher.fetch(job.url, job.policy, job.etag, job.last_modified)
+    try:
+        job = dataclasses.replace(job, login=read_login(job.source))
+    except OSError as exc:
+        message = (f"cannot read password_file {job.source.password_file}: {exc.strerror or exc}; "
+                   "fix the path or the file's permissions")
+        return _failed(FetchOutcome(name), job, _base_state(job, None, now), message, now, rng)
+    fetched = fetcher.fetch(job.url, job.policy, job.etag, job.last_modified, login=job.login)
     outcome = FetchOutcome(name, http_status=fetched.status, elapsed=fetched.elapsed)
-    base = _base_state(job, fetched, now)
+    base = _base_state(job, fetched.status, now)
     if fetched.error:
         return _failed(outcome, job, base, fetched.error, now, rng)
     if fetched.status == 304:
@@ -199,9 +206,9 @@ def _worth_recording(job: FetchJob, fetched: Any, now: datetime) -> bool:
     return now - job.recorded_ok_at >= timedelta(seconds=job.interval / 2)
 
 
-def _base_state(job: FetchJob, fetched: Any, now: datetime) -> dict[str, Any]:
+def _base_state(job: FetchJob, http_status: int | None, now: datetime) -> dict[str, Any]:
     state = {"kind": "remote", "location": job.source.url, "fingerprint": job.fingerprint,
-             "last_fetch": iso_utc(now), "http_status": fetched.status, "url": job.url, "retry_after": None}
+             "last_fetch": iso_utc(now), "http_status": http_status, "url": job.url, "retry_after": None}
     if job.fresh:
         state.update(etag=None, last_modified=None, interval_seconds=None, found_on=None)
     return state
@@ -286,7 +293,7 @@ def _follow_feed_link(job: FetchJob, page: Any, link: str, fetcher: Any) -> Foun
     """
     source = job.source.name
     where = f"{page.final_url} is a web page, not a feed; it links to the feed {link}"
-    fetched = fetcher.fetch(link, job.policy)
+    fetched = fetcher.fetch(link, job.policy, login=job.login)
     if fetched.error or fetched.status is None or not 200 <= fetched.status < 300:
         return FoundFeed(fetched, error=f"{where}, which failed: {fetched.error or _http_error(fetched)}")
     kind = _media_type(fetched.content_type)
@@ -474,6 +481,19 @@ def fetch_source(config: Config, store: Any, source: SourceConfig, *, fetcher: A
         return run_fetch(job, fetcher, now)
     with new_fetcher(config) as own:
         return run_fetch(job, own, now)
+
+
+def read_login(source: SourceConfig) -> Any:
+    """The source's Basic-authorization login (None without one); OSError if its password file is unreadable.
+
+    Read at each fetch, so a rotated password needs no restart and the
+    password is held only while the fetch runs.
+    """
+    if not source.username or source.password_file is None:
+        return None
+    from .http import Login
+
+    return Login(source.username, source.password_file.read_text("utf-8").rstrip("\r\n"))
 
 
 def new_fetcher(config: Config) -> Any:

@@ -115,3 +115,37 @@ def test_healthz_shows_no_login(tmp_path: Path, site: LoginSite):
     finally:
         daemon.stop()
     assert_no_secret("the daemon's log", daemon.log() + daemon.stdout())
+
+
+def test_username_and_password_file_log_in_and_the_password_shows_nowhere(tmp_path: Path, site: LoginSite):
+    """The better way: the login out of the URL, the password in a file of its own (read at each fetch)."""
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "members.txt").write_text("s3cret-pass\n", "utf-8")
+    write_config(tmp_path, free_port(),
+                 f'[[sources]]\nname = "Members"\nurl = "http://127.0.0.1:{site.port}/feed.xml"\n'
+                 f'username = "reader"\npassword_file = "secrets/members.txt"\n\n'
+                 f'[[sources]]\nname = "Lost key"\nurl = "http://127.0.0.1:{site.port}/other.xml"\n'
+                 f'username = "reader"\npassword_file = "secrets/missing.txt"\n')
+    run = cli(tmp_path, "--log-level", "debug", "run", "--once")
+    assert site.authorized == 1 and "Members-only story" in published_text(tmp_path), run.stderr
+    [line] = [line for line in run.stderr.splitlines() if line.startswith("error: Lost key")]
+    assert "cannot read password_file" in line and "missing.txt" in line
+    for where, result in [("run --once", run), ("sources --json", cli(tmp_path, "sources", "--json")),
+                          ("check", cli(tmp_path, "check"))]:
+        assert_no_secret(f"{where} (stdout)", result.stdout)
+        assert_no_secret(f"{where} (stderr)", result.stderr)
+
+
+def test_a_login_is_not_sent_to_another_origin_on_redirect(tmp_path: Path):
+    """A redirect to another host gets no Authorization header; the feed's own host does."""
+    from aggregator.netguard import NetPolicy
+    from aggregator.sources.http import Fetcher, Login
+    from feed_server import FeedServer, Reply
+
+    with FeedServer() as home, FeedServer(host="127.0.0.2") as elsewhere, Fetcher() as fetcher:
+        elsewhere.routes["/feed.xml"] = Reply(200, RSS)
+        home.routes["/feed.xml"] = Reply(302, headers={"Location": elsewhere.url("/feed.xml")})
+        result = fetcher.fetch(home.url("/feed.xml"), NetPolicy(allow_private=True), login=Login("reader", "pw"))
+    assert result.error is None and result.body == RSS
+    assert home.hits("/feed.xml")[0].headers["authorization"].startswith("Basic ")
+    assert "authorization" not in elsewhere.hits("/feed.xml")[0].headers
