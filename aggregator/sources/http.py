@@ -173,11 +173,7 @@ class Fetcher:
 
     def fetch(self, url: str, policy: NetPolicy, etag: str | None = None,
               last_modified: str | None = None, login: Login | None = None) -> FetchResult:
-        """GET url (conditionally), following redirects by hand. Never raises for network trouble.
-
-        A login goes only to url's own origin (scheme, host, port): a redirect elsewhere drops it,
-        as browsers do.
-        """
+        """GET url (conditionally), following redirects by hand. Never raises for network trouble."""
         started = time.monotonic()
         result = FetchResult(url=url, final_url=url)
         headers = {"User-Agent": self.user_agent, **_conditional_headers(etag, last_modified)}
@@ -196,9 +192,7 @@ class Fetcher:
         for _hop in range(self.limits.max_redirects + 1):
             result.final_url = current
             with _translate_errors(current, self.limits.timeout, deadline):
-                sent = {**headers, "Authorization": login.header()} if login and _same_origin(current, result.url) \
-                    else headers
-                response = self._send(current, policy, sent, deadline)
+                response = self._send(current, policy, _with_login(headers, login, current, result.url), deadline)
                 try:
                     result.status, result.reason = response.status, response.reason or ""
                     if response.status in REDIRECT_STATUSES:
@@ -315,6 +309,13 @@ def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[st
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     return headers
+
+
+def _with_login(headers: dict[str, str], login: Login | None, url: str, origin: str) -> dict[str, str]:
+    """The login goes only to the origin it was given for: a redirect elsewhere drops it, as browsers do."""
+    if login is None or not _same_origin(url, origin):
+        return headers
+    return {**headers, "Authorization": login.header()}
 
 
 def _same_origin(a: str, b: str) -> bool:
