@@ -108,6 +108,28 @@ def test_same_canonical_url_across_sources_is_one_cluster(store: Store) -> None:
     assert clusters(store) == {"a": "a", "b": "a"}
 
 
+def test_spellings_of_one_url_are_one_cluster(store: Store) -> None:
+    """Percent-encoding, IDNA and `%7E` are spellings of one page (canonical_url on w3lib)."""
+    ingest(store, "s1", art("a", "Short item", ["Brief."], url="https://café.example/~ed/caf%c3%a9"))
+    ingest(store, "s2", art("b", "Other title", ["Entirely different words here."], "s2", minutes=5,
+                            url="https://xn--caf-dma.example/%7Eed/café"))
+    assert clusters(store) == {"a": "a", "b": "a"}
+
+
+def test_rows_stored_under_the_earlier_url_key_are_still_found(store: Store, monkeypatch) -> None:
+    """A row written before canonical_url used w3lib keeps the key of then in its column; a copy
+    with the same URL arriving now is found under that key too."""
+    from aggregator import normalize, store as store_module
+
+    url = "https://café.example/nouvelles/été-2025?q=crème"
+    with monkeypatch.context() as patch:
+        patch.setattr(store_module, "canonical_url", normalize._canonical_url_before_w3lib)
+        ingest(store, "s1", art("a", "Short item", ["Brief."], url=url))
+    assert store.ids_by_canonical_urls([normalize._canonical_url_before_w3lib(url)]) != {}
+    ingest(store, "s2", art("b", "Other title", ["Entirely different words here."], "s2", minutes=5, url=url))
+    assert clusters(store) == {"a": "a", "b": "a"}
+
+
 def test_same_text_under_different_titles_is_one_cluster(store: Store) -> None:
     ingest(store, "s1", art("a", "One", ["Tiny text.", "Two lines."]))
     ingest(store, "s2", art("b", "Two", ["tiny  TEXT.", "two lines."], "s2", minutes=1))
@@ -146,6 +168,7 @@ def test_a_store_with_the_old_bucket_table_loses_it_and_keeps_clustering(tmp_pat
         old.conn.execute("ALTER TABLE article_topics DROP COLUMN newest")
         old.conn.execute("CREATE INDEX idx_article_topics_topic ON article_topics (topic, article_id)")
         old.conn.execute("ALTER TABLE sources DROP COLUMN found_on")  # and migration 13
+        old.conn.execute("ALTER TABLE sources DROP COLUMN warning")  # and migration 14
         old.conn.execute("PRAGMA user_version = 7")
     with Store(path) as store:
         assert store.schema_version == max(MIGRATIONS)
