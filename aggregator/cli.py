@@ -23,6 +23,12 @@ from .redact import RedactingFilter, redact
 if TYPE_CHECKING:
     from .store import Store
 
+# Exit statuses, the same for every command (README, "Exit status").
+EXIT_OK = 0
+EXIT_CONFIG = 1  # the config or the command line is wrong; or another daemon runs, or the port is taken
+EXIT_SOURCES = 2  # some sources (or paths given to ingest) failed; the others were stored and published
+EXIT_STORAGE = 3  # the database or feeds/ cannot be used: disk full, read-only, corrupt, not a database, locked
+
 
 class Context:
     def __init__(self, config_file: Path, quiet: bool):
@@ -44,23 +50,60 @@ class Context:
         except ConfigError as exc:
             for line in exc.problems:
                 click.echo(f"error: {line}", err=True)
-            sys.exit(1)
+            sys.exit(EXIT_CONFIG)
 
     @contextmanager
     def store(self) -> Iterator["Store"]:
-        from .store import Store
+        """The database, open for the block; a storage fault in it ends the command with one line, status 3.
 
-        store = Store(self.config.storage.database)
+        Disk full, read-only, corrupt, not a database, locked: the line names
+        the file, the cause and the fix (storage_faults.py); the traceback
+        goes to the debug log. What was committed before stays stored.
+        """
+        from .storage_faults import storage_fault
+        from .store import BUSY_TIMEOUT_MS, Store
+
+        config = self.config
         try:
-            yield store
-        finally:
-            store.close()
+            store = Store(config.storage.database)
+            try:
+                yield store
+            finally:
+                store.close()
+        except Exception as exc:
+            fault = storage_fault(exc, config.storage.database, config.storage.feeds_dir, BUSY_TIMEOUT_MS / 1000)
+            if fault is None:
+                raise  # our bug: its traceback
+            logging.getLogger("aggregator").debug("storage fault", exc_info=True)
+            click.echo(f"error: {fault}", err=True)
+            sys.exit(EXIT_STORAGE)
+
+
+class Group(click.Group):
+    """The command group: a mistake on the command line exits 1, as a mistake in the config does.
+
+    (click's own status for it, 2, is this command's "some sources failed".)
+    """
+
+    def make_context(self, *args, **kwargs) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            exc.exit_code = EXIT_CONFIG
+            raise
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            exc.exit_code = EXIT_CONFIG
+            raise
 
 
 pass_context = click.make_pass_decorator(Context)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
               envvar="AGGREGATOR_CONFIG", default=None, show_envvar=True,
               help="Config file [default: ./config.toml]. Paths inside it are relative to it.")
@@ -111,7 +154,7 @@ def run(ctx: Context, once: bool) -> None:
     if not ctx.quiet:
         click.echo(published.summary() + f" in {config.storage.feeds_dir}")
     if any(r.error for r in reports):
-        sys.exit(2)
+        sys.exit(EXIT_SOURCES)
 
 
 @cli.command()
@@ -129,10 +172,12 @@ def ingest(ctx: Context, paths: tuple[Path, ...]) -> None:
     config = ctx.config
     rules = pipeline.topic_rules(config)
     total = IngestReport(source="total")
+    failed = False
     with ctx.store() as store:
         for path in paths:
             if not path.exists():
                 click.echo(f"error: {path}: no such file or folder", err=True)
+                failed = True
                 continue
             with _progress_bar(ctx, pipeline.count_files(config, path), f"{path}") as advance:
                 report = pipeline.ingest_path(config, store, path, rules, progress=advance)
@@ -143,8 +188,11 @@ def ingest(ctx: Context, paths: tuple[Path, ...]) -> None:
             total.new, total.updated = total.new + report.new, total.updated + report.updated
             total.unchanged += report.unchanged
             total.skipped += report.skipped
+            failed = failed or bool(report.error)
     # The one line a user (or a script) reads: what this ingest did, in every mode.
     click.echo(total.summary().split(": ", 1)[1])
+    if failed:
+        sys.exit(EXIT_SOURCES)
 
 
 @contextmanager
@@ -170,21 +218,15 @@ def _echo_report(ctx: Context, report) -> None:
 @pass_context
 def serve(ctx: Context) -> None:
     """Only serve feeds/ over HTTP ([server] listen), without fetching; Ctrl-C stops it."""
-    from .daemon import health_report
+    from .daemon import database_health
     from .server import make_server
-    from .store import Store
 
     config = ctx.config
-
-    def health() -> dict:
-        with Store(config.storage.database) as store:
-            return health_report(config, store)
-
     try:
-        server = make_server(config.server.listen, config.storage.feeds_dir, health)
+        server = make_server(config.server.listen, config.storage.feeds_dir, lambda: database_health(config))
     except OSError as exc:
         click.echo(f"error: {exc.strerror or exc}", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_CONFIG)
     click.echo(f"serving {config.storage.feeds_dir} at {server.url}")
     try:
         server.serve_forever(poll_interval=0.2)
@@ -284,7 +326,7 @@ def explain(ctx: Context, article_id: str) -> None:
         article = store.get(article_id)
         if article is None:
             click.echo(f"error: no article {article_id!r}; see `aggregator articles`", err=True)
-            sys.exit(1)
+            sys.exit(EXIT_CONFIG)
         copies = store.duplicate_ids([article.id])[article.id]
     click.echo(f"{article.id}  {_terminal_safe(article.title)}")
     for match in pipeline.topic_rules(ctx.config).explain(article):
@@ -375,7 +417,7 @@ def sources_import(ctx: Context, opml_file: Path) -> None:
         report = import_opml(ctx.config_file, opml_file)
     except OpmlError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_CONFIG)
     for feed, reason in report.refused:
         click.echo(f"skipped {_terminal_safe(redact(feed.url))}: {reason}", err=True)
     click.echo(f"{ctx.config_file}: added {len(report.added)} sources, {len(report.present)} already present")
@@ -392,6 +434,63 @@ def sources_export(ctx: Context) -> None:
 
 @cli.command()
 @pass_context
+def recover(ctx: Context) -> None:
+    """Save what a corrupt database still holds into a new one; the damaged file is kept.
+
+    Every readable row is copied into a fresh database that takes the old
+    one's place; the old file is kept as <database>.corrupt. Local files and
+    feeds whose articles were lost are read again at the next run. Stop the
+    daemon first.
+    """
+    import os
+
+    from .daemon import AlreadyRunning, InstanceLock
+    from .store import quick_check, salvage
+
+    database = ctx.config.storage.database
+    if not database.is_file():
+        click.echo(f"error: {database}: no such database; nothing to recover", err=True)
+        sys.exit(EXIT_CONFIG)
+    lock = InstanceLock(database)
+    try:
+        lock.acquire()  # the daemon must not write to the file while it is replaced
+    except AlreadyRunning as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    try:
+        try:
+            found = quick_check(database)
+        except Exception as exc:  # not a database, unreadable: nothing to salvage here
+            found = str(exc)
+        if found == "ok":
+            click.echo(f"{database}: no damage found (quick_check: ok); nothing to recover")
+            return
+        recovered = database.with_name(f"{database.stem}.recovered{database.suffix}")
+        for stale in (recovered, Path(f"{recovered}-wal"), Path(f"{recovered}-shm")):
+            stale.unlink(missing_ok=True)
+        try:
+            saved = salvage(database, recovered)
+        except Exception as exc:
+            click.echo(f"error: {database}: nothing could be read from it ({type(exc).__name__}: {exc}); "
+                       "restore a backup, or move it away to start a new database", err=True)
+            sys.exit(EXIT_STORAGE)
+        corrupt = Path(f"{database}.corrupt")
+        os.replace(database, corrupt)  # kept as it was, with its WAL: nothing is thrown away
+        for suffix in ("-wal", "-shm"):
+            if Path(f"{database}{suffix}").exists():
+                os.replace(f"{database}{suffix}", f"{corrupt}{suffix}")
+        os.replace(recovered, database)
+    finally:
+        lock.release()
+    skipped = sum(saved.unreadable.values())
+    click.echo(f"{database}: saved {saved.articles} articles ({sum(saved.rows.values())} rows in all); "
+               f"{skipped} unreadable {'stretch' if skipped == 1 else 'stretches'} skipped; "
+               f"the damaged file is kept as {corrupt}; "
+               "the next run reads again what was lost from your sources")
+
+
+@cli.command()
+@pass_context
 def check(ctx: Context) -> None:
     """Validate the config; exit status 1 on any error (a config without sources is one)."""
     config = ctx.load(require_sources=True)  # exits 1 with every problem listed
@@ -402,7 +501,7 @@ def check(ctx: Context) -> None:
     for line in problems:
         click.echo(f"error: {line}", err=True)
     if problems:
-        sys.exit(1)
+        sys.exit(EXIT_CONFIG)
     click.echo(f"{config.path}: ok: {len(config.sources)} sources, {len(config.topics)} topics")
 
 

@@ -6,7 +6,12 @@
               the feed server in a thread
     each job: pipeline.ingest_source -> one log line -> publish requested if anything changed
     publish:  one debounced thread: prune per [storage] retention, then publish,
-              so a burst of sources finishing together costs one publish
+              so a burst of sources finishing together costs one publish; a failed
+              publish is retried with backoff (1 s doubling to 60 s) until one succeeds
+    faults:   a storage fault (disk full, read-only, corrupt, locked) is logged once,
+              /healthz says "failing" with the reason, the daemon goes on; once a
+              write succeeds again it publishes what is stored and fetches again the
+              sources the fault stopped
     signals:  SIGHUP reload config.toml (a bad edit is logged, the old config keeps running)
               SIGTERM / SIGINT stop scheduling, let running batches finish, close, exit
 
@@ -27,7 +32,7 @@ import threading
 import time
 from collections import OrderedDict
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -36,7 +41,8 @@ from . import pipeline
 from .config import Config, ConfigError, FetchConfig, SourceConfig, load_config
 from .models import IngestReport
 from .redact import redact
-from .store import Store
+from .storage_faults import StorageFault, storage_fault
+from .store import BUSY_TIMEOUT_MS, Store
 from .topics import TopicRules
 
 if TYPE_CHECKING:
@@ -50,6 +56,8 @@ PUBLISH_DELAY = 1.0           # quiet time after the last ingest before publishi
 PUBLISH_MAX_DELAY = 30.0      # publish at least this often while sources keep changing
 RETENTION_EVERY = 3600.0      # time-based pruning happens even when nothing is fetched
 SHUTDOWN_GRACE = 5.0          # how long SIGTERM waits for running batches
+RETRY_FIRST = 1.0             # a failed publish is tried again after this many seconds,
+RETRY_MAX = 60.0              # doubling up to this, until one succeeds
 MAX_WORKERS = 8
 FAILING = ("error", "backing off", "gone")  # source statuses /healthz reports as failing
 
@@ -119,31 +127,53 @@ class DaemonStore(Store):
 
 
 class ThreadStores:
-    """One DaemonStore per thread, all closed at shutdown."""
+    """One DaemonStore per thread, all closed at shutdown.
+
+    After a storage fault every thread opens its connection afresh (reopen_all):
+    a database file that was replaced (restored from a backup, recovered) is
+    then the one used, not the old file the connection still holds.
+    """
 
     def __init__(self, database: Path):
         self.database = database
         self._local = threading.local()
         self._all: list[Store] = []
         self._lock = threading.Lock()
+        self._generation = 0
 
     def get(self) -> Store:
         store = getattr(self._local, "store", None)
+        if store is not None and self._local.generation != self._generation:
+            self._local.store = None
+            with self._lock:
+                if store in self._all:
+                    self._all.remove(store)
+            _close_quietly(store)
+            store = None
         if store is None:
-            store = DaemonStore(self.database)
-            self._local.store = store
+            generation = self._generation
+            store = DaemonStore(self.database)  # a storage fault raises here too
+            self._local.store, self._local.generation = store, generation
             with self._lock:
                 self._all.append(store)
         return store
+
+    def reopen_all(self) -> None:
+        """Each thread's next get() opens a new connection (each closes its own: connections are not shared)."""
+        self._generation += 1
 
     def close_all(self) -> None:
         with self._lock:
             stores, self._all = self._all, []
         for store in stores:
-            try:
-                store.close()
-            except Exception:  # closing is best effort at exit
-                pass
+            _close_quietly(store)
+
+
+def _close_quietly(store: Store) -> None:
+    try:
+        store.close()
+    except Exception:  # closing is best effort: at exit, or a connection to a broken file
+        pass
 
 
 # --- debounced publishing ---
@@ -154,15 +184,23 @@ class DebouncedRunner:
 
     A dedicated thread rather than a scheduler job, so a request that comes
     in while the action runs is never dropped: it simply causes one more run.
+    A run that fails (`action` returns False or raises) is run again after
+    `retry_first` seconds, doubling up to `retry_max`, until one succeeds;
+    requests meanwhile do not cut that wait short.
     """
 
-    def __init__(self, action: Callable[[], None], delay: float, max_delay: float):
+    def __init__(self, action: Callable[[], bool | None], delay: float, max_delay: float,
+                 retry_first: float = RETRY_FIRST, retry_max: float = RETRY_MAX):
         self.action = action
         self.delay = delay
         self.max_delay = max_delay
-        self.runs = 0
+        self.retry_first = retry_first
+        self.retry_max = retry_max
+        self.runs = 0  # finished runs, failed ones included
+        self.failures = 0  # failed runs since the last that succeeded
         self._first: float | None = None
         self._last: float | None = None
+        self._retry_at: float | None = None
         self._stopping = False
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._loop, name="publisher", daemon=True)
@@ -177,6 +215,11 @@ class DebouncedRunner:
             self._last = now
             self._cond.notify()
 
+    def retry_in(self) -> float | None:
+        """Seconds until a failed run is tried again; None when none failed."""
+        with self._cond:
+            return None if self._retry_at is None else max(0.0, self._retry_at - time.monotonic())
+
     def stop(self, timeout: float) -> bool:
         """Stop after the run in progress (a pending one is left for the next start); True if stopped."""
         with self._cond:
@@ -188,21 +231,30 @@ class DebouncedRunner:
     def _loop(self) -> None:
         while self._wait_until_due():
             try:
-                self.action()
-            except Exception:  # our bug: log it with its traceback, keep the daemon alive
+                ok = self.action() is not False
+            except Exception:  # our bug: log it with its traceback, keep the daemon alive, try again later
                 log.exception("publish failed")
-            self.runs += 1
+                ok = False
+            with self._cond:
+                self.runs += 1
+                self.failures = 0 if ok else self.failures + 1
+                self._retry_at = None if ok else time.monotonic() + min(
+                    self.retry_max, self.retry_first * 2 ** (self.failures - 1))
 
     def _wait_until_due(self) -> bool:
         with self._cond:
             while not self._stopping:
-                if self._first is None:
+                due = None
+                if self._first is not None:
+                    due = min(self._last + self.delay, self._first + self.max_delay)
+                if self._retry_at is not None:
+                    due = self._retry_at if due is None else max(due, self._retry_at)
+                if due is None:
                     self._cond.wait()
                     continue
-                due = min(self._last + self.delay, self._first + self.max_delay)
                 remaining = due - time.monotonic()
                 if remaining <= 0:
-                    self._first = self._last = None
+                    self._first = self._last = self._retry_at = None
                     return True
                 self._cond.wait(remaining)
             return False
@@ -251,7 +303,11 @@ def configure_logging(explicit_level: bool) -> None:
 
 
 def health_report(config: Config, store: Store) -> dict[str, Any]:
-    """Each configured source's last fetch, as /healthz shows it."""
+    """Each configured source's last fetch, as /healthz shows it; "degraded" while any source fails.
+
+    Fields are only ever added (scripts read them): status, reason, failing,
+    articles, sources, and from the daemon pid, publishes, storage, publishing.
+    """
     counts = store.source_counts()
     sources = []
     for source in config.sources:
@@ -266,8 +322,27 @@ def health_report(config: Config, store: Store) -> dict[str, Any]:
             "http_status": state.get("http_status"), "articles": counts.get(source.name, 0),
         })
     failing = [s["name"] for s in sources if s["status"] in FAILING]
-    return {"status": "degraded" if failing else "ok", "failing": failing,
+    reason = f"{len(failing)} of {len(sources)} sources failing: {', '.join(failing)}" if failing else None
+    return {"status": "degraded" if failing else "ok", "reason": reason, "failing": failing,
             "articles": store.count(), "sources": sources}
+
+
+def database_health(config: Config) -> dict[str, Any]:
+    """health_report from a connection of its own; "failing" with the fault's line when the database
+    cannot be read (corrupt, not a database, unreadable), sources then listed from the config alone."""
+    database = config.storage.database
+    try:
+        with Store(database) as store:
+            return health_report(config, store)
+    except Exception as exc:
+        fault = storage_fault(exc, database, config.storage.feeds_dir, BUSY_TIMEOUT_MS / 1000)
+        if fault is None:
+            raise
+        sources = [{"name": s.name, "kind": s.kind, "location": redact(s.location), "enabled": s.enabled,
+                    "interval": s.interval, "status": "unknown", "last_fetch": None, "last_success": None,
+                    "last_error": None, "error_count": 0, "http_status": None, "articles": None}
+                   for s in config.sources]
+        return {"status": "failing", "reason": fault.line, "failing": [], "articles": None, "sources": sources}
 
 
 def feed_urls(config: Config) -> list[tuple[str, str]]:
@@ -281,6 +356,17 @@ def feed_urls(config: Config) -> list[tuple[str, str]]:
 
 
 # --- the daemon ---
+
+
+@dataclass
+class Faults:
+    """What is failing now, for /healthz; replaced whole when a publish succeeds."""
+
+    storage: str | None = None  # the storage fault's line, until a write succeeds again
+    publish: str | None = None  # why the last publish failed, until one succeeds
+    since: str | None = None  # when the failing began
+    last_publish: str | None = None  # when a publish last succeeded
+    stopped: set[str] = field(default_factory=set)  # sources a storage fault stopped: fetched again after
 
 
 def _now() -> str:
@@ -316,6 +402,8 @@ class Daemon:
         self._errors: dict[str, str | None] = {}
         self._fetcher: tuple[FetchConfig, Fetcher] | None = None
         self._fetcher_lock = threading.Lock()
+        self.faults = Faults()
+        self._faults_lock = threading.Lock()
 
     @property
     def config(self) -> Config:
@@ -325,10 +413,13 @@ class Daemon:
 
     def run(self) -> int:
         """Run until SIGTERM/SIGINT; the exit status."""
-        self.lock.acquire()  # AlreadyRunning propagates to the CLI as one line
+        self.lock.acquire()  # AlreadyRunning, or a storage fault, propagates to the CLI as one line
         try:
             self._install_signals()
-            store = self.stores.get()  # migrates before any job runs
+            try:
+                self.stores.get()  # migrates before any job runs
+            except Exception as exc:  # a storage fault: logged, on /healthz, retried; the feeds are still served
+                self._storage_failed(self._fault_of(exc))
             _remove_temp_files(self.config.storage.feeds_dir)
             if self.serve:
                 self._start_server()
@@ -337,7 +428,7 @@ class Daemon:
             self.publisher.request()  # feeds exist even if no source has anything new
             self._announce()
             self._main_loop()
-            return self._shutdown(store)
+            return self._shutdown()
         finally:
             self.lock.release()
 
@@ -381,7 +472,7 @@ class Daemon:
         for title, url in feed_urls(config):
             self.out(f"  {url}  {title}")
 
-    def _shutdown(self, store: Store) -> int:
+    def _shutdown(self) -> int:
         log.info("stopping: waiting up to %.0fs for running fetches", SHUTDOWN_GRACE)
         deadline = time.monotonic() + SHUTDOWN_GRACE
         if self.scheduler is not None:
@@ -460,14 +551,24 @@ class Daemon:
         if source is None or not source.enabled or self._stop_requested:
             return
         with self._busy():
-            store = self.stores.get()
             started = time.monotonic()
             http_status = None
+            store: Store | None = None
             try:
+                store = self.stores.get()
                 report, http_status = self._ingest(config, store, source, rules)
-            except Exception as exc:  # our bug or a locked database: this source fails, the daemon goes on
+            except Exception as exc:  # a storage fault, or our bug (a parser that raised): the daemon goes on
+                fault = storage_fault(exc, self.database, config.storage.feeds_dir, BUSY_TIMEOUT_MS / 1000)
+                if fault is not None:  # not the source's fault: it is fetched again once storage recovers
+                    log.debug("fetch %s: storage fault", name, exc_info=True)
+                    self._storage_failed(fault, source=name)
+                    return
                 log.debug("fetch %s raised", name, exc_info=True)
-                report = IngestReport(source=name, error=f"{type(exc).__name__}: {exc}")
+                report = IngestReport(source=name, error=f"{type(exc).__name__}: {exc} (raised while fetching or "
+                                                          "parsing; --log-level debug shows the traceback)")
+                self._save_failure(store, source, report)  # failed, not "pending"
+                self._log_fetch(source, report, http_status, time.monotonic() - started)
+                return
             if report is None:
                 return  # a remote source backing off or told to wait: nothing happened
             if source.kind == "local":
@@ -512,19 +613,32 @@ class Daemon:
 
     def _save_local_state(self, store: Store, source: SourceConfig, report: IngestReport) -> None:
         """Remote sources store their own state with their batch; a local one's is recorded here."""
+        if report.error:
+            self._save_failure(store, source, report)
+            return
         now = _now()
+        self._save_state(store, source, status="ok", last_fetch=now, last_success=now, last_error=None,
+                         error_count=0)
+
+    def _save_failure(self, store: Store | None, source: SourceConfig, report: IngestReport) -> None:
+        """The source's error, on record for `aggregator sources` and /healthz."""
+        if store is None:
+            return
         try:
-            if report.error:
-                count = (store.source_state(source.name).get("error_count") or 0) + 1
-                store.save_source_state(source.name, kind=source.kind, location=source.location,
-                                        status="error", last_fetch=now, last_error=report.error,
-                                        error_count=count)
-            else:
-                store.save_source_state(source.name, kind=source.kind, location=source.location,
-                                        status="ok", last_fetch=now, last_success=now,
-                                        last_error=None, error_count=0)
-        except Exception as exc:  # e.g. the database is locked by a long CLI write
-            log.warning("%s: could not save fetch status: %s", source.name, exc)
+            count = (store.source_state(source.name).get("error_count") or 0) + 1
+        except Exception:  # the write below meets the same fault and reports it
+            count = 1
+        self._save_state(store, source, status="error", last_fetch=_now(), last_error=report.error,
+                         error_count=count)
+
+    def _save_state(self, store: Store, source: SourceConfig, **fields: Any) -> None:
+        try:
+            store.save_source_state(source.name, kind=source.kind, location=source.location, **fields)
+        except Exception as exc:
+            fault = storage_fault(exc, self.database, self.config.storage.feeds_dir, BUSY_TIMEOUT_MS / 1000)
+            if fault is None:
+                raise
+            self._storage_failed(fault, source=source.name)
 
     def _log_fetch(self, source: SourceConfig, report: IngestReport, http_status: int | None,
                    elapsed: float) -> None:
@@ -542,17 +656,83 @@ class Daemon:
         else:
             log.info("%s", line)
 
-    def _publish_cycle(self) -> None:
+    def _publish_cycle(self) -> bool:
+        """Prune, publish, index for search; False (tried again with backoff) on a storage fault or our bug."""
         config = self.config
-        store = self.stores.get()
-        keep, most = config.storage.keep_days, config.storage.max_articles_per_source
-        if keep or most:
-            pruned = store.prune(keep, most)
-            if pruned:
-                log.info("retention: pruned %d articles (keep_days=%d, max_articles_per_source=%d)",
-                         len(pruned), keep, most)
-        pipeline.publish(config, store)  # logs its own line
-        store.index_pending_text()  # now, while idle, so that a search later finds the index current
+        try:
+            store = self.stores.get()
+            if self.faults.storage:
+                store.check_writable()  # the database may have been the fault, not only publishing
+            keep, most = config.storage.keep_days, config.storage.max_articles_per_source
+            if keep or most:
+                pruned = store.prune(keep, most)
+                if pruned:
+                    log.info("retention: pruned %d articles (keep_days=%d, max_articles_per_source=%d)",
+                             len(pruned), keep, most)
+            pipeline.publish(config, store)  # logs its own line
+            store.index_pending_text()  # now, while idle, so that a search later finds the index current
+        except Exception as exc:
+            self._publish_failed(exc)
+            return False
+        self._publish_succeeded()
+        return True
+
+    # --- faults ---
+
+    def _fault_of(self, exc: Exception) -> StorageFault:
+        """The storage fault exc is; anything else is our bug and raises on."""
+        fault = storage_fault(exc, self.database, self.config.storage.feeds_dir, BUSY_TIMEOUT_MS / 1000)
+        if fault is None:
+            raise exc
+        return fault
+
+    def _storage_failed(self, fault: StorageFault, source: str | None = None) -> None:
+        """Log a new fault once; /healthz fails; the publisher retries (its first write is the probe)."""
+        with self._faults_lock:
+            changed = self.faults.storage != fault.line
+            self.faults.storage = fault.line
+            self.faults.since = self.faults.since or _now()
+            if source is not None:
+                self.faults.stopped.add(source)
+        if changed:
+            log.error("%s; the daemon goes on, retrying with backoff (1 s doubling to 60 s) and publishing once "
+                      "it can write (logged again only if the fault changes)", fault)
+        self.stores.reopen_all()  # a repaired or replaced file is opened afresh
+        self.publisher.request()
+
+    def _publish_failed(self, exc: Exception) -> None:
+        fault = storage_fault(exc, self.database, self.config.storage.feeds_dir, BUSY_TIMEOUT_MS / 1000)
+        line = fault.line if fault is not None else f"publish failed: {type(exc).__name__}: {exc}"
+        with self._faults_lock:
+            changed = self.faults.publish != line
+            self.faults.publish = line
+            self.faults.since = self.faults.since or _now()
+            if fault is not None and fault.database:
+                changed = changed and self.faults.storage != line
+                self.faults.storage = line
+        if changed:  # our bug (no storage fault) comes with its traceback
+            log.error("%s; publishing is retried with backoff (1 s doubling to 60 s) until it succeeds "
+                      "(logged again only if the error changes)", line, exc_info=exc if fault is None else None)
+        else:
+            log.debug("publish still failing: %s", line)
+        if fault is not None:
+            self.stores.reopen_all()
+
+    def _publish_succeeded(self) -> None:
+        with self._faults_lock:
+            failed = self.faults.publish or self.faults.storage
+            since, stopped = self.faults.since, self.faults.stopped
+            self.faults = Faults(last_publish=_now())
+        if not failed:
+            return
+        log.warning("recovered: writing and publishing work again (failing since %s)%s", since,
+                    f"; fetching again the {len(stopped)} source{'s' if len(stopped) > 1 else ''} the fault stopped"
+                    if stopped else "")
+        for name in sorted(stopped):
+            try:
+                self.scheduler.modify_job(job_id(name), next_run_time=datetime.now(timezone.utc))
+            except Exception:  # removed by a reload meanwhile
+                pass
 
     # --- reload ---
 
@@ -607,10 +787,24 @@ class Daemon:
         return len(after.keys() - before.keys()), len(before.keys() - after.keys()), changed
 
     def health(self) -> dict[str, Any]:
-        with Store(self.database) as store:
-            report = health_report(self.config, store)
+        """/healthz: "failing" (HTTP 503) while storage or publishing fails, else "degraded" while a
+        source fails, else "starting" until the first publish has run, else "ok"; "reason" says why."""
+        report = database_health(self.config)
+        faults = self.faults
+        retry = self.publisher.retry_in()
+        if faults.storage or faults.publish:
+            report["status"], report["reason"] = "failing", faults.storage or faults.publish
+        elif report["status"] == "ok" and self.publisher.runs == 0:  # a source failing already is "degraded"
+            report["status"], report["reason"] = "starting", "the first fetch and publish are under way"
         report["pid"] = os.getpid()
         report["publishes"] = self.publisher.runs
+        report["storage"] = {"status": "failing" if faults.storage else "ok", "error": faults.storage,
+                             "failing_since": faults.since if faults.storage else None,
+                             "database": str(self.database)}
+        report["publishing"] = {"status": "failing" if faults.publish else "ok" if faults.last_publish else "pending",
+                                "error": faults.publish, "failing_since": faults.since if faults.publish else None,
+                                "last_success": faults.last_publish, "failures": self.publisher.failures,
+                                "next_retry_in": round(retry, 1) if retry is not None else None}
         return report
 
 
@@ -625,7 +819,10 @@ def _remove_temp_files(feeds_dir: Path) -> None:
     for folder in (feeds_dir, feeds_dir / "articles"):
         if folder.is_dir():
             for path in folder.glob(".*.tmp"):
-                path.unlink(missing_ok=True)
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError as exc:  # a read-only feeds/: the first publish says so
+                    log.debug("could not remove %s: %s", path, exc)
 
 
 def run_daemon(config_file: Path, config: Config, *, explicit_log_level: bool, serve: bool = True) -> int:
@@ -644,4 +841,8 @@ def run_daemon(config_file: Path, config: Config, *, explicit_log_level: bool, s
         if daemon.server is None and daemon.serve and "listen" in str(exc):
             print(f"error: {exc.strerror or exc}", file=sys.stderr)
             return 1
-        raise
+        fault = storage_fault(exc, config.storage.database, config.storage.feeds_dir)
+        if fault is None:
+            raise
+        print(f"error: {fault}", file=sys.stderr)  # the <database>.lock file cannot be written
+        return 3

@@ -225,12 +225,14 @@ class FeedRequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _send_health(self, send_body: bool) -> None:
+        """The health report as JSON: 200, or 503 when its status is "failing" (storage or publishing)."""
         try:
             report = self.server.health()
-            status = HTTPStatus.OK
         except Exception as exc:  # the database being unreadable is exactly what /healthz must report
-            report = {"status": "error", "error": str(exc)}
-            status = HTTPStatus.SERVICE_UNAVAILABLE
+            log.debug("health report failed", exc_info=True)
+            report = {"status": "failing", "reason": f"{type(exc).__name__}: {exc}", "error": str(exc)}
+        failing = report.get("status") == "failing"
+        status = HTTPStatus.SERVICE_UNAVAILABLE if failing else HTTPStatus.OK
         body = json.dumps(report, ensure_ascii=False, default=str).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")

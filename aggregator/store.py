@@ -15,10 +15,11 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 import weakref
 from contextlib import contextmanager
 from functools import cached_property
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
@@ -35,7 +36,17 @@ from .normalize import canonical_url, fold_for_matching, iso_utc
 
 log = logging.getLogger("aggregator")
 
-BUSY_TIMEOUT_MS = 10_000
+# How long a write waits for another process's write lock before failing with "database is locked".
+# Every long write commits in batches (WRITE_BATCH articles, FTS_CATCH_UP_ROWS index rows) that hold
+# the lock well under a second, so only a stuck or foreign process makes anyone wait this long.
+BUSY_TIMEOUT_MS = 5_000
+WRITE_BATCH = 500  # articles per transaction: 6,000 new ones in one held the write lock 0.8 s, 500 ~0.07 s
+RETAG_BATCH = 5_000  # topic assignments per transaction
+# A writer waiting for the lock polls it (SQLite's busy handler sleeps up to 100 ms between tries), so
+# back-to-back transactions would starve it: after LOCK_HOLD seconds of them a long write pauses for
+# longer than one such sleep, and the daemon's publish waits about a second at most, not the whole ingest.
+LOCK_HOLD = 1.0
+LOCK_PAUSE = 0.15
 CACHE_KIB = 64 * 1024  # page cache per connection
 SCAN_CACHE_KIB = 2 * 1024  # while reading every signature once
 # Articles indexed for search per transaction when catching up: a backlog of 100,000 then
@@ -263,9 +274,18 @@ class Store:
         self.path = Path(path)
         self._commit_later = False  # inside one_commit
         self._index = shared_index(self.path)  # dedup's band buckets, built when first needed
+        self._depth = 0  # transaction blocks open, outermost included
+        self._uncommitted = 0  # articles written since BEGIN: one_commit commits early past WRITE_BATCH
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                     check_same_thread=False)
+        try:
+            self._configure()
+        except BaseException:
+            self.conn.close()  # not a database, unreadable, locked while migrating: no half-open store
+            raise
+
+    def _configure(self) -> None:
         self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = NORMAL")
@@ -303,39 +323,51 @@ class Store:
         back alone. Inside `one_commit`, the commit waits for that block's end.
         """
         if self.conn.in_transaction:
+            outermost = self._depth == 0  # in one_commit's open transaction, not inside another block
             self.conn.execute("SAVEPOINT nested")
+            self._depth += 1
             try:
                 yield
             except BaseException:
-                self.conn.execute("ROLLBACK TO nested")
-                self.conn.execute("RELEASE nested")
+                if self.conn.in_transaction:  # SQLite rolls back by itself on some errors (a full disk)
+                    self.conn.execute("ROLLBACK TO nested")
+                    self.conn.execute("RELEASE nested")
                 self._drop_index()  # may hold signatures that are no longer stored
                 raise
+            finally:
+                self._depth -= 1
             self.conn.execute("RELEASE nested")
+            if outermost and self._commit_later and self._uncommitted >= WRITE_BATCH:
+                self._commit()  # one_commit has gathered a batch's worth: others may write meanwhile
             return
         self.conn.execute("BEGIN IMMEDIATE")
+        self._depth += 1
         try:
             yield
         except BaseException:
             self._rollback()
             raise
+        finally:
+            self._depth -= 1
         if not self._commit_later:
             self._commit()
 
     @contextmanager
     def one_commit(self) -> Iterator[None]:
-        """The transactions run inside this block commit together at its end, or not at all.
+        """The transactions run inside this block commit together at its end, or every WRITE_BATCH articles.
 
         Several feeds' batches in one commit cost far less than one commit
         each (FTS5 writes its index segments at commit). Nothing begins until
-        the first transaction does, so a block that writes nothing takes no lock.
+        the first transaction does, so a block that writes nothing takes no
+        lock; and no commit waits for more than about a batch of articles, so
+        no other process waits long for the write lock. A failure rolls back
+        what is not yet committed; each transaction block inside is whole.
         """
         self._commit_later = True
         try:
             yield
         except BaseException:
-            if self.conn.in_transaction:
-                self._rollback()
+            self._rollback()
             raise
         finally:
             self._commit_later = False
@@ -343,15 +375,34 @@ class Store:
             self._commit()
 
     def _rollback(self) -> None:
-        self.conn.execute("ROLLBACK")
-        self._drop_index()  # may hold signatures that are no longer stored
+        self._uncommitted = 0
+        try:
+            if self.conn.in_transaction:  # SQLite rolls back by itself on some errors (a full disk)
+                self.conn.execute("ROLLBACK")
+        except sqlite3.Error:  # the error that led here says more; the next BEGIN starts afresh
+            log.debug("%s: rollback failed", self.path, exc_info=True)
+        finally:
+            self._drop_index()  # may hold signatures that are no longer stored
 
     def _commit(self) -> None:
         try:
             self.conn.execute("COMMIT")  # where FTS5 writes the index segments it buffered
         except BaseException:
-            self._drop_index()  # a failed commit may have undone signatures written since BEGIN
+            self._rollback()  # a failed commit (a full disk) may have undone signatures written since BEGIN
             raise
+        self._uncommitted = 0
+
+    def _let_others_write(self, since: float) -> float:
+        """Between the transactions of a long write: a pause once they have run LOCK_HOLD seconds."""
+        if time.monotonic() - since < LOCK_HOLD:
+            return since
+        if not self.conn.in_transaction:  # inside one_commit, still holding the lock: a pause would not help
+            time.sleep(LOCK_PAUSE)
+        return time.monotonic()
+
+    def check_writable(self) -> None:
+        """A small write transaction: raises the storage fault while the database cannot be written."""
+        self.set_meta("checked_writable", iso_utc(datetime.now(timezone.utc)))
 
     # --- schema ---
 
@@ -376,20 +427,46 @@ class Store:
                        dedup: "DedupRows | None" = None,
                        source_state: "tuple[str, dict[str, Any]] | None" = None,
                        files: "Iterable[FileState]" = ()) -> WriteOutcome:
-        """Insert or update a source batch in one transaction.
+        """Insert or update a source batch, in transactions of up to WRITE_BATCH articles.
 
         An article whose content hash is unchanged is not written at all, so a
         re-ingest of unchanged input costs reads only. `dedup` (from
-        dedup.Deduplicator) is written in the same transaction: signatures
-        and cluster merges, so the index never disagrees with the rows.
-        `source_state` (name, fields) is saved in the same transaction too: a
-        feed's new ETag must never be stored without the articles it covers.
-        `files` (local files' new states) likewise: a file is never marked as
-        read unless the articles it produced are stored.
+        dedup.Deduplicator) is written with the articles: each signature in
+        its article's transaction, cluster merges in the last one, so the
+        index never disagrees with the rows. `source_state` (name, fields)
+        goes into the last transaction: a feed's new ETag is never stored
+        without the articles it covers (a crash before it means the feed is
+        fetched again and what was stored is found unchanged). `files` (local
+        files' new states) likewise: a file is stored with the last of the
+        articles it produced, so it is never marked as read without them.
+        Short transactions keep the write lock free for the daemon and other
+        commands: a big ingest never makes them wait more than a moment.
         """
+        articles = list(articles)
+        chunks = [articles[start:start + WRITE_BATCH] for start in range(0, len(articles), WRITE_BATCH)] or [[]]
+        chunk_of = {article.id: n for n, chunk in enumerate(chunks) for article in chunk}
+        files_in: list[list[FileState]] = [[] for _ in chunks]
+        for state in files:
+            files_in[max((chunk_of[i] for i in state.article_ids if i in chunk_of), default=0)].append(state)
+        signatures_in: list[list[tuple]] = [[] for _ in chunks]
+        for row in dedup.signatures if dedup is not None else ():
+            signatures_in[chunk_of.get(row[0], len(chunks) - 1)].append(row)
+        new = updated = unchanged = 0
+        since = time.monotonic()
+        for n, chunk in enumerate(chunks):
+            last = n == len(chunks) - 1
+            since = self._let_others_write(since)
+            rows = None if dedup is None else replace(dedup, signatures=signatures_in[n],
+                                                      renames=dedup.renames if last else {})
+            outcome = self._write_batch(chunk, topics, rows, source_state if last else None, files_in[n])
+            new, updated, unchanged = new + outcome.new, updated + outcome.updated, unchanged + outcome.unchanged
+        return WriteOutcome(new, updated, unchanged)
+
+    def _write_batch(self, articles: list[Article], topics: dict[str, list[str]], dedup: "DedupRows | None",
+                     source_state: "tuple[str, dict[str, Any]] | None", files: "list[FileState]") -> WriteOutcome:
+        """One transaction of write_articles."""
         new = updated = unchanged = 0
         now = iso_utc(datetime.now(timezone.utc))
-        articles = list(articles)
         with self.transaction():
             stored = self._write_states([a.id for a in articles])
             records, changed = [], []
@@ -410,6 +487,7 @@ class Store:
                     new += 1
                 records.append(record)
             self._upsert(records)
+            self._uncommitted += len(records)
             self._replace_topics(changed, {r["id"]: topics.get(r["id"], []) for r in records},
                                  {r["id"]: r["published"] or r["first_seen"] for r in records})
             if dedup is not None:
@@ -487,11 +565,17 @@ class Store:
         )
 
     def replace_topics(self, assignments: dict[str, list[str]]) -> None:
-        """Re-tag: replace the topics of many articles in one transaction."""
-        with self.transaction():
-            newest = dict(self._rows_in("SELECT id, COALESCE(published, first_seen) FROM articles WHERE id IN ({marks})",
-                                        list(assignments)))
-            self._replace_topics(list(assignments), assignments, newest)
+        """Re-tag: replace the topics of many articles, RETAG_BATCH articles per transaction
+        (each article's topics change whole; a re-tag cut short is finished by running it again)."""
+        ids = list(assignments)
+        since = time.monotonic()
+        for start in range(0, len(ids), RETAG_BATCH):
+            since = self._let_others_write(since)
+            chunk = {article_id: assignments[article_id] for article_id in ids[start:start + RETAG_BATCH]}
+            with self.transaction():
+                newest = dict(self._rows_in("SELECT id, COALESCE(published, first_seen) FROM articles "
+                                            "WHERE id IN ({marks})", list(chunk)))
+                self._replace_topics(list(chunk), chunk, newest)
 
     # --- reading ---
 
@@ -699,7 +783,9 @@ class Store:
                         self.path, pending)
 
     def _catch_up_text(self) -> None:
+        since = time.monotonic()
         while self.conn.execute("SELECT EXISTS (SELECT 1 FROM fts_pending)").fetchone()[0]:
+            since = self._let_others_write(since)
             with self.transaction():  # a concurrent catch-up may have drained the list meanwhile
                 last = self.conn.execute("SELECT rowid FROM fts_pending ORDER BY rowid LIMIT 1 OFFSET ?",
                                          [FTS_CATCH_UP_ROWS - 1]).fetchone()
@@ -798,14 +884,18 @@ class Store:
                 [max_per_source]))
         return sorted(ids)
 
+    def _repoint_clusters_to_heirs(self, clusters: list[str]) -> None:
+        """Clusters whose representative is gone get their oldest remaining member as the new one."""
+        for cluster in clusters:
+            heir = self.conn.execute("SELECT id FROM articles WHERE cluster_id = ? ORDER BY first_seen, id LIMIT 1",
+                                     [cluster]).fetchone()[0]
+            self.conn.execute("UPDATE articles SET cluster_id = ? WHERE cluster_id = ?", [heir, cluster])
+
     def _repoint_clusters(self, deleted: list[str]) -> None:
         marks = ", ".join("?" for _ in deleted)
         clusters = [r[0] for r in self.conn.execute(
             f"SELECT DISTINCT cluster_id FROM articles WHERE cluster_id IN ({marks})", deleted)]
-        for cluster in clusters:
-            heir = self.conn.execute("SELECT id FROM articles WHERE cluster_id = ? ORDER BY first_seen, id LIMIT 1",
-                                   [cluster]).fetchone()[0]
-            self.conn.execute("UPDATE articles SET cluster_id = ? WHERE cluster_id = ?", [heir, cluster])
+        self._repoint_clusters_to_heirs(clusters)
 
     def content_version(self) -> int:
         """Moves on every change to articles or their topics (triggers, migration 7)."""
@@ -892,6 +982,138 @@ class Store:
 
     def integrity_ok(self) -> bool:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+# --- salvaging a damaged database (`aggregator recover`) ---
+
+MAX_ROWID = 2**63 - 1
+NOT_SALVAGED = ("fts_pending", "related_cache")  # rebuilt: the search index from the articles, lists at publish
+
+
+@dataclass
+class Salvage:
+    """What `salvage` saved: rows per table, and the stretches it could not read."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    unreadable: dict[str, int] = field(default_factory=dict)  # table -> stretches of rows skipped
+    dropped: int = 0  # rows saved but pointing at lost ones (topics, signatures of lost articles)
+
+    @property
+    def articles(self) -> int:
+        return self.rows.get("articles", 0)
+
+
+def quick_check(path: Path) -> str:
+    """SQLite's quick_check of a database file, read-only: "ok", or what it found wrong (first line)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        return conn.execute("PRAGMA quick_check").fetchone()[0].splitlines()[0]
+    finally:
+        conn.close()
+
+
+def salvage(damaged: Path, into: Path) -> Salvage:
+    """Every readable row of a damaged database, copied into a new one at `into` (our current schema).
+
+    Tables are read by rowid in order; a stretch whose pages cannot be read
+    is stepped over (an exponential then binary search for the next readable
+    rowid), so one bad page costs the rows on it, not the table. What would
+    keep lost articles from coming back is dropped: the state of local files
+    that produced a lost article (read again at the next run), every feed's
+    ETag (fetched whole again), the last publish's record (all rewritten).
+    """
+    report = Salvage()
+    source = sqlite3.connect(f"file:{damaged}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    target = Store(into)
+    try:
+        target.conn.execute("PRAGMA foreign_keys = OFF")  # rows whose parent was lost are dropped at the end
+        tables = [name for (name,) in target.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "AND name NOT LIKE 'articles_fts%' ORDER BY rootpage") if name not in NOT_SALVAGED]
+        for table in tables:
+            _salvage_table(source, target, table, report)
+        _tidy_salvaged(target, report)
+    finally:
+        source.close()
+        target.close()
+    return report
+
+
+def _salvage_table(source: sqlite3.Connection, target: Store, table: str, report: Salvage) -> None:
+    wanted = [row[1] for row in target.conn.execute(f"PRAGMA table_info({table})")]
+    try:
+        present = {row[1] for row in source.execute(f"PRAGMA table_info({table})")}
+    except sqlite3.DatabaseError:
+        present = set()
+    columns = [c for c in wanted if c in present]
+    if not columns:
+        return
+    select = f"SELECT rowid, {', '.join(columns)} FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?"
+    insert = (f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) "
+              f"VALUES ({', '.join('?' for _ in columns)})")
+    with target.transaction():
+        target.conn.execute(f"DELETE FROM {table}")  # what migrations seeded (meta) comes from the old file
+        last, saved, skipped = -MAX_ROWID - 1, 0, 0
+        while True:
+            rows = _read_rows(source, select, last, 500) or _read_rows(source, select, last, 1)
+            if rows is None:  # the next row cannot be read: step over the bad stretch
+                skipped += 1
+                last = _next_readable(source, select, last)
+                if last is None:
+                    break
+                continue
+            if not rows:
+                break
+            target.conn.executemany(insert, [row[1:] for row in rows])
+            saved += len(rows)
+            last = rows[-1][0]
+    report.rows[table] = saved
+    if skipped:
+        report.unreadable[table] = skipped
+
+
+def _read_rows(source: sqlite3.Connection, select: str, after: int, limit: int) -> list[tuple] | None:
+    try:
+        return source.execute(select, [after, limit]).fetchall()
+    except sqlite3.DatabaseError:
+        return None
+
+
+def _next_readable(source: sqlite3.Connection, select: str, bad: int) -> int | None:
+    """The smallest rowid bound past `bad` from which rows can be read again; None if none is."""
+    step = 1
+    while _read_rows(source, select, bad + step, 1) is None:
+        if bad + step >= MAX_ROWID:
+            return None
+        step = min(step * 2, MAX_ROWID - bad)
+    low, high = bad + step // 2, bad + step  # unreadable from low, readable from high
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _read_rows(source, select, middle, 1) is None:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+def _tidy_salvaged(target: Store, report: Salvage) -> None:
+    conn = target.conn
+    with target.transaction():
+        for table, rowid, _parent, _key in conn.execute("PRAGMA foreign_key_check").fetchall():
+            conn.execute(f"DELETE FROM {table} WHERE rowid = ?", [rowid])
+            report.dropped += 1
+        stored = {article_id for (article_id,) in conn.execute("SELECT id FROM articles")}
+        orphaned = [cluster for (cluster,) in conn.execute(
+            "SELECT DISTINCT cluster_id FROM articles WHERE cluster_id IS NOT NULL").fetchall() if cluster not in stored]
+        for chunk in _chunks(orphaned, 500):  # a cluster whose representative was lost: its oldest member now
+            target._repoint_clusters_to_heirs(chunk)
+        lost_files = [path for path, ids in conn.execute("SELECT path, article_ids FROM files").fetchall()
+                      if any(i not in stored for i in json.loads(ids or "[]"))]
+        conn.executemany("DELETE FROM files WHERE path = ?", [(path,) for path in lost_files])
+        conn.execute("UPDATE sources SET etag = NULL, last_modified = NULL")
+        conn.execute("DELETE FROM meta WHERE key LIKE 'published:%'")
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('content_version', "
+                     "CAST(COALESCE((SELECT value FROM meta WHERE key = 'content_version'), 0) AS INTEGER) + 1)")
 
 
 def fts_query(text: str) -> str:

@@ -136,13 +136,15 @@ class Daemon:
         return json.loads(body)
 
 
-def start_daemon(project: Path, port: int, *extra: str, name: str = "daemon") -> Daemon:
+def start_daemon(project: Path, port: int, *extra: str, name: str = "daemon",
+                 preexec_fn: Callable[[], None] | None = None) -> Daemon:
+    """`aggregator run` in the background; `preexec_fn` sets up a fault in the child before exec."""
     out, err = project / f"{name}.out", project / f"{name}.err"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("AGGREGATOR_CONFIG", None)
     process = subprocess.Popen(
         [PYTHON, "-m", "aggregator", "-c", str(project / "config.toml"), *extra, "run"],
-        stdout=out.open("wb"), stderr=err.open("wb"), cwd=project, env=env,
+        stdout=out.open("wb"), stderr=err.open("wb"), cwd=project, env=env, preexec_fn=preexec_fn,
     )
     return Daemon(process, project, port, out, err)
 

@@ -170,7 +170,7 @@ def test_healthz_reports_503_when_health_fails(tmp_path: Path):
     start_in_thread(server, poll_interval=0.01)
     try:
         status, _, body = request(server, "/healthz")
-        assert status == 503 and json.loads(body)["status"] == "error"
+        assert status == 503 and json.loads(body)["status"] == "failing"
     finally:
         server.shutdown()
         server.server_close()
