@@ -445,6 +445,7 @@ def recover(ctx: Context) -> None:
     import os
 
     from .daemon import AlreadyRunning, InstanceLock
+    from .storage_faults import storage_fault
     from .store import quick_check, salvage
 
     database = ctx.config.storage.database
@@ -460,7 +461,13 @@ def recover(ctx: Context) -> None:
     try:
         try:
             found = quick_check(database)
-        except Exception as exc:  # not a database, unreadable: nothing to salvage here
+        except Exception as exc:  # corrupt beyond a check: salvage what can be read; not a database: no
+            fault = storage_fault(exc, database)
+            if fault is None:
+                raise
+            if fault.kind != "corrupt":
+                click.echo(f"error: {fault}", err=True)
+                sys.exit(EXIT_STORAGE)
             found = str(exc)
         if found == "ok":
             click.echo(f"{database}: no damage found (quick_check: ok); nothing to recover")

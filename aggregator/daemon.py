@@ -459,7 +459,7 @@ class Daemon:
         from .server import make_server, start_in_thread
 
         self.server = make_server(self.config.server.listen, self.config.storage.feeds_dir, self.health,
-                                  published=lambda: self.publisher.runs > 0)
+                                  published=lambda: self.faults.last_publish is not None)
         start_in_thread(self.server)
 
     def _announce(self) -> None:
@@ -750,13 +750,23 @@ class Daemon:
         self._current = (new, pipeline.topic_rules(new))
         added, removed, changed = self._sync_jobs(old, new)
         if _tagging(old) != _tagging(new):
-            changes = pipeline.retag(new, self.stores.get())
-            log.info("reload: topics changed; re-tagged: %s",
-                     ", ".join(f"{slug} +{g}/-{l}" for slug, (g, l) in changes.items()) or "no article changed")
+            self._retag(new)
         self.publisher.request()
         log.info("reload: %d sources (%d added, %d removed, %d changed)",
                  len([s for s in new.sources if s.enabled]), added, removed, changed)
         return True
+
+    def _retag(self, config: Config) -> None:
+        """Stored articles re-tagged for the reloaded topics; a storage fault is reported, not raised."""
+        try:
+            changes = pipeline.retag(config, self.stores.get())
+        except Exception as exc:
+            self._storage_failed(self._fault_of(exc))
+            log.error("reload: topics changed, but stored articles could not be re-tagged (see above); new "
+                      "articles get the new topics; send SIGHUP again once storage works to re-tag the others")
+            return
+        log.info("reload: topics changed; re-tagged: %s",
+                 ", ".join(f"{slug} +{g}/-{l}" for slug, (g, l) in changes.items()) or "no article changed")
 
     def _keep_unchangeable(self, old: Config, new: Config) -> Config:
         if new.storage.database != old.storage.database:

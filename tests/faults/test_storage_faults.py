@@ -150,6 +150,10 @@ def test_a_file_that_is_not_a_database_is_named_and_left_alone(project: Path) ->
                               "empty database\n")
     assert database.read_text(encoding="utf-8") == "name,url\nHerald,https://example.com/\n"
 
+    not_recovered = aggregator(project, "recover")  # nothing to salvage in it: it is left where it is
+    assert not_recovered.returncode == 3 and not_recovered.stderr == refused.stderr
+    assert not Path(f"{database}.corrupt").exists()
+
     shutil.move(project / "real.db", database)
     again = aggregator(project, "run", "--once")
     assert again.returncode == 0, again.stderr
