@@ -385,7 +385,9 @@ def sources(click_ctx: click.Context, as_json: bool) -> None:
     """Each source: kind, URL or path, status, last fetch, last error, next due, articles.
 
     Status is ok, error, backing off (failing repeatedly, or the server asked
-    us to wait) or gone (HTTP 410: not fetched until its config changes).
+    us to wait) or gone (HTTP 410: not fetched until its config changes). A
+    warning says what the last feed read was read in spite of (entries past
+    [ingest] max_entries, ill-formed XML recovered).
     """
     if click_ctx.invoked_subcommand is not None:
         return
@@ -403,6 +405,8 @@ def sources(click_ctx: click.Context, as_json: bool) -> None:
         click.echo(f"{'':24} {_terminal_safe(row['location'])}")
         if row["last_error"]:
             click.echo(f"{'':24} error: {_clip(row['last_error'], 200)}")
+        if row["warning"]:
+            click.echo(f"{'':24} warning: {_clip(row['warning'], 200)}")
 
 
 @sources.command("import")

@@ -61,6 +61,7 @@ class PublishConfig:
 class IngestConfig:
     known_categories: tuple[str, ...] = ()
     max_file_size: int = 10 * 1024 * 1024
+    max_entries: int = 20_000  # entries read from one feed (fetched or a file) or JSON list; the rest are left
 
 
 @dataclass(frozen=True)
@@ -320,7 +321,7 @@ STORAGE = {"database": _nonempty_str, "feeds_dir": _nonempty_str,
            "keep_days": _int_at_least(0), "max_articles_per_source": _int_at_least(0)}
 PUBLISH = {"max_items": _int_at_least(1), "related_posts": _int_at_least(0),
            "formats": _formats, "full_content": _bool}
-INGEST = {"known_categories": _str_list, "max_file_size": parse_size}
+INGEST = {"known_categories": _str_list, "max_file_size": parse_size, "max_entries": _int_at_least(1)}
 FETCH = {"timeout": parse_duration, "max_body_size": parse_size,
          "concurrency": _int_at_least(1), "per_host": _int_at_least(1),
          "allow_private_network": _bool, "user_agent": _user_agent}

@@ -44,7 +44,7 @@ import numpy as np
 
 from .models import Article
 from .normalize import canonical_url_before_w3lib
-from .normalize import canonical_url, fold_for_matching, word_tokens
+from .normalize import canonical_url, fold_for_matching, word_token_chunks, word_tokens
 
 SHINGLE_WORDS = 3
 # 30 bands of 4 rows: a pair with Jaccard 0.5 shares a band with probability 0.86, one with 0.7
@@ -53,6 +53,7 @@ SHINGLE_WORDS = 3
 BANDS = 30
 ROWS = 4
 NUM_PERM = BANDS * ROWS
+SIGNATURE_CHUNK = 8192  # shingles hashed at once: an 8 MB matrix, the size of a long article's whole
 MAX_CANDIDATES = 64  # per new article: the ones sharing the most LSH buckets
 JACCARD_FLOOR = 0.5  # and Jaccard >= threshold * this: a long story swallowing a short one is not a copy
 _SEED = 20240607
@@ -83,11 +84,28 @@ def words(text: str) -> tuple[str, ...]:
 
 def body_hash(text: str) -> str:
     """Same words in the same order, whatever the whitespace, quotes, case or accents."""
-    return _body_hash(words(text))
+    return _body_keys(text)[0] or _body_hash(())
 
 
 def _body_hash(tokens: tuple[str, ...]) -> str:
     return hashlib.sha256(" ".join(tokens).encode("utf-8")).hexdigest()[:32]
+
+
+def _body_keys(text: str) -> tuple[str | None, np.ndarray]:
+    """The body hash (None for a text without words) and the word ids, read chunk by chunk.
+
+    The hash is that of all the words joined by single spaces, fed to sha256 piece by piece;
+    only one chunk's words exist at a time (all the words of a 10 MB text took 100 MB).
+    """
+    digest, ids, first = hashlib.sha256(), [], True
+    for tokens in word_token_chunks(fold_for_matching(text)):
+        if tokens:
+            digest.update((("" if first else " ") + " ".join(tokens)).encode("utf-8"))
+            ids.append(_token_ids(tokens))
+            first = False
+    if first:
+        return None, np.zeros(0, dtype=np.uint64)
+    return digest.hexdigest()[:32], ids[0] if len(ids) == 1 else np.concatenate(ids)
 
 
 _TOKEN_IDS: dict[str, int] = {}
@@ -116,15 +134,15 @@ def _token_ids(tokens: tuple[str, ...]) -> np.ndarray:
 
 def shingle_hashes(title: str, text: str) -> np.ndarray:
     """64-bit hashes of the distinct word 3-shingles of title and text (never across them)."""
-    return _shingles_of_tokens(words(title), words(text))
+    return _shingles_of_ids(_body_keys(title)[1], _body_keys(text)[1])
 
 
-def _shingles_of_tokens(*parts: tuple[str, ...]) -> np.ndarray:
+def _shingles_of_ids(*parts: np.ndarray) -> np.ndarray:
+    """The distinct shingle hashes of each part's word ids (one array of ids per part)."""
     hashes = []
-    for tokens in parts:
-        if not tokens:
+    for ids in parts:
+        if not ids.size:
             continue
-        ids = _token_ids(tokens)
         if len(ids) < SHINGLE_WORDS:
             ids = np.concatenate([ids, np.zeros(SHINGLE_WORDS - len(ids), dtype=np.uint64)])
         # sum over k of ids[i + k] * mix[k]: the same values as a sliding window, without its overhead
@@ -135,19 +153,36 @@ def _shingles_of_tokens(*parts: tuple[str, ...]) -> np.ndarray:
         hashes.append(mixed)
     if not hashes:
         return np.zeros(0, dtype=np.uint64)
-    return np.unique(np.concatenate(hashes))
+    return _sorted_unique(np.concatenate(hashes))
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique(values), by sorting in place: numpy 2's hash-table unique took six times
+    the array's size (80 MB for the 1.6 million shingles of a 10 MB article)."""
+    values.sort()
+    distinct = np.empty(values.size, dtype=bool)
+    distinct[:1] = True
+    np.not_equal(values[1:], values[:-1], out=distinct[1:])
+    return values[distinct]
 
 
 def signature(shingles: np.ndarray) -> np.ndarray:
-    """MinHash: for each of NUM_PERM hash functions, the smallest 32-bit value over the shingles."""
+    """MinHash: for each of NUM_PERM hash functions, the smallest 32-bit value over the shingles.
+
+    The shingles x hash functions matrix is taken SIGNATURE_CHUNK shingles at a
+    time: whole, a 10 MB article's 1.6 million shingles made a 1.5 GB matrix.
+    """
     if shingles.size == 0:
         return np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)
-    with np.errstate(over="ignore"):
-        mixed = np.multiply.outer(shingles, _A)  # wraps mod 2**64, as the hash family intends
-        mixed += _B
+    smallest = np.full(NUM_PERM, np.iinfo(np.uint64).max, dtype=np.uint64)
+    for start in range(0, shingles.size, SIGNATURE_CHUNK):
+        with np.errstate(over="ignore"):
+            mixed = np.multiply.outer(shingles[start:start + SIGNATURE_CHUNK], _A)  # wraps mod 2**64, as intended
+            mixed += _B
+        np.minimum(smallest, mixed.min(axis=0), out=smallest)
     # The top 32 bits of the smallest value are the smallest top 32 bits (shifting is monotonic),
     # so one row is shifted instead of the whole matrix.
-    return (mixed.min(axis=0) >> np.uint64(32)).astype(np.uint32)
+    return (smallest >> np.uint64(32)).astype(np.uint32)
 
 
 def band_keys(sig: np.ndarray) -> list[int]:
@@ -194,11 +229,10 @@ class Fingerprint:
 
     @classmethod
     def of(cls, article: Article) -> "Fingerprint":
-        body = words(article.text or article.summary)  # folded once, used twice
-        shingles = _shingles_of_tokens(words(article.title), body)
+        body_key, body_ids = _body_keys(article.text or article.summary)  # folded once, used twice
+        shingles = _shingles_of_ids(_body_keys(article.title)[1], body_ids)
         sig = signature(shingles)
-        return cls(canonical_url(article.url), _body_hash(body) if body else None,
-                   sig, int(shingles.size), band_keys(sig))
+        return cls(canonical_url(article.url), body_key, sig, int(shingles.size), band_keys(sig))
 
 
 # --- what the store gives and takes ---

@@ -35,10 +35,13 @@ class PublishReport:
     written: list[Path] = field(default_factory=list)
     unchanged: list[Path] = field(default_factory=list)
     removed: list[Path] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # one line per stored article no feed could carry
 
     def summary(self) -> str:
+        count = len(self.left_out)
+        left_out = f", {count} article{'' if count == 1 else 's'} left out (see above)" if count else ""
         return (f"published: {len(self.written)} written, {len(self.unchanged)} unchanged, "
-                f"{len(self.removed)} removed")
+                f"{len(self.removed)} removed{left_out}")
 
 
 def publish_stamp(config: Config, store: Store) -> str:

@@ -98,9 +98,13 @@ class ParseResult:
     # process), by article id; the main thread computes whatever is missing.
     fingerprints: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, list[str]] = field(default_factory=dict)
-    # What the input was read in spite of (an ill-formed feed recovered leniently): one line
-    # each, without the source's name. The main process logs them; a parse worker cannot.
+    # What the input was read in spite of (an ill-formed feed recovered leniently, entries past
+    # the cap): one line each, without the source's name. The main process logs them; a parse
+    # worker cannot.
     warnings: list[str] = field(default_factory=list)
+    # The tracebacks of exceptions caught at a unit's boundary (the feed, or one entry, in
+    # `error` or `skipped`), for the debug log: again the main process logs them.
+    tracebacks: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -15,6 +15,7 @@ import re
 import unicodedata
 from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
+from typing import Iterator
 from urllib.parse import SplitResult, parse_qsl, unquote_plus, urlencode, urljoin, urlsplit, urlunsplit
 
 import idna
@@ -34,6 +35,10 @@ ALLOWED_ATTRIBUTES = {
     "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan"},
 }
 SAFE_SCHEMES = {"http", "https"}
+NOT_THE_DOCUMENT = {  # a whole page's elements whose content is not its text (sanitize_whole_page)
+    "script", "style", "title", "nav", "header", "footer", "aside", "form", "noscript", "template",
+    "iframe", "object", "svg", "math", "select", "button",
+}
 MAX_FUTURE = timedelta(days=1)
 EPOCH_FLOOR = datetime(1990, 1, 1, tzinfo=timezone.utc)
 _SPACES = r"[ \t\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]"
@@ -59,12 +64,31 @@ def _cleaner() -> "nh3.Cleaner":
                        strip_comments=True, link_rel="noopener noreferrer nofollow")
 
 
+def sanitize_whole_page(page: str, base_url: str | None = None) -> str:
+    """A whole page as a safe fragment: sanitize_html's allowlist, and what is not the
+    document's own text (scripts, styles, navigation, headers, footers, asides, forms)
+    dropped with everything inside it."""
+    if not page:
+        return ""
+    cleaned = _page_cleaner().clean(page)
+    if base_url and ("href=" in cleaned or "src=" in cleaned):
+        cleaned = _absolutize(cleaned, base_url)
+    return cleaned
+
+
+@functools.lru_cache(maxsize=1)
+def _page_cleaner() -> "nh3.Cleaner":
+    return nh3.Cleaner(tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes=SAFE_SCHEMES,
+                       strip_comments=True, link_rel="noopener noreferrer nofollow",
+                       clean_content_tags=NOT_THE_DOCUMENT)
+
+
 def _absolutize(fragment: str, base_url: str) -> str:
     """Resolve relative href/src against the article URL, then re-check them."""
 
     def fix(match: re.Match) -> str:
         attr, quote, value = match.group(1), match.group(2), html.unescape(match.group(3))
-        absolute = safe_url(urljoin(base_url, value))
+        absolute = safe_url(value, base_url)  # joined inside safe_url: a link like "//[" is no URL, not an error
         if absolute is None:
             return ""
         return f"{attr}={quote}{html.escape(absolute, quote=True)}{quote}"
@@ -383,8 +407,17 @@ def _fold(text: str) -> str:
         return _fold_spaces(text.lower()).strip()
     text = _plain_quotes(_COMBINING_RE.sub("", unicodedata.normalize("NFKD", text)))
     if not text.isascii():  # rarer combining marks, outside the ranges above
-        text = "".join(c for c in text if not unicodedata.combining(c))
+        text = _NON_ASCII_RUN_RE.sub(_without_combining, text)
     return _fold_spaces(text.lower()).strip()
+
+
+def _without_combining(run: re.Match) -> str:
+    """A run of non-ASCII text without its combining marks. Runs are at most 4,096 characters:
+    one character object each for the whole of a 10 MB text took 500 MB (CJK) or more."""
+    return "".join(c for c in run.group() if not unicodedata.combining(c))
+
+
+_NON_ASCII_RUN_RE = re.compile(r"[^\x00-\x7f]{1,4096}")
 
 
 def _fold_spaces(text: str) -> str:
@@ -426,6 +459,28 @@ def word_tokens(text: str) -> tuple[str, ...]:
     return _split_words_remembered(text)
 
 
+def word_token_chunks(text: str) -> Iterator[tuple[str, ...]]:
+    """word_tokens(text), a chunk of about TOKEN_CHUNK_CHARS characters at a time.
+
+    A word is a small object of its own (about 56 bytes): all the words of a
+    10 MB text at once took 100 MB. Chunks end at whitespace, which no word
+    holds, so no word is cut in two; an article-sized text is one chunk.
+    """
+    if len(text) <= TOKEN_CHUNK_CHARS:
+        yield word_tokens(text)
+        return
+    start = 0
+    while start < len(text):
+        cut = _WHITESPACE_RE.search(text, min(start + TOKEN_CHUNK_CHARS, len(text)))
+        end = cut.start() if cut else len(text)
+        yield _split_words(text[start:end])
+        start = end + 1
+
+
+TOKEN_CHUNK_CHARS = 256 * 1024  # the words of 256 KB of text are about 2.5 MB
+_WHITESPACE_RE = re.compile(r"\s")
+
+
 def _split_words(text: str) -> tuple[str, ...]:
     """Folded text is nearly always ASCII, where \\w is [A-Za-z0-9_] and
     translate + split gives the same tokens as findall in a sixth of the time."""
@@ -442,9 +497,14 @@ _ASCII_NON_WORD = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.
 
 
 def content_hash(*parts: str) -> str:
-    """A hash of the folded text, so whitespace and quote styles do not matter."""
-    folded = "\x1f".join(fold_for_matching(p) for p in parts)
-    return hashlib.sha256(folded.encode("utf-8")).hexdigest()
+    """A hash of the folded text, so whitespace and quote styles do not matter.
+
+    The hash of the folded parts joined by \x1f, fed part by part (no joined copy of a long text).
+    """
+    digest = hashlib.sha256()
+    for index, part in enumerate(parts):
+        digest.update((("\x1f" if index else "") + fold_for_matching(part)).encode("utf-8"))
+    return digest.hexdigest()
 
 
 def stable_id(*parts: str) -> str:
@@ -492,9 +552,14 @@ def html_to_text(fragment: str) -> str:
 
 
 def _paragraphs(text: str) -> str:
-    """Extracted text with blank-line paragraph breaks, each paragraph cleaned, empty ones gone."""
-    paragraphs = [clean_text(p) for p in re.split(r"\n\s*\n", text)]
-    return "\n\n".join(p for p in paragraphs if p)
+    """Extracted text with blank-line paragraph breaks, each paragraph cleaned, empty ones gone.
+
+    One list of paragraphs at a time: a long text's paragraphs are as large as the text.
+    """
+    return "\n\n".join(filter(None, map(clean_text, _PARAGRAPH_BREAK.split(text))))
+
+
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
 _CLEAN_TAG_RE = re.compile(r"""<(/?)([a-zA-Z][^\t\n\r\f />\x00]*)(?:[^>"']|"[^"]*"|'[^']*')*>""")
@@ -523,7 +588,9 @@ def clean_html_to_text(fragment: str) -> str:
     if tags != fragment.count("<"):
         return html_to_text(fragment)
     parts.append(html.unescape(fragment[position:]))
-    return _paragraphs("".join(parts))
+    text = "".join(parts)
+    parts.clear()  # the pieces go before the text is split into paragraphs: a long text's are as large
+    return _paragraphs(text)
 
 
 def paragraphs_to_html(paragraphs: list[str]) -> str:

@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterator
 
 from .config import TopicConfig
 from .models import ParseResult
-from .sources.feed import parse_feed
+from .sources.feed import MAX_ENTRIES, parse_feed
 from .topics import TopicRules
 
 log = logging.getLogger("aggregator")
@@ -61,7 +61,8 @@ class RemoteTraceback(Exception):
 
 
 def parse_feed_bytes(data: bytes, *, source: str, url: str | None, content_type: str | None,
-                     topics: tuple[TopicConfig, ...] = (), source_topics: tuple[str, ...] = ()) -> ParseResult:
+                     topics: tuple[TopicConfig, ...] = (), source_topics: tuple[str, ...] = (),
+                     max_entries: int = MAX_ENTRIES) -> ParseResult:
     """parse_feed, in a worker process when the feed is large and a second core exists.
 
     There the articles are also fingerprinted for dedup and tagged with `topics`
@@ -69,9 +70,9 @@ def parse_feed_bytes(data: bytes, *, source: str, url: str | None, content_type:
     that dies or cannot be started is this feed's error, never the run's.
     """
     if len(data) < POOL_MIN_BYTES or (os.cpu_count() or 1) < 2:
-        return parse_feed(data, source=source, url=url, content_type=content_type)
+        return parse_feed(data, source=source, url=url, content_type=content_type, max_entries=max_entries)
     try:
-        return _parse_in_worker(workers(), data, source, url, content_type, topics, source_topics)
+        return _parse_in_worker(workers(), data, source, url, content_type, topics, source_topics, max_entries)
     except WorkerDied as died:
         return ParseResult(error=f"the feed parser's worker process died on this feed: {died}; "
                                  "a fresh worker parses it at the next fetch")
@@ -101,12 +102,13 @@ def _parse_in_worker(pool: "Workers", data: bytes, source: str, *args: Any) -> P
 
 
 def _parse(data: bytes, source: str, url: str | None, content_type: str | None,
-           topics: tuple[TopicConfig, ...], source_topics: tuple[str, ...]) -> ParseResult:
+           topics: tuple[TopicConfig, ...], source_topics: tuple[str, ...],
+           max_entries: int = MAX_ENTRIES) -> ParseResult:
     """In the worker: parse, then fingerprint, tag and find salient words (pure CPU, off the main thread)."""
     from .dedup import Fingerprint
     from .terms import encoded
 
-    result = parse_feed(data, source=source, url=url, content_type=content_type)
+    result = parse_feed(data, source=source, url=url, content_type=content_type, max_entries=max_entries)
     for article in result.articles:
         result.fingerprints[article.id] = Fingerprint.of(article)
         article.terms = encoded(article)  # right after the fingerprint: its text fold is remembered

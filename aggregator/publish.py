@@ -10,18 +10,24 @@ feedgen 1.0.0 drops every attribute but href on entry <link> elements in
 Atom (python-feedgen issue #135), and writes an Atom <source> without the
 id RFC 4287 asks for, so `EntryExtras` below, a feedgen entry extension,
 removes the links and source feedgen wrote and writes them itself.
+
+One stored article never stops a publish. Text XML cannot carry is dropped
+here too (rows stored before ingest scrubbed it); an article that still
+cannot be made an entry, or that feedgen refuses, is left out of the feeds
+it breaks, one line naming it (`LeftOut`), and every feed is written.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import logging
 import mimetypes
 import os
 import re
 import tempfile
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -34,12 +40,13 @@ from lxml import etree
 from . import __version__
 from .config import Config, TopicConfig
 from .models import Article, RelatedLink
-from .normalize import safe_url, sanitize_html
-from .clusters import also_reported_html, collapse_clusters
+from .normalize import safe_url, sanitize_html, xml_safe
+from .clusters import ClusterView, also_reported_html, collapse_clusters
 from .last_publish import PublishReport, orphan_pages, remember, unchanged_report
 from .related import related_for_many
 from .store import Store
 
+log = logging.getLogger("aggregator")
 ID_NAMESPACE = uuid.UUID("5b0c6b3e-43a4-4c43-9d8e-6f1d2e3a9b71")
 EMPTY_FEED_DATE = datetime(2000, 1, 1, tzinfo=timezone.utc)
 ALL_TOPIC = TopicConfig(slug="all", title="All articles", description="Every article, newest first")
@@ -49,6 +56,7 @@ JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 STYLESHEET = "style.css"
 UNKNOWN_MEDIA_TYPE = "application/octet-stream"
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,100}")
+FILES_SHOWN = 4  # feed files named in a left-out article's line; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -127,8 +135,9 @@ def publish_changed(config: Config, store: Store, stamp: str, force: bool = Fals
     report = PublishReport()
     feeds_dir = config.storage.feeds_dir
     topics = [*config.topics, ALL_TOPIC]
-    outputs, latest = render_feeds(config, store, topics)
-    outputs.update(render_article_pages(config, store, latest))
+    left_out = LeftOut(feeds_dir)
+    outputs, latest = render_feeds(config, store, topics, left_out)
+    outputs.update(render_article_pages(config, store, latest, left_out))
     outputs[feeds_dir / "index.html"] = render_index(config, topics, latest)
     outputs[feeds_dir / "topics.opml"] = render_opml(config, topics)
     outputs[feeds_dir / STYLESHEET] = STYLE_CSS.encode("utf-8")
@@ -137,12 +146,56 @@ def publish_changed(config: Config, store: Store, stamp: str, force: bool = Fals
     report.removed = remove_stale_feeds(feeds_dir, {t.slug for t in topics}, config.publish.formats)
     report.removed += remove_orphan_pages(feeds_dir, outputs)
     remember(config, store, stamp, outputs)
+    report.left_out = left_out.report()
     return report
 
 
-def render_feeds(config: Config, store: Store,
-                 topics: list[TopicConfig]) -> tuple[dict[Path, bytes], dict[str, list[Entry]]]:
-    """Every topic's feed files, and the entries each topic shows (for the index)."""
+@dataclass
+class LeftOut:
+    """Stored articles left out of what this publish writes: why, and where from.
+
+    Gathered while rendering and logged at the end, one line per article,
+    however many feeds it is missing from.
+    """
+
+    feeds_dir: Path
+    causes: dict[str, str] = field(default_factory=dict)  # article id -> the exception, in one line
+    places: dict[str, list[str]] = field(default_factory=dict)  # article id -> the files it is not in
+
+    def note(self, article_id: str, exc: BaseException, place: Path | str) -> None:
+        log.debug("publish: article %s raised while rendering %s", article_id, place, exc_info=exc)
+        self.causes.setdefault(article_id, _cause(exc))
+        shown = place.relative_to(self.feeds_dir).as_posix() if isinstance(place, Path) else place
+        self.places.setdefault(article_id, []).append(shown)
+
+    def report(self) -> list[str]:
+        """One line per article, logged here and kept in the PublishReport."""
+        lines = [f"article {article_id} left out of {_listed(self.places[article_id])} ({cause}); its stored "
+                 "row holds something no feed can carry (written by hand or by an older version)"
+                 for article_id, cause in self.causes.items()]
+        for line in lines:
+            log.warning("publish: %s", line)
+        return lines
+
+
+def _listed(places: list[str]) -> str:
+    shown = ", ".join(places[:FILES_SHOWN])
+    return shown + (f" and {len(places) - FILES_SHOWN} more" if len(places) > FILES_SHOWN else "")
+
+
+def _cause(exc: BaseException) -> str:
+    message = (str(exc).strip().splitlines() or [""])[0][:200]
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def render_feeds(config: Config, store: Store, topics: list[TopicConfig],
+                 left_out: "LeftOut | None" = None) -> tuple[dict[Path, bytes], dict[str, list[Entry]]]:
+    """Every topic's feed files, and the entries each topic shows (for the index).
+
+    An article that cannot be made an entry is left out of every feed, one
+    that a format cannot render out of that format's files (`left_out` says so).
+    """
+    left_out = left_out or LeftOut(config.storage.feeds_dir)
     titles = {t.slug: t.title for t in config.topics}
     outputs: dict[Path, bytes] = {}
     latest: dict[str, list[Entry]] = {}
@@ -150,31 +203,86 @@ def render_feeds(config: Config, store: Store,
         topic=None if topic is ALL_TOPIC else topic.slug, limit=config.publish.max_items)) for topic in topics}
     shown = {v.representative.id: v.representative for vs in views.values() for v in vs}
     related = related_for_many(store, list(shown.values()), config.publish.related_posts)
-    entries_by_id: dict[str, Entry] = {}  # a story in several topics is one entry, rendered once
+    entries_by_id: dict[str, Entry | None] = {}  # a story in several topics is one entry, rendered once
     for topic in topics:
-        entries = []
         for view in views[topic.slug]:
-            article = view.representative
-            if article.id not in entries_by_id:
-                entry = build_entry(config, article, related[article.id], titles)
-                entry.also_reported = view.copies
-                entry.content = entry_html(entry, config.publish.full_content)
-                entries_by_id[article.id] = entry
-            entries.append(entries_by_id[article.id])
+            if view.representative.id not in entries_by_id:
+                entries_by_id[view.representative.id] = prepared_entry(config, view, related, titles, left_out)
+        entries = [entry for view in views[topic.slug] if (entry := entries_by_id[view.representative.id])]
         latest[topic.slug] = entries
         for fmt in config.publish.formats:
-            outputs[feed_path(config.storage.feeds_dir, topic.slug, fmt)] = render(fmt, config, topic, entries)
+            path = feed_path(config.storage.feeds_dir, topic.slug, fmt)
+            outputs[path] = render_leaving_out(fmt, config, topic, entries, path, left_out)
     return outputs, latest
+
+
+def prepared_entry(config: Config, view: ClusterView, related: dict[str, list[RelatedLink]],
+                   titles: dict[str, str], left_out: "LeftOut") -> Entry | None:
+    """The cluster view's entry with its body rendered, or None (noted in `left_out`) when
+    something in the stored article raises: it is left out, the other entries are not."""
+    article = view.representative
+    try:
+        entry = build_entry(config, article, related.get(article.id, []), titles)
+        entry.also_reported = view.copies
+        entry.content = xml_safe(entry_html(entry, config.publish.full_content))
+        return entry
+    except Exception as exc:  # noqa: BLE001 - an odd stored article: it alone is left out
+        left_out.note(article.id, exc, "every feed")
+        return None
+
+
+def render_leaving_out(fmt: str, config: Config, topic: TopicConfig, entries: list[Entry], path: Path,
+                       left_out: "LeftOut") -> bytes:
+    """render(), without the entries the format cannot render (each noted in `left_out`).
+
+    The whole feed is tried first; only when it raises is each entry rendered
+    alone to find the ones to blame. None to blame is our own bug: it raises.
+    """
+    try:
+        return render(fmt, config, topic, entries)
+    except Exception:  # noqa: BLE001 - blamed on the entries below, or raised again
+        failing = _failing_entries(fmt, config, topic, entries)
+        if not failing:
+            raise
+    for article_id, exc in failing.items():
+        left_out.note(article_id, exc, path)
+    return render(fmt, config, topic, [e for e in entries if e.article.id not in failing])
+
+
+def _failing_entries(fmt: str, config: Config, topic: TopicConfig,
+                     entries: list[Entry]) -> dict[str, BaseException]:
+    failing: dict[str, BaseException] = {}
+    for entry in entries:
+        try:
+            render(fmt, config, topic, [entry])
+        except Exception as exc:  # noqa: BLE001 - this entry is one to blame
+            failing[entry.article.id] = exc
+    return failing
 
 
 def build_entry(config: Config, article: Article, related_posts: list[RelatedLink],
                 topic_titles: dict[str, str]) -> Entry:
     base_url = config.site.base_url
-    related = [RelatedLink(r.id, r.title, article_link(base_url, r.id, r.url), r.site, r.published)
-               for r in related_posts]
+    article = xml_safe_article(article)
+    related = [RelatedLink(r.id, xml_safe(r.title), article_link(base_url, r.id, r.url), xml_safe(r.site),
+                           r.published) for r in related_posts]
     return Entry(article, entry_id(article.id), article_link(base_url, article.id, article.url), related,
                  categories=entry_categories(article, topic_titles), origin=entry_origin(article),
                  image=safe_url(article.image))
+
+
+def xml_safe_article(article: Article) -> Article:
+    """The article without characters XML 1.0 cannot carry in what an entry shows.
+
+    Ingest drops them before storing; a row stored before that (or by hand)
+    would make feedgen raise for the whole feed. Nearly always clean: one check.
+    """
+    shown = [article.title, article.site, article.source, article.summary, *article.categories]
+    if all(xml_safe(text) is text for text in shown):
+        return article
+    return replace(article, title=xml_safe(article.title), site=xml_safe(article.site),
+                   source=xml_safe(article.source), summary=xml_safe(article.summary),
+                   categories=[xml_safe(c) for c in article.categories])
 
 
 def entry_categories(article: Article, topic_titles: dict[str, str]) -> list[str]:
@@ -482,8 +590,13 @@ def _index_section(config: Config, topic: TopicConfig, entries: list[Entry]) -> 
             + (f"<ul>{headlines}</ul>" if headlines else "<p>No articles yet.</p>") + "</section>")
 
 
-def render_article_pages(config: Config, store: Store, latest: dict[str, list[Entry]]) -> dict[Path, bytes]:
-    """Pages for local articles without a URL: every feed entry and every related link target."""
+def render_article_pages(config: Config, store: Store, latest: dict[str, list[Entry]],
+                         left_out: "LeftOut | None" = None) -> dict[Path, bytes]:
+    """Pages for local articles without a URL: every feed entry and every related link target.
+
+    A page that raises is left out (noted in `left_out`); the others are written.
+    """
+    left_out = left_out or LeftOut(config.storage.feeds_dir)
     pages = {e.article.id: e for entries in latest.values() for e in entries if not safe_url(e.article.url)}
     targets = {r.id for entries in latest.values() for e in entries for r in e.related
                if r.url.startswith(f"{config.site.base_url}articles/")} - pages.keys()
@@ -491,8 +604,14 @@ def render_article_pages(config: Config, store: Store, latest: dict[str, list[En
         pages[article.id] = Entry(article, entry_id(article.id),
                                   article_link(config.site.base_url, article.id, None), [])
     pages_dir = config.storage.feeds_dir / "articles"
-    return {pages_dir / page_name(article_id): render_article_page(config, entry)
-            for article_id, entry in pages.items()}
+    rendered = {}
+    for article_id, entry in pages.items():
+        path = pages_dir / page_name(article_id)
+        try:
+            rendered[path] = render_article_page(config, entry)
+        except Exception as exc:  # noqa: BLE001 - an odd stored article: its page alone is left out
+            left_out.note(article_id, exc, path)
+    return rendered
 
 
 def render_article_page(config: Config, entry: Entry) -> bytes:

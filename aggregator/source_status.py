@@ -27,6 +27,7 @@ def source_rows(config: Config, store: Any) -> list[dict[str, Any]]:
             "name": source.name, "kind": source.kind, "location": location, "status": status,
             "last_fetch": state.get("last_fetch"), "last_success": state.get("last_success"),
             "last_error": " ".join(str(state.get("last_error") or "").split()) or None,
+            "warning": " ".join(str(state.get("warning") or "").split()) or None,  # read in spite of it
             "next_due": state.get("next_due"), "http_status": state.get("http_status"),
             "error_count": state.get("error_count") or 0, "articles": counts.get(source.name, 0),
             "found_on": state.get("found_on"),  # the web page the feed was found on, if url is one

@@ -220,11 +220,17 @@ MIGRATION_13 = [
     "ALTER TABLE sources ADD COLUMN found_on TEXT",
 ]
 
+MIGRATION_14 = [
+    # What a remote source's last feed read was read in spite of (entries past [ingest] max_entries,
+    # ill-formed XML recovered), one line; `aggregator sources` shows it (sources/remote.py).
+    "ALTER TABLE sources ADD COLUMN warning TEXT",
+]
+
 # Numbered schema changes, applied in order. Append a new number; never edit one that has shipped.
 MIGRATIONS: dict[int, list[str]] = {
     1: MIGRATION_1, 2: MIGRATION_2, 3: MIGRATION_3, 4: MIGRATION_4, 5: MIGRATION_5, 6: MIGRATION_6,
     7: MIGRATION_7, 8: MIGRATION_8, 9: MIGRATION_9, 10: MIGRATION_10,
-    11: MIGRATION_11, 12: MIGRATION_12, 13: MIGRATION_13,
+    11: MIGRATION_11, 12: MIGRATION_12, 13: MIGRATION_13, 14: MIGRATION_14,
 }
 
 

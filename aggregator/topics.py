@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from .config import TopicConfig
 from .models import Article
-from .normalize import fold_for_matching, word_tokens
+from .normalize import fold_for_matching, word_token_chunks
 
 if TYPE_CHECKING:
     import regex
@@ -61,8 +61,14 @@ _WORD_RE = re.compile(r"\w+")
 
 
 def words_of(text: str) -> set[str]:
-    """The text's \\w+ tokens: built once per folded title or body, looked up by every topic."""
-    return set(word_tokens(text))
+    """The text's \\w+ tokens: built once per folded title or body, looked up by every topic.
+
+    Built a chunk at a time, so a long text's words do not all exist at once.
+    """
+    words: set[str] = set()
+    for chunk in word_token_chunks(text):
+        words.update(chunk)
+    return words
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,14 @@ text/html): those are read the way feedparser recovers them, as the readers
 people like do, with one warning. Only a document cut off before its root
 element closes is refused: what it lacks may be anything, and the next
 fetch will likely be whole.
+
+Failure is bounded by its unit. An exception while reading the document
+(feedparser's or ours) fails that feed, as ParseResult.error; one while
+turning an entry into an Article skips that entry, as one Skipped line
+naming it, and the feed's other entries are read. Either way the traceback
+rides along in ParseResult.tracebacks for the debug log (a parse worker has
+no log of its own). Entries past `max_entries` are not read, and one
+warning says so.
 """
 
 from __future__ import annotations
@@ -21,10 +29,12 @@ from __future__ import annotations
 import calendar
 import json
 import re
+import traceback
 from collections import Counter
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
+from ..config import IngestConfig
 from ..models import Article, ParseResult, Skipped
 from ..normalize import (
     clamp_date, clean_html_to_text, clean_text, content_hash, html_to_text, safe_url, sanitize_html, stable_id,
@@ -39,7 +49,9 @@ FEED_ROOTS = {b"rss", b"feed", b"rdf"}  # local names, lowercased
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 JSON_FEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/1(\.1)?/?$")
 BARE_JSON_FEED_VERSIONS = ("1", "1.0", "1.1")
-MAX_ENTRIES = 20_000
+MAX_ENTRIES = IngestConfig.max_entries  # entries read per feed unless [ingest] max_entries says otherwise
+SUMMARY_SOURCE_CHARS = 64 * 1024  # a summary is 400 characters of a first paragraph: this much is read for it
+SHOWN_CHARS = 80  # of an entry's id, link or title, in the line that names it
 
 
 class FeedError(ValueError):
@@ -47,24 +59,91 @@ class FeedError(ValueError):
 
 
 def parse_feed(data: bytes, *, source: str, url: str | None = None,
-               content_type: str | None = None) -> ParseResult:
+               content_type: str | None = None, max_entries: int = MAX_ENTRIES) -> ParseResult:
     """Parse a whole feed document. Errors come back as ParseResult.error, not exceptions.
 
     The content decides the format, never the Content-Type: feeds are commonly
     served as text/html, text/plain or application/octet-stream. What was read
-    in spite of a problem comes back as one line in ParseResult.warnings.
+    in spite of a problem comes back as one line in ParseResult.warnings; an
+    entry that could not be read, as one Skipped in ParseResult.skipped.
     """
     is_json = _looks_like_json(data)
     try:
         if is_json:
-            articles, problems = parse_json_feed(data, source=source, url=url), []
+            result, problems = parse_json_feed(data, source=source, url=url, max_entries=max_entries), []
         else:
-            articles, problems = parse_xml_feed(data, source=source, url=url, content_type=content_type)
+            result, problems = parse_xml_feed(data, source=source, url=url, content_type=content_type,
+                                              max_entries=max_entries)
     except FeedError as exc:
         return ParseResult(error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - feedparser or our reading choked on this document: this feed only
+        return ParseResult(error=f"could not be read as a feed ({_cause(exc)}); nothing from it was stored, "
+                                 "it is read again at the next fetch", tracebacks=[traceback.format_exc()])
     problems = [p for p in [_served_as(content_type, is_json), *problems] if p]
-    warning = f"read leniently: {'; '.join(problems)}; the feed's publisher can fix this"
-    return ParseResult(articles=articles, warnings=[warning] if problems else [])
+    if problems:
+        result.warnings.insert(0, f"read leniently: {'; '.join(problems)}; the feed's publisher can fix this")
+    return result
+
+
+def _cause(exc: BaseException) -> str:
+    """'ValueError: Invalid IPv6 URL': an exception in one line, for the line that names its unit."""
+    message = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {_shown(message, 200)}" if message else type(exc).__name__
+
+
+def _shown(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """Input text as it may appear in a log line: one printable line, clipped."""
+    text = value if isinstance(value, str) else str(value)
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:limit + 1])
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
+def entry_name(position: int, entry_id: Any, link: Any, title: Any, noun: str = "entry") -> str:
+    """'entry 3 (id "tag:example.com,2024:3", "Council meets")': how a skipped entry is named.
+
+    Its id, else its link, and its title: whichever it has, made printable and clipped.
+    """
+    parts = [f'id "{_shown(entry_id)}"' if _present(entry_id) else "",
+             f'link "{_shown(link)}"' if _present(link) and not _present(entry_id) else "",
+             f'"{_shown(title)}"' if _present(title) else ""]
+    named = ", ".join(p for p in parts if p)
+    return f"{noun} {position} ({named})" if named else f"{noun} {position}"
+
+
+def _present(value: Any) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value).strip() != ""
+
+
+def read_entries(entries: list, max_entries: int, article_of: Callable[[Any], Article | None],
+                 name_of: Callable[[int, Any], str], what: str = "entries", whole: str = "the feed") -> ParseResult:
+    """One Article per entry, a repeated id keeping its first; the first `max_entries` only.
+
+    An entry whose reading raises is skipped, one Skipped naming it (`name_of`,
+    its 1-based position and the entry) and the cause, with its traceback in
+    `tracebacks`; the other entries are read. Past the cap, one warning.
+    """
+    result = ParseResult()
+    articles: dict[str, Article] = {}
+    for position, entry in enumerate(entries[:max_entries], 1):
+        try:
+            article = article_of(entry)
+        except Exception as exc:  # noqa: BLE001 - this entry's content choked our reading: it alone is skipped
+            result.skipped.append(Skipped(name_of(position, entry), f"could not be read ({_cause(exc)}); "
+                                          f"the other {what} are stored"))
+            result.tracebacks.append(traceback.format_exc())
+            continue
+        if article is not None:
+            articles.setdefault(article.id, article)
+    result.articles = list(articles.values())
+    if len(entries) > max_entries:
+        result.warnings.append(capped(len(entries), max_entries, what, whole))
+    return result
+
+
+def capped(total: int, max_entries: int, what: str = "entries", whole: str = "the feed") -> str:
+    """The one line that says a feed or file was cut at the entry cap, and how to read the rest."""
+    return (f"{whole} has {total:,} {what}; only the first {max_entries:,} were read "
+            "(raise [ingest] max_entries to read more)")
 
 
 def _looks_like_json(data: bytes) -> bool:
@@ -91,42 +170,69 @@ def neutralize_dtd(data: bytes) -> bytes:
     return DOCTYPE.sub(b"", data, count=1) if b"\x00" not in data[:200] else data
 
 
-def parse_xml_feed(data: bytes, *, source: str, url: str | None = None,
-                   content_type: str | None = None) -> tuple[list[Article], list[str]]:
+_HIGH_REF = rb"&#(?:[xX]0*[dD][89abAB][0-9a-fA-F]{2}|0*(?:5529[6-9]|55[3-9]\d\d|56[0-2]\d\d|563[01]\d));"
+_LOW_REF = rb"&#(?:[xX]0*[dD][c-fC-F][0-9a-fA-F]{2}|0*(?:563[2-9]\d|56[4-9]\d\d|57[0-2]\d\d|573[0-3]\d|5734[0-3]));"
+SURROGATE_REFS = re.compile(rb"(" + _HIGH_REF + rb")(" + _LOW_REF + rb")?|" + _LOW_REF)
+
+
+def joined_surrogate_refs(data: bytes) -> bytes:
+    """Character references to UTF-16 surrogates, as some publishers write an emoji
+    (&#55357;&#56832;), as the one character a pair stands for; a lone one as U+FFFD.
+
+    XML has no such characters: the feed is ill-formed, and feedparser's lenient
+    parser then raised on the first one, failing the whole feed.
+    """
+    if b"&#" not in data or not SURROGATE_REFS.search(data):
+        return data
+    return SURROGATE_REFS.sub(_joined_pair, data)
+
+
+def _joined_pair(match: re.Match[bytes]) -> bytes:
+    if not match.group(2):
+        return b"&#xFFFD;"
+    high, low = (_ref_value(match.group(n)) for n in (1, 2))
+    return b"&#x%X;" % (0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+
+
+def _ref_value(reference: bytes) -> int:
+    digits = reference[2:-1]
+    return int(digits[1:], 16) if digits[:1] in (b"x", b"X") else int(digits)
+
+
+def parse_xml_feed(data: bytes, *, source: str, url: str | None = None, content_type: str | None = None,
+                   max_entries: int = MAX_ENTRIES) -> tuple[ParseResult, list[str]]:
     """The articles of an RSS or Atom document, and what it was read in spite of."""
     import feedparser  # imported here: about 0.1 s, and only feed sources need it
 
-    if not data.strip():
+    if not data or data.isspace():
         raise FeedError("empty response: no feed in it")
-    data = neutralize_dtd(data)
+    data = joined_surrogate_refs(neutralize_dtd(data))
     headers = {"content-location": url or "", "content-type": content_type or "application/xml"}
-    as_parsed = _as_feedparser_decodes(data, headers)
-    _refuse_entities(as_parsed)
+    cut_off = _cut_off(data, headers)
     parsed = _fast_parse(data, content_type) or feedparser.parse(data, response_headers=headers, sanitize_html=False,
                                                    resolve_relative_uris=True)
     if not parsed.get("version") and not parsed.entries:
         raise FeedError("not a feed: no RSS, Atom or JSON Feed in the response "
                         "(an HTML page or an error page?); check the source's URL")
-    if _truncated(as_parsed):
+    if cut_off:
         raise FeedError("the feed is cut off before its end (truncated download?); "
                         "nothing from it was stored, it will be retried")
-    return _articles_of(parsed, source=source, url=url), [p for p in [_recovered(parsed, data)] if p]
+    return _articles_of(parsed, source=source, url=url, max_entries=max_entries), \
+        [p for p in [_recovered(parsed, data)] if p]
 
 
-def _articles_of(parsed: Any, *, source: str, url: str | None) -> list[Article]:
-    """One Article per entry with a title or text; a repeated id keeps its first entry."""
+def _articles_of(parsed: Any, *, source: str, url: str | None, max_entries: int) -> ParseResult:
+    """One Article per entry with a title or text (read_entries)."""
     site = clean_text(parsed.feed.get("title", "")) or source
     feed_link = safe_url(parsed.feed.get("link"), url) or url
     feed_authors = _names(parsed.feed.get("authors", []))
-    articles: dict[str, Article] = {}
-    for entry in parsed.entries[:MAX_ENTRIES]:
-        # Relative links resolve against the document's own URL (RFC 3986), not the
-        # channel's home link; a saved file has no URL, so the home link stands in.
-        article = _article_from_entry(entry, source=source, site=site, base=url or feed_link,
-                                      feed_authors=feed_authors)
-        if article is not None:
-            articles.setdefault(article.id, article)
-    return list(articles.values())
+    # Relative links resolve against the document's own URL (RFC 3986), not the
+    # channel's home link; a saved file has no URL, so the home link stands in.
+    return read_entries(
+        parsed.entries, max_entries,
+        lambda entry: _article_from_entry(entry, source=source, site=site, base=url or feed_link,
+                                          feed_authors=feed_authors),
+        lambda position, entry: entry_name(position, entry.get("id"), entry.get("link"), entry.get("title")))
 
 
 def _recovered(parsed: Any, data: bytes) -> str | None:
@@ -150,6 +256,7 @@ def _recovered(parsed: Any, data: bytes) -> str | None:
 
 
 ENTRY_TAG = re.compile(rb"<(?:[A-Za-z0-9_-]+:)?(?:item|entry)[\s>/]")
+MARKUP_FIRST = re.compile(rb"\s*<")  # the document starts with markup (no stripped copy of it made)
 LINK_STARTS = (b'href="', b"href='", b'src="', b"src='", b'url="', b"url='", b"<link>")
 GUID_OPEN = re.compile(rb"<guid([^>]*)>\s*", re.I)
 XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)""")
@@ -211,7 +318,7 @@ def _fast_parse(data: bytes, content_type: str | None):
     be clean: no bozo flag, a version, and as many entries as <item>/<entry> start
     tags in the bytes.
     """
-    if not data.lstrip().startswith(b"<") or not _plain_utf8(data, content_type) or _has_relative_refs(data):
+    if not MARKUP_FIRST.match(data) or not _plain_utf8(data, content_type) or _has_relative_refs(data):
         return None
     if REPAIRED_BY_FEEDPARSER.search(data) or not _plain_dates(data):
         return None
@@ -324,6 +431,14 @@ def _refuse_entities(probe: bytes) -> None:
                         "for safety (XXE and entity-expansion attacks); ask the publisher to remove it")
 
 
+def _cut_off(data: bytes, headers: dict[str, str]) -> bool:
+    """Whether the document, as feedparser will decode it, is cut off (_truncated); one that
+    declares entities there is refused. The decoded copy goes before the document is parsed."""
+    as_parsed = _as_feedparser_decodes(data, headers)
+    _refuse_entities(as_parsed)
+    return _truncated(as_parsed)
+
+
 def _as_feedparser_decodes(data: bytes, headers: dict[str, str]) -> bytes:
     """The UTF-8 text feedparser will parse: an EBCDIC (cp037) or other exotic
     encoding hides "<!ENTITY" from a byte-level check, so check this too."""
@@ -403,28 +518,47 @@ def _local_name(name: bytes) -> bytes:
 
 
 def _names(people: Any) -> list[str]:
-    return [clean_text(p.get("name", "")) for p in people or [] if p.get("name")]
+    return [clean_text(p.get("name", "")) for p in _dicts(people) if p.get("name")]
+
+
+def _dicts(value: Any) -> list:
+    """The mappings in a list feedparser gives (ill-formed markup can leave a bare string among them)."""
+    return [item for item in value if hasattr(item, "get")] if isinstance(value, list) else []
 
 
 def _article_from_entry(entry: Any, *, source: str, site: str, base: str | None,
                         feed_authors: list[str]) -> Article | None:
     link = safe_url(entry.get("link"), base)
-    content = _best_content(entry)
-    content_base = _content_base(entry, link or base)
-    content_html = sanitize_html(content, content_base)
+    content_html, summary_html = _content_and_summary(entry, _content_base(entry, link or base))
     text = clean_html_to_text(content_html)
     title = html_to_text(entry.get("title", "")) or summarize(text, 80)
     if not title and not text:
         return None
-    summary_html = entry.get("summary", "")
-    summary = summarize(clean_html_to_text(sanitize_html(summary_html)) if summary_html else text)
+    summary = summarize(_summary_text(summary_html) if summary_html else text)
     return _feed_article(
         source=source, site=site, base=base, title=title, link=link, guid=clean_text(entry.get("id", "")),
         text=text, content_html=content_html, summary=summary,
         published=_date(entry.get("published_parsed")), updated=_date(entry.get("updated_parsed")),
         authors=_names(entry.get("authors")) or feed_authors,  # Atom: entries inherit the feed's author
-        categories=_unique(clean_text(t.get("term") or t.get("label") or "") for t in entry.get("tags", [])),
+        categories=_unique(clean_text(t.get("term") or t.get("label") or "") for t in _dicts(entry.get("tags"))),
         image=_image(entry, link or base))
+
+
+def _content_and_summary(entry: Any, base: str | None) -> tuple[str, str]:
+    """The entry's content as safe HTML, and its summary's HTML when the content is not the
+    summary itself (its first SUMMARY_SOURCE_CHARS: a summary shows 400 characters of it).
+
+    The summary is read once, and let go here: feedparser-rs makes a new copy at every get,
+    and of a 10 MB entry those copies were most of what reading it held.
+    """
+    summary = entry.get("summary", "")
+    content = _best_content(entry, summary)
+    own_summary = "" if content is summary else summary[:SUMMARY_SOURCE_CHARS]
+    return sanitize_html(content, base), own_summary
+
+
+def _summary_text(summary_html: str) -> str:
+    return clean_html_to_text(sanitize_html(summary_html))
 
 
 def _feed_article(*, source: str, site: str, base: str | None, title: str, link: str | None, guid: str,
@@ -459,16 +593,16 @@ def feed_article_id(source: str, guid: str) -> str:
     return stable_id("feed", source, guid)
 
 
-def _best_content(entry: Any) -> str:
-    contents = entry.get("content") or []
+def _best_content(entry: Any, summary: str) -> str:
+    """The entry's HTML content (or text made HTML); else its summary (`summary`, already read)."""
+    contents = _dicts(entry.get("content"))
     html_parts = [c for c in contents if "html" in (c.get("type") or "")]
     chosen = (html_parts or contents or [None])[0]
     if chosen is not None and chosen.get("value"):
         value = chosen["value"]
         return value if "html" in (chosen.get("type") or "") else _escape_text(value)
-    summary = entry.get("summary_detail") or {}
-    value = entry.get("summary", "")
-    return value if "html" in (summary.get("type") or "text/html") else _escape_text(value)
+    detail = entry.get("summary_detail") or {}
+    return summary if "html" in (detail.get("type") or "text/html") else _escape_text(summary)
 
 
 def _escape_text(value: str) -> str:
@@ -478,17 +612,17 @@ def _escape_text(value: str) -> str:
 
 
 def _content_base(entry: Any, fallback: str | None) -> str | None:
-    for detail in (entry.get("content") or []) + [entry.get("summary_detail") or {}]:
+    for detail in _dicts(entry.get("content")) + [entry.get("summary_detail") or {}]:
         if detail.get("base"):
             return safe_url(detail["base"]) or fallback
     return fallback
 
 
 def _image(entry: Any, base: str | None) -> str | None:
-    candidates = [m.get("url") for m in entry.get("media_thumbnail", [])]
-    candidates += [m.get("url") for m in entry.get("media_content", [])
+    candidates = [m.get("url") for m in _dicts(entry.get("media_thumbnail"))]
+    candidates += [m.get("url") for m in _dicts(entry.get("media_content"))
                    if (m.get("medium") == "image" or (m.get("type") or "").startswith("image/"))]
-    candidates += [link.get("href") for link in entry.get("links", [])
+    candidates += [link.get("href") for link in _dicts(entry.get("links"))
                    if link.get("rel") == "enclosure" and (link.get("type") or "").startswith("image/")]
     if isinstance(entry.get("image"), dict):
         candidates.append(entry["image"].get("href"))
@@ -523,7 +657,8 @@ def _unique(items: Any) -> list[str]:
 # type is read as far as it makes sense, else left out; it never costs the feed.
 
 
-def parse_json_feed(data: bytes, *, source: str, url: str | None = None) -> list[Article]:
+def parse_json_feed(data: bytes, *, source: str, url: str | None = None,
+                    max_entries: int = MAX_ENTRIES) -> ParseResult:
     from ..encoding import UndecodableError, decode_text
 
     try:
@@ -538,11 +673,11 @@ def parse_json_feed(data: bytes, *, source: str, url: str | None = None) -> list
     site = clean_text(_text(document.get("title"))) or source
     base = safe_url(_url(document.get("home_page_url"))) or safe_url(_url(document.get("feed_url"))) or url
     feed_authors = _json_authors(document)
-    articles: dict[str, Article] = {}
-    for item in items[:MAX_ENTRIES]:
-        if isinstance(item, dict) and (article := _article_from_json_item(item, source, site, base, feed_authors)):
-            articles.setdefault(article.id, article)
-    return list(articles.values())
+    return read_entries(
+        items, max_entries,
+        lambda item: _article_from_json_item(item, source, site, base, feed_authors) if isinstance(item, dict) else None,
+        lambda position, item: entry_name(position, item.get("id"), item.get("url"), item.get("title"))
+        if isinstance(item, dict) else f"entry {position}")
 
 
 def is_json_feed(document: Any) -> bool:
@@ -572,8 +707,7 @@ def _json_authors(obj: dict) -> list[str]:
 def _article_from_json_item(item: dict, source: str, site: str, base: str | None,
                             feed_authors: list[str]) -> Article | None:
     link = safe_url(_url(item.get("url")), base) or safe_url(_url(item.get("external_url")), base)
-    raw_html = _text(item.get("content_html")) or _escape_text(_text(item.get("content_text")))
-    content_html = sanitize_html(raw_html, link or base)
+    content_html = _json_content_html(item, link or base)
     text = clean_html_to_text(content_html)
     title = clean_text(_text(item.get("title"))) or summarize(text, 80)
     if not title and not text:
@@ -581,11 +715,16 @@ def _article_from_json_item(item: dict, source: str, site: str, base: str | None
     return _feed_article(
         source=source, site=site, base=base, title=title, link=link, guid=clean_text(_json_id(item.get("id"))),
         text=text, content_html=content_html,
-        summary=summarize(clean_text(_text(item.get("summary")))) or summarize(text),
+        summary=summarize(clean_text(_text(item.get("summary"))[:SUMMARY_SOURCE_CHARS])) or summarize(text),
         published=_iso_date(item.get("date_published")), updated=_iso_date(item.get("date_modified")),
         authors=_json_authors(item) or feed_authors,
         categories=_unique(clean_text(tag) for tag in _tags(item.get("tags"))),
         image=safe_url(_url(item.get("image")), base) or safe_url(_url(item.get("banner_image")), base))
+
+
+def _json_content_html(item: dict, base: str | None) -> str:
+    """content_html, else content_text made paragraphs, as safe HTML (the unsafe copy let go here)."""
+    return sanitize_html(_text(item.get("content_html")) or _escape_text(_text(item.get("content_text"))), base)
 
 
 def json_string(value: Any) -> str:
@@ -635,7 +774,10 @@ def _iso_date(value: Any) -> datetime | None:
 
 
 def skipped_for(origin: str, result: ParseResult) -> ParseResult:
-    """A feed file that failed as a whole becomes one Skipped line for the local reader."""
+    """A feed file's result for the local reader: failed as a whole, one Skipped line for the
+    file; else its skipped entries and warnings, each named after the file too."""
     if result.error:
-        return ParseResult(skipped=[Skipped(origin, result.error)])
+        return ParseResult(skipped=[Skipped(origin, result.error)], tracebacks=result.tracebacks)
+    result.skipped = [Skipped(f"{origin}: {s.origin}", s.reason) for s in result.skipped]
+    result.warnings = [f"{origin}: {warning}" for warning in result.warnings]
     return result

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import json
 import re
-from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
-from ..normalize import clamp_date, clean_text, fold_for_matching, html_to_text, safe_url, sanitize_html
+from ..normalize import (
+    clamp_date, clean_html_to_text, clean_text, fold_for_matching, html_to_text, safe_url, sanitize_html,
+    sanitize_whole_page,
+)
 
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 PUBLISHED_META = ("article:published_time", "og:article:published_time", "datePublished",
@@ -31,6 +34,10 @@ NBSP_FORMS = re.compile(r"\u00a0|&nbsp;|&#160;|&#x0*a0;", re.I)
 NBSP_STANDIN = "\U00016FE0"
 MIN_TEXT_CHARS = 50  # less than this is a menu or a caption, not an article
 LEADING_HEADING = re.compile(r"^\s*<(h[1-3])>(.*?)</\1>", re.S)
+LARGE_TEXT_CHARS = 1_000_000  # more text than this is a long document, not an article page (_long_page)
+HEAD_END = re.compile(r"</head\s*>|<body[\s>]", re.I)
+HEAD_SEARCH_CHARS = 1_000_000  # a head is looked for this far into a long page
+NOT_TEXT = re.compile(r"<(script|style|svg)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>", re.I | re.S)
 
 
 @dataclass
@@ -62,28 +69,29 @@ def extract_article_html(html: str, url: str | None, title: str = "") -> tuple[s
     Used for local HTML files and for `full_text = true` remote sources alike.
     A leading heading that repeats `title` is dropped: the entry shows the title already.
     """
-    document = _extract(html, url)
-    if document is None or document.body is None:
+    found = _extract(html, url)
+    if found is None:
         return None
-    content_html = _body_html(document.body, url)
+    content_html = found.content_html(url)
     if title:
         content_html = _without_title_heading(content_html, title)
-    text = html_to_text(content_html)
+    text = clean_html_to_text(content_html)
     return (text, content_html) if len(text) >= MIN_TEXT_CHARS else None
 
 
 def parse_html_page(html: str, url: str | None = None) -> PageFields | None:
     """Main text and metadata of a saved page; None when it holds no article text."""
-    document = _extract(html, url)
-    if document is None or document.body is None:
+    found = _extract(html, url)
+    if found is None:
         return None
+    document = found.document
     page_url = safe_url(document.url) if document.url else None
     title = clean_text(document.title or "")
-    content_html = _without_title_heading(_body_html(document.body, page_url or url), title)
-    text = html_to_text(content_html)
+    content_html = _without_title_heading(found.content_html(page_url or url), title)
+    text = clean_html_to_text(content_html)
     if len(text) < MIN_TEXT_CHARS:
         return None
-    tree = _tree(html)
+    tree = _tree(found.metadata_html)
     dates = _metadata_dates(tree) if tree is not None else (None, None)
     return PageFields(
         title=title,
@@ -100,25 +108,97 @@ def parse_html_page(html: str, url: str | None = None) -> PageFields | None:
     )
 
 
-def _extract(html: str, url: str | None):
+@dataclass
+class Extraction:
+    """What trafilatura found on a page: its metadata (`document`: title, author, url,
+    sitename, date, categories, tags, image, description) and its main content.
+
+    The content is trafilatura's XML body tree for an article-sized page; for a page
+    with more than LARGE_TEXT_CHARS of text it is the whole page (`long_html`).
+    """
+
+    document: Any
+    metadata_html: str  # what our own metadata readers parse: the page, or a long page's head
+    body: Any = None
+    long_html: str = ""
+
+    def content_html(self, base: str | None) -> str:
+        """The main content as safe HTML (once: the body tree is converted in place)."""
+        if self.body is None:
+            return sanitize_whole_page(_restore_nbsp(self.long_html), base)
+        body, self.body = self.body, None
+        return _body_html(body, base)
+
+
+def _extract(html: str, url: str | None) -> Extraction | None:
+    """trafilatura's reading of the page; None when it holds no main content (or no tree can be built)."""
     import trafilatura  # imported here: about a second, and only HTML needs it
 
     protect = NBSP_STANDIN not in html
     if protect:
         html = NBSP_FORMS.sub(NBSP_STANDIN, html)
+    if _much_text(html):
+        return _long_page(html, url, protect)
     try:
         document = trafilatura.bare_extraction(
             html, url=url, with_metadata=True, include_comments=False, include_tables=True,
             include_images=False, include_links=True, include_formatting=True, favor_precision=True,
             deduplicate=False,
+            output_format="xml",  # the body tree only: "python" also renders a plain text we never read
         )
     except (ValueError, TypeError, RecursionError):  # a page too broken to build a tree from
         return None
-    if document is not None and protect:
-        for name in ("title", "author", "sitename", "description"):
-            if isinstance(getattr(document, name), str):
-                setattr(document, name, _restore_nbsp(getattr(document, name)))
-    return document
+    if document is None or document.body is None:
+        return None
+    if protect:
+        _restore_metadata_nbsp(document)
+    return Extraction(document, html, body=document.body)
+
+
+def _long_page(html: str, url: str | None, protect: bool) -> Extraction:
+    """A page with much text: metadata from its head, and the whole page as its content.
+
+    trafilatura is for finding an article among a page's boilerplate. On 10 MB
+    of text its main extractor alone took 160 MB, its fallbacks (readability,
+    jusText, each parsing the page again) 330 MB; a page this long is the
+    document itself, so it is only sanitized, navigation, headers, footers and
+    asides dropped (normalize.sanitize_whole_page).
+    """
+    from trafilatura.metadata import extract_metadata
+    from trafilatura.settings import Document
+
+    head = _head(html)
+    try:
+        document = extract_metadata(head, url) if head else Document()
+    except (ValueError, TypeError, RecursionError):
+        document = Document()
+    if protect:
+        _restore_metadata_nbsp(document)
+    return Extraction(document, head, long_html=html)
+
+
+def _head(html: str) -> str:
+    """The page up to its body (its <head>: title, meta, JSON-LD), closed, or "" when it has none."""
+    end = HEAD_END.search(html, 0, HEAD_SEARCH_CHARS)
+    return html[:end.start()] + "</head></html>" if end else ""
+
+
+def _restore_metadata_nbsp(document: Any) -> None:
+    for name in ("title", "author", "sitename", "description"):
+        if isinstance(getattr(document, name, None), str):
+            setattr(document, name, _restore_nbsp(getattr(document, name)))
+
+
+def _much_text(html: str) -> bool:
+    """Whether the page holds more than LARGE_TEXT_CHARS of text outside tags, scripts and styles.
+
+    Such a page is a long document rather than an article among boilerplate
+    (_long_page). A page heavy with scripts, styles and inline images (a page
+    saved "complete") is not: its article goes through trafilatura as usual.
+    """
+    if len(html) <= LARGE_TEXT_CHARS:
+        return False
+    return len(NOT_TEXT.sub("", html)) > LARGE_TEXT_CHARS
 
 
 def _restore_nbsp(text: str) -> str:
@@ -126,11 +206,14 @@ def _restore_nbsp(text: str) -> str:
 
 
 def _body_html(body, base: str | None) -> str:
-    """trafilatura's XML body -> HTML paragraphs, then our own sanitizer."""
+    """trafilatura's XML body -> HTML paragraphs, then our own sanitizer.
+
+    The body is converted in place, not copied: nothing reads it afterwards.
+    """
     from lxml.html import tostring
     from trafilatura.htmlprocessing import convert_to_html
 
-    root = convert_to_html(deepcopy(body))
+    root = convert_to_html(body)
     inner = root[0]
     parts = [inner.text or ""] + [tostring(child, encoding="unicode") for child in inner]
     return sanitize_html(_restore_nbsp("".join(parts).strip()), base)

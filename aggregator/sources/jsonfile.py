@@ -16,7 +16,7 @@ from ..models import Article, ParseResult
 from ..normalize import (
     clamp_date, clean_html_to_text, clean_text, content_hash, safe_url, sanitize_html, summarize,
 )
-from .feed import is_json_feed, json_string, parse_feed, skipped_for
+from .feed import MAX_ENTRIES, entry_name, is_json_feed, json_string, parse_feed, read_entries, skipped_for
 from .feed import _escape_text as paragraphs_html  # plain text -> <p> paragraphs, shared with feeds
 from .plaintext import NotAnArticle
 
@@ -31,20 +31,24 @@ SUMMARY_KEYS = ("summary", "description", "excerpt")
 TAG_KEYS = ("tags", "categories", "keywords", "section", "articleSection")
 IMAGE_KEYS = ("image", "banner_image", "thumbnail")
 SITE_KEYS = ("site", "site_name", "source_name", "publisher")
-MAX_ITEMS = 20_000
 
 MakeId = Callable[[str | None], str]
 
 
-def parse_json_file(data: bytes, text: str, *, source: str, origin: str, make_id: MakeId,
-                    fallback_date: datetime | None = None) -> ParseResult:
-    """Articles from one JSON file; a user mistake raises NotAnArticle or becomes one Skipped."""
+def parse_json_file(text: str, *, source: str, origin: str, make_id: MakeId,
+                    fallback_date: datetime | None = None, max_entries: int = MAX_ENTRIES) -> ParseResult:
+    """Articles from one JSON file; a user mistake raises NotAnArticle or becomes one Skipped.
+
+    In a list, an object that cannot be read is skipped with one line naming it, and
+    only the first `max_entries` are read (feed.read_entries), as in a feed.
+    """
     try:
         document = json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise NotAnArticle(f"not valid JSON ({exc})") from None
     if is_json_feed(document):
-        result = skipped_for(origin, parse_feed(data, source=source, url=None))
+        data = text.lstrip("\ufeff").encode("utf-8")  # decoded by us: the feed parser needs no guessing
+        result = skipped_for(origin, parse_feed(data, source=source, url=None, max_entries=max_entries))
         for article in result.articles:
             article.origin = origin
         return result
@@ -56,32 +60,37 @@ def parse_json_file(data: bytes, text: str, *, source: str, origin: str, make_id
                                "a list of articles or a JSON Feed)")
         return ParseResult(articles=[article])
     if isinstance(document, list):
-        return ParseResult(articles=_articles_from_list(document, source, origin, make_id, fallback_date))
+        return _articles_from_list(document, source, origin, make_id, fallback_date, max_entries)
     raise NotAnArticle("JSON that is neither an article object, a list of them nor a JSON Feed")
 
 
 def _articles_from_list(items: list, source: str, origin: str, make_id: MakeId,
-                        fallback_date: datetime | None) -> list[Article]:
-    articles: dict[str, Article] = {}
-    for index, item in enumerate(items[:MAX_ITEMS]):
+                        fallback_date: datetime | None, max_entries: int) -> ParseResult:
+    def article_of(indexed: tuple[int, Any]) -> Article | None:
+        index, item = indexed
         if not isinstance(item, dict):
-            continue
+            return None
         key = _first_str(item, ID_KEYS) or _first_str(item, URL_KEYS) or f"#{index}"
-        article = article_from_object(item, source=source, origin=origin, article_id=make_id(key),
-                                      fallback_date=fallback_date)
-        if article is not None:
-            articles.setdefault(article.id, article)
-    if not articles:
+        return article_from_object(item, source=source, origin=origin, article_id=make_id(key),
+                                   fallback_date=fallback_date)
+
+    def name_of(position: int, indexed: tuple[int, Any]) -> str:
+        item = indexed[1] if isinstance(indexed[1], dict) else {}
+        return f"{origin}: " + entry_name(position, _first_str(item, ID_KEYS), _first_str(item, URL_KEYS),
+                                          _first_str(item, TITLE_KEYS), "article")
+
+    result = read_entries(list(enumerate(items)), max_entries, article_of, name_of, "articles", "the file")
+    if not result.articles and not result.skipped:
         raise NotAnArticle("a JSON list with no article objects (each needs a title and text)")
-    return list(articles.values())
+    result.warnings = [f"{origin}: {warning}" for warning in result.warnings]
+    return result
 
 
 def article_from_object(obj: dict, *, source: str, origin: str, article_id: str,
                         fallback_date: datetime | None = None) -> Article | None:
     """One article object -> Article, or None when it has neither title nor text."""
     url = safe_url(_first_str(obj, URL_KEYS))
-    raw_html = _first_str(obj, HTML_KEYS) or paragraphs_html(_first_str(obj, TEXT_KEYS))
-    content_html = sanitize_html(raw_html, url)
+    content_html = _content_html(obj, url)
     text = clean_html_to_text(content_html)
     title = clean_text(_first_str(obj, TITLE_KEYS))
     if not title or not text:
@@ -108,6 +117,11 @@ def article_from_object(obj: dict, *, source: str, origin: str, article_id: str,
         origin=origin,
         content_hash=content_hash(title, text, url or "", site, ",".join(categories)),
     )
+
+
+def _content_html(obj: dict, url: str | None) -> str:
+    """The object's HTML, else its text made paragraphs, as safe HTML (the unsafe copy let go here)."""
+    return sanitize_html(_first_str(obj, HTML_KEYS) or paragraphs_html(_first_str(obj, TEXT_KEYS)), url)
 
 
 def _first(obj: dict, keys: tuple[str, ...]) -> Any:

@@ -23,6 +23,7 @@ from pathlib import Path
 from stat import S_ISREG
 from typing import Iterator
 
+from ..config import IngestConfig
 from ..encoding import UndecodableError, decode_text
 from ..models import Article, FileState, LocalFile, ParseResult, Skipped
 from ..normalize import clean_text, content_hash, paragraphs_to_html, stable_id, summarize
@@ -111,12 +112,18 @@ def read_file(path: Path, root: Path, max_size: int) -> LocalFile | Skipped:
 class ParseOptions:
     """What parsers need from the config, without handing them the whole Config."""
 
-    def __init__(self, known_categories: tuple[str, ...] = ()):
+    def __init__(self, known_categories: tuple[str, ...] = (), max_entries: int = IngestConfig.max_entries):
         self.known_categories = known_categories
+        self.max_entries = max_entries  # entries read from one feed file or JSON list
 
     def fingerprint(self) -> str:
-        """Part of every file hash: a config change that alters parsing re-parses the files."""
-        return f"v{PARSER_VERSION}\x1f" + "\x1f".join(self.known_categories)
+        """Part of every file hash: a config change that alters parsing re-parses the files.
+
+        The entry cap counts only when it is not the default, so the hashes of files
+        stored before it was configurable stay what they were.
+        """
+        cap = [] if self.max_entries == IngestConfig.max_entries else [f"max_entries={self.max_entries}"]
+        return f"v{PARSER_VERSION}\x1f" + "\x1f".join([*self.known_categories, *cap])
 
 
 PARSER_VERSION = 1  # bump when a parser changes its output, so stored files are re-parsed
@@ -152,12 +159,14 @@ def parse_file(file: LocalFile, source: str, options: ParseOptions) -> ParseResu
     """Decode, recognise and parse one file; failures become Skipped, never exceptions."""
     shown = display_path(file.path)
     try:
-        text = decode_text(file.data, _declared_encoding(file.data))
+        document: str | bytes = decode_text(file.data, _declared_encoding(file.data))
     except UndecodableError as exc:
         return ParseResult(skipped=[Skipped(shown, f"{exc}; not an article file")])
-    kind = detect_kind(text, file.path)
+    kind = detect_kind(document, file.path)
+    if kind == "feed":  # parsed from bytes: the decoded text goes now, not after (20-40 MB of a 10 MB file)
+        document = feed_bytes(document)
     try:
-        return PARSERS[kind](file, text, source, options)
+        return PARSERS[kind](file, document, source, options)
     except NotAnArticle as exc:
         return ParseResult(skipped=[Skipped(shown, f"not an article: {exc}")])
     except Exception as exc:  # noqa: BLE001 - a parser (ours or a library's) choked on this file's content
@@ -180,8 +189,7 @@ def _declared_encoding(data: bytes) -> str | None:
 
 def parse_plaintext_file(file: LocalFile, text: str, source: str, options: ParseOptions) -> ParseResult:
     parsed = parse_plaintext(text, options.known_categories)
-    paragraphs = [clean_text(p) for p in parsed.paragraphs]
-    body = "\n\n".join(paragraphs)
+    body, content_html = _body_and_html(parsed.paragraphs)
     title = clean_text(parsed.title)
     return ParseResult(articles=[Article(
         id=local_article_id(source, file.relative),
@@ -192,12 +200,18 @@ def parse_plaintext_file(file: LocalFile, text: str, source: str, options: Parse
         categories=parsed.categories,
         summary=summarize(body),
         text=body,
-        content_html=paragraphs_to_html(paragraphs),
+        content_html=content_html,
         site_related=parsed.site_related,
         origin=display_path(file.path),
         content_hash=content_hash(title, body, parsed.site, ",".join(parsed.categories),
                                   repr(parsed.site_related)),
     )])
+
+
+def _body_and_html(paragraphs: list[str]) -> tuple[str, str]:
+    """The cleaned paragraphs as text (blank-line separated) and as HTML; the list of them goes here."""
+    cleaned = [clean_text(p) for p in paragraphs]
+    return "\n\n".join(cleaned), paragraphs_to_html(cleaned)
 
 
 def parse_html_file(file: LocalFile, text: str, source: str, options: ParseOptions) -> ParseResult:
@@ -258,17 +272,16 @@ def parse_json_file(file: LocalFile, text: str, source: str, options: ParseOptio
     def make_id(key: str | None) -> str:
         return local_article_id(source, file.relative if key is None else f"{file.relative}#{key}")
 
-    return parse_json(_utf8(text), text, source=source, origin=display_path(file.path), make_id=make_id,
-                      fallback_date=_modified(file))
+    return parse_json(text, source=source, origin=display_path(file.path), make_id=make_id,
+                      fallback_date=_modified(file), max_entries=options.max_entries)
 
 
-def parse_feed_file(file: LocalFile, text: str, source: str, options: ParseOptions) -> ParseResult:
-    """A saved RSS/Atom file: each entry an article, keyed by its guid like a fetched feed."""
+def parse_feed_file(file: LocalFile, data: bytes, source: str, options: ParseOptions) -> ParseResult:
+    """A saved RSS/Atom file (`data`: feed_bytes): each entry an article, keyed by its guid like a fetched feed."""
     from .feed import parse_feed, skipped_for
 
     shown = display_path(file.path)
-    result = skipped_for(shown, parse_feed(_utf8(XML_DECLARATION.sub("", text, count=1)), source=source))
-    result.warnings = [f"{shown}: {warning}" for warning in result.warnings]
+    result = skipped_for(shown, parse_feed(data, source=source, max_entries=options.max_entries))
     for article in result.articles:
         article.origin = str(file.path)
     if not result.articles and not result.skipped:
@@ -276,9 +289,10 @@ def parse_feed_file(file: LocalFile, text: str, source: str, options: ParseOptio
     return result
 
 
-def _utf8(text: str) -> bytes:
-    """Text we decoded ourselves, re-encoded so the feed parser needs no guessing."""
-    return text.lstrip("\ufeff").encode("utf-8")
+def feed_bytes(text: str) -> bytes:
+    """A feed's text we decoded ourselves, as UTF-8 without its XML declaration, so the feed
+    parser needs no guessing (and cannot trust a declared encoding that lies)."""
+    return XML_DECLARATION.sub("", text, count=1).lstrip("\ufeff").encode("utf-8")
 
 
 def _modified(file: LocalFile) -> datetime:

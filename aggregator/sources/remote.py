@@ -14,7 +14,10 @@ covers articles that were not stored.
 
 Status values in the `sources` table: ok, error (the last fetch failed),
 backing off (failed repeatedly, or the server asked us to wait), gone
-(HTTP 410: not fetched again until the source's config changes).
+(HTTP 410: not fetched again until the source's config changes). Beside
+the status, `warning` keeps what the last feed read was read in spite of
+(entries past [ingest] max_entries, ill-formed XML recovered), so
+`aggregator sources` shows it until a fetch reads the feed without one.
 
 The body decides what it is, not its Content-Type. A web page that links to
 a feed (`<link rel="alternate" type="application/rss+xml" href=...>`) is
@@ -37,7 +40,7 @@ from html.parser import HTMLParser
 from typing import Any, Iterator
 from urllib.parse import urljoin
 
-from ..config import Config, SourceConfig
+from ..config import Config, IngestConfig, SourceConfig
 from ..models import Article, ParseResult
 from ..normalize import iso_utc
 from ..netguard import NetPolicy
@@ -75,6 +78,7 @@ class FetchJob:
     found_on: str | None = None  # the web page `url` was found on, when the configured URL is a page
     known: dict[str, str] = field(default_factory=dict)  # full_text sources: stored id -> content hash
     topics: tuple = ()  # the config's TopicConfigs: articles are tagged where the feed is parsed
+    max_entries: int = IngestConfig.max_entries  # entries read from the feed ([ingest] max_entries)
     login: Any = field(default=None, repr=False)  # http.Login from username + password_file, read by run_fetch
 
 
@@ -210,7 +214,7 @@ def _base_state(job: FetchJob, http_status: int | None, now: datetime) -> dict[s
     state = {"kind": "remote", "location": job.source.url, "fingerprint": job.fingerprint,
              "last_fetch": iso_utc(now), "http_status": http_status, "url": job.url, "retry_after": None}
     if job.fresh:
-        state.update(etag=None, last_modified=None, interval_seconds=None, found_on=None)
+        state.update(etag=None, last_modified=None, interval_seconds=None, found_on=None, warning=None)
     return state
 
 
@@ -240,7 +244,8 @@ def _parsed(outcome: FetchOutcome, job: FetchJob, base: dict[str, Any], fetched:
             article.terms = ""
     interval = learned_interval(result) if job.source.interval is None else job.interval
     outcome.state = _succeeded(job, base, fetched, now, interval=interval or job.interval)
-    outcome.state.update(etag=fetched.etag, last_modified=fetched.last_modified)
+    outcome.state.update(etag=fetched.etag, last_modified=fetched.last_modified,
+                         warning="; ".join(result.warnings) or None)
     outcome.results = [result]
     return outcome
 
@@ -264,7 +269,7 @@ def _parse_body(job: FetchJob, fetched: Any) -> ParseResult:
 
     return parse_feed_bytes(fetched.body or b"", source=job.source.name, url=fetched.final_url,
                             content_type=fetched.content_type or None, topics=job.topics,
-                            source_topics=job.source.topics)
+                            source_topics=job.source.topics, max_entries=job.max_entries)
 
 
 def _linked_feed(fetched: Any) -> str | None:
@@ -467,7 +472,7 @@ def plan_from_store(config: Config, store: Any, source: SourceConfig, *, honour_
     """
     state = store.source_state(source.name) if state is None else state
     job = plan_fetch(config, source, state, honour_schedule=honour_schedule, now=now)
-    job = dataclasses.replace(job, topics=config.topics)
+    job = dataclasses.replace(job, topics=config.topics, max_entries=config.ingest.max_entries)
     if source.full_text and not job.skip:
         job = dataclasses.replace(job, known=store.content_hashes_of_source(source.name))
     return job
