@@ -43,7 +43,6 @@ from typing import Protocol
 import numpy as np
 
 from .models import Article
-from .normalize import canonical_url_before_w3lib
 from .normalize import canonical_url, fold_for_matching, word_token_chunks, word_tokens
 
 SHINGLE_WORDS = 3
@@ -299,37 +298,17 @@ class _Prefetched:
     docs: dict[str, StoredDoc]  # every stored article named above, and its cluster's representative
 
     @classmethod
-    def read(cls, store: DedupStore, fingerprints: dict[str, Fingerprint], min_jaccard: float,
-             earlier_url_keys: dict[str, str] | None = None) -> "_Prefetched":
-        """`earlier_url_keys`: article id -> the key rows stored before canonical_url used w3lib
-        would have for its URL (where it differs); those rows are found under its key too."""
+    def read(cls, store: DedupStore, fingerprints: dict[str, Fingerprint], min_jaccard: float) -> "_Prefetched":
         prints = list(fingerprints.values())
         found = store.similar_signatures({i: (f.bands, f.signature) for i, f in fingerprints.items()},
                                          MAX_CANDIDATES, min_jaccard)
-        earlier = earlier_url_keys or {}
-        urls = store.ids_by_canonical_urls([f.url_key for f in prints if f.url_key] + list(earlier.values()))
-        for article_id, old_key in earlier.items():
-            if old_key in urls:
-                key = fingerprints[article_id].url_key
-                urls[key] = list(dict.fromkeys(urls.get(key, []) + urls[old_key]))
+        urls = store.ids_by_canonical_urls([f.url_key for f in prints if f.url_key])
         bodies = store.ids_by_body_hashes([f.body_key for f in prints if f.body_key])
         similar = {i: {c[0]: c[1:] for c in hits} for i, hits in found.items()}
         named = {i for ids in (*urls.values(), *bodies.values(), *similar.values()) for i in ids}
         docs = store.dedup_docs(sorted(named))
         docs.update(store.dedup_docs(sorted({d.cluster_id for d in docs.values()} - docs.keys())))
         return cls(urls, bodies, similar, docs)
-
-
-def _earlier_url_keys(articles: list[Article], fingerprints: dict[str, Fingerprint]) -> dict[str, str]:
-    """Per article, the URL key that rows stored before canonical_url used w3lib were filed
-    under, where it is not today's (normalize.canonical_url_before_w3lib): a URL with Unicode
-    or percent-escapes, mostly. Looked up too, so a copy found by URL then is found now."""
-    found = {}
-    for article in articles:
-        fp = fingerprints.get(article.id)
-        if fp is not None and (old_key := canonical_url_before_w3lib(article.url, fp.url_key)):
-            found[article.id] = old_key
-    return found
 
 
 class Deduplicator:
@@ -357,8 +336,7 @@ class Deduplicator:
         changed = [a for a in articles if not _unchanged(a, stored.get(a.id))]
         precomputed = precomputed or {}
         fingerprints = {a.id: precomputed.get(a.id) or Fingerprint.of(a) for a in changed}
-        self._prefetched = _Prefetched.read(self.store, fingerprints, self._min_jaccard,
-                                            _earlier_url_keys(changed, fingerprints))
+        self._prefetched = _Prefetched.read(self.store, fingerprints, self._min_jaccard)
         for article in sorted(articles, key=lambda a: order_key(a.published, None, len(a.text), a.id)):
             self._assign_one(article, stored.get(article.id), fingerprints.get(article.id))
         self._prefetched = None
@@ -372,8 +350,7 @@ class Deduplicator:
         """Stored or pending articles this one is a copy of, and why (explain and tests use it)."""
         fp = fingerprint or Fingerprint.of(article)
         if self._prefetched is None:  # a lone article, outside assign()
-            self._prefetched = _Prefetched.read(self.store, {article.id: fp}, self._min_jaccard,
-                                                _earlier_url_keys([article], {article.id: fp}))
+            self._prefetched = _Prefetched.read(self.store, {article.id: fp}, self._min_jaccard)
             try:
                 return self.matches(article, fp)
             finally:

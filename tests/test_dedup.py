@@ -15,6 +15,7 @@ from aggregator.dedup import Deduplicator, body_hash
 from aggregator.models import Article, ParseResult
 from aggregator.normalize import content_hash
 from aggregator.pipeline import store_results
+from aggregator.normalize import canonical_url
 from aggregator.store import MIGRATIONS, Store
 from aggregator.topics import TopicRules
 
@@ -116,18 +117,22 @@ def test_spellings_of_one_url_are_one_cluster(store: Store) -> None:
     assert clusters(store) == {"a": "a", "b": "a"}
 
 
-def test_rows_stored_under_the_earlier_url_key_are_still_found(store: Store, monkeypatch) -> None:
-    """A row written before canonical_url used w3lib keeps the key of then in its column; a copy
-    with the same URL arriving now is found under that key too."""
-    from aggregator import normalize, store as store_module
-
-    url = "https://café.example/nouvelles/été-2025?q=crème"
-    with monkeypatch.context() as patch:
-        patch.setattr(store_module, "canonical_url", normalize._canonical_url_before_w3lib)
-        ingest(store, "s1", art("a", "Short item", ["Brief."], url=url))
-    assert store.ids_by_canonical_urls([normalize._canonical_url_before_w3lib(url)]) != {}
-    ingest(store, "s2", art("b", "Other title", ["Entirely different words here."], "s2", minutes=5, url=url))
-    assert clusters(store) == {"a": "a", "b": "a"}
+def test_migration_15_rekeys_urls_stored_under_the_older_spelling(tmp_path: Path) -> None:
+    """Rows written before canonical_url used w3lib keep the key of then (here the raw Unicode
+    spelling); migration 15 recomputes every key, so a copy whose feed percent-encodes the same
+    URL is found by it."""
+    path = tmp_path / "db.sqlite"
+    raw, encoded = "https://café.example/été", "https://xn--caf-dma.example/%C3%A9t%C3%A9"
+    with Store(path) as old:
+        ingest(old, "s1", art("a", "Short item", ["Brief."], url=raw))
+        old.conn.execute("UPDATE articles SET canonical_url = ?", [raw])  # the key the older code gave it
+        old.conn.execute("PRAGMA user_version = 14")
+    with Store(path) as store:
+        assert store.schema_version == max(MIGRATIONS)
+        assert store.ids_by_canonical_urls([canonical_url(encoded)]) == {canonical_url(encoded): ["a"]}
+        ingest(store, "s2", art("b", "Other title", ["Entirely different words here."], "s2", minutes=5,
+                                url=encoded))
+        assert clusters(store) == {"a": "a", "b": "a"}
 
 
 def test_same_text_under_different_titles_is_one_cluster(store: Store) -> None:

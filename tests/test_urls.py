@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from aggregator import normalize
-from aggregator.normalize import canonical_url, canonical_url_before_w3lib
+from aggregator.normalize import canonical_url
 
 BASE = "https://example.com/world/story-123"
 
@@ -152,41 +152,3 @@ def test_a_host_no_browser_would_look_up_has_no_key() -> None:
     assert canonical_url("https://my_h\u00f6st.example/a") == "https://xn--my_hst-zxa.example/a"  # browsers take it
 
 
-# --- keys stored before w3lib (articles.canonical_url of older rows) ---
-
-
-@pytest.mark.parametrize(("url", "stored"), [
-    ("https://example.com/café", "https://example.com/café"),
-    ("https://example.com/caf%c3%a9", "https://example.com/caf%c3%a9"),
-    ("https://café.example/a", "https://café.example/a"),
-    ("https://example.com/a/./b", "https://example.com/a/./b"),
-    ("https://example.com/%7Euser", "https://example.com/%7Euser"),
-    ("https://example.com/amp/amp", "https://example.com/amp"),
-])
-def test_the_earlier_key_is_given_where_it_differs(url: str, stored: str) -> None:
-    assert canonical_url_before_w3lib(url, canonical_url(url)) == stored
-
-
-@pytest.mark.parametrize("url", [BASE, "https://example.com/caf%C3%A9", "https://example.com/a?q=caf%C3%A9&b=1",
-                                 "https://example.com/a?q=%7Euser", None, "javascript:alert(1)"])
-def test_no_earlier_key_where_it_is_the_same(url: str | None) -> None:
-    assert canonical_url_before_w3lib(url, canonical_url(url)) is None
-
-
-ascii_urls = st.builds(
-    lambda scheme, host, rest: f"{scheme}{host}{rest}",
-    st.sampled_from(["http://", "https://", "HTTPS://"]),
-    st.sampled_from(["example.com", "EXAMPLE.com.", "amp.example.com", "www.x.org:80", "x.org:443", "x.org:8080",
-                     "u:p@x.org", "1.2.3.4", "campaign.example"]),
-    st.text(alphabet="/?#&=.:;@!$'()*+,~ abcmpAMP_-|\"<>`{}^%7E", max_size=40),
-)
-
-
-@settings(max_examples=500, deadline=None)
-@given(ascii_urls)
-def test_the_key_changed_only_where_the_earlier_key_is_looked_up(url: str) -> None:
-    """dedup.py looks a URL up under its earlier key only when canonical_url_before_w3lib
-    gives one: any other URL must have kept its key."""
-    key = canonical_url(url)
-    if canonical_url_before_w3lib(url, key) is None:
-        assert key == normalize._canonical_url_before_w3lib(url)
