@@ -20,7 +20,6 @@ from urllib.parse import SplitResult, parse_qsl, unquote_plus, urlencode, urljoi
 
 import idna
 import nh3
-from w3lib.url import canonicalize_url as _canonicalize_url
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "dl", "dt",
@@ -164,6 +163,16 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 _SLASH_RUN_RE = re.compile(r"//+")
 
 
+@functools.cache
+def _w3lib_canonicalize():
+    """w3lib.url.canonicalize_url, imported on first use: w3lib imports urllib.request (http.client,
+    email, ssl), 20-30 ms that every command would pay at start-up, though only storing and
+    fingerprinting new articles compute URL keys (an unchanged refresh, `articles`, `publish` never do)."""
+    from w3lib.url import canonicalize_url
+
+    return canonicalize_url
+
+
 def canonical_url(url: str | None) -> str | None:
     """One spelling per page, so the same story linked two ways is one key (a dedup key:
     stored in articles.canonical_url and looked up by dedup.py).
@@ -202,7 +211,7 @@ def canonical_url(url: str | None) -> str | None:
     netloc = f"[{host}]" if ":" in host else host
     if port is not None and port != DEFAULT_PORTS[scheme]:
         netloc = f"{netloc}:{port}"
-    whole = _canonicalize_url(f"{scheme}://{netloc}{parts.path}?{parts.query}" if parts.query
+    whole = _w3lib_canonicalize()(f"{scheme}://{netloc}{parts.path}?{parts.query}" if parts.query
                               else f"{scheme}://{netloc}{parts.path}")
     start = whole.find("/", len(scheme) + 3)  # w3lib's netloc may differ (IPv6); it holds no "/"
     path, _, query = whole[start:].partition("?")
