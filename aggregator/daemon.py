@@ -320,6 +320,7 @@ def health_report(config: Config, store: Store) -> dict[str, Any]:
             "last_error": redact(state["last_error"]) if state.get("last_error") else None,
             "error_count": state.get("error_count") or 0,
             "http_status": state.get("http_status"), "articles": counts.get(source.name, 0),
+            "warning": redact(state["warning"]) if state.get("warning") else None,  # read in spite of (entry cap)
         })
     failing = [s["name"] for s in sources if s["status"] in FAILING]
     reason = f"{len(failing)} of {len(sources)} sources failing: {', '.join(failing)}" if failing else None

@@ -1143,7 +1143,25 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 
 
 def _parse_iso(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+    """A stored date; None for one a hand edit or an older version left unreadable, UTC if zoneless."""
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) and value else None
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=timezone.utc) if parsed and parsed.tzinfo is None else parsed
+
+
+def _json_list(value: str | None) -> list:
+    """A stored JSON list; empty for anything else (a hand edit must not stop every publish)."""
+    try:
+        loaded = json.loads(value) if value else []
+    except (ValueError, TypeError):
+        return []
+    return loaded if isinstance(loaded, list) else []
+
+
+def _texts(value: str | None) -> list[str]:
+    return [item for item in _json_list(value) if isinstance(item, str)]
 
 
 def _article_row(article: Article, first_seen: str, now: str) -> dict[str, Any]:
@@ -1170,11 +1188,12 @@ def _article_from_row(row: dict[str, Any], topics: list[str]) -> Article:
         url=row["url"], guid=row["guid"],
         published=_parse_iso(row["published"]) or _parse_iso(row["first_seen"]),
         updated=_parse_iso(row["updated"]),
-        authors=json.loads(row["authors"] or "[]"),
-        categories=json.loads(row["categories"] or "[]"),
+        authors=_texts(row["authors"]),
+        categories=_texts(row["categories"]),
         summary=row["summary"] or "", text=row["text"] or "",
         content_html=row["content_html"] or "", image=row["image"],
-        site_related=[SiteRelated(**r) for r in json.loads(row["site_related"] or "[]")],
+        site_related=[SiteRelated(str(r.get("title") or ""), str(r.get("author") or ""))
+                      for r in _json_list(row["site_related"]) if isinstance(r, dict) and r.get("title")],
         origin=row["origin"] or "", content_hash=row["content_hash"] or "", topics=topics,
         cluster_id=row["cluster_id"] or row["id"], terms=row.get("terms") or "",
     )

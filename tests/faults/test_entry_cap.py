@@ -12,6 +12,9 @@ import json
 import sqlite3
 from pathlib import Path
 
+from aggregator.config import load_config
+from aggregator.daemon import health_report
+from aggregator.store import Store
 from daemon_helpers import write_config
 from feed_server import FeedServer, Reply
 
@@ -40,6 +43,9 @@ def test_a_remote_feed_past_the_cap_is_one_line_and_a_warning_in_its_status(tmp_
         assert f"warning: {CAPPED}" in [line.strip() for line in status.stdout.splitlines()]
         [row] = [json.loads(line) for line in aggregator(tmp_path, "sources", "--json").stdout.splitlines()]
         assert row["status"] == "ok" and row["warning"] == CAPPED
+        with Store(tmp_path / "data" / "test.db") as store:  # what the daemon's /healthz reports
+            [health] = health_report(load_config(tmp_path / "config.toml"), store)["sources"]
+        assert health["warning"] == CAPPED
 
         write_config(tmp_path, 8080, sources, storage="[ingest]\nmax_entries = 10")  # the fix the line names
         again = aggregator(tmp_path, "run", "--once")
