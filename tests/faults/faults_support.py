@@ -14,6 +14,28 @@ PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "py
 T = TypeVar("T")
 
 
+def desk_config(database: str = "news.db") -> str:
+    """config.toml for the fault tests: one local folder source, "Desk" (articles/), and a topic
+    every test story matches ("council")."""
+    return f"""
+[site]
+title = "Fault digest"
+base_url = "http://127.0.0.1:8080/"
+
+[storage]
+database = "{database}"
+feeds_dir = "feeds"
+
+[[sources]]
+name = "Desk"
+path = "articles"
+
+[topics.news]
+title = "News"
+keywords = ["council"]
+"""
+
+
 def aggregator(project: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """`aggregator -c project/config.toml ARGS...`, run to completion; output captured as text."""
     return subprocess.run([PYTHON, "-m", "aggregator", "-c", str(project / "config.toml"), *args],

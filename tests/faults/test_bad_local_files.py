@@ -9,40 +9,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 from lxml import etree
 
-CONFIG = """
-[site]
-title = "Fault digest"
-base_url = "http://127.0.0.1:8080/"
+from .faults_support import aggregator, desk_config
 
-[storage]
-database = "news.db"
-feeds_dir = "feeds"
-
-[[sources]]
-name = "Desk"
-path = "articles"
-
-[topics.news]
-title = "News"
-keywords = ["council"]
-"""
 ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 def good_markdown(n: int) -> str:
     return (f"---\ntitle: Council story {n}\ndate: 2024-11-{n % 28 + 1:02d}\n---\n\n"
             f"The council met on day {n} to discuss the budget and the new library.\n")
-
-
-def run(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "aggregator", "-c", str(project / "config.toml"), *args],
-                          capture_output=True, text=True, timeout=120, cwd=project)
 
 
 def titles_in_feed(project: Path) -> list[str]:
@@ -56,7 +34,7 @@ def stored(project: Path) -> dict[str, str]:
 
 
 def make_project(tmp_path: Path, good: int = 30) -> Path:
-    (tmp_path / "config.toml").write_text(CONFIG, "utf-8")
+    (tmp_path / "config.toml").write_text(desk_config(), "utf-8")
     folder = tmp_path / "articles"
     folder.mkdir()
     for n in range(good):
@@ -68,7 +46,7 @@ def test_an_impossible_date_costs_the_date_not_the_file_nor_the_run(tmp_path: Pa
     project = make_project(tmp_path)
     (project / "articles" / "bad.md").write_text(
         "---\ntitle: Council story with a bad date\ndate: 2024-13-05\n---\n\nThe council met again.\n", "utf-8")
-    result = run(project, "run", "--once")
+    result = aggregator(project, "run", "--once")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     [line] = [line for line in result.stderr.splitlines() if "bad.md" in line]
@@ -83,7 +61,7 @@ def test_a_file_a_parser_chokes_on_is_one_line_and_the_rest_is_stored(tmp_path: 
     project = make_project(tmp_path)
     nested = "[" * 5000 + "]" * 5000
     (project / "articles" / "deep.md").write_text(f"---\ntitle: Deep\nk: {nested}\n---\n\nText.\n", "utf-8")
-    result = run(project, "run", "--once")
+    result = aggregator(project, "run", "--once")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if "deep.md" in line]
@@ -92,7 +70,7 @@ def test_a_file_a_parser_chokes_on_is_one_line_and_the_rest_is_stored(tmp_path: 
     assert len(stored(project)) == 30 and len(titles_in_feed(project)) == 30
 
     (project / "articles" / "deep.md").write_text(good_markdown(99), "utf-8")
-    assert run(project, "run", "--once").returncode == 0
+    assert aggregator(project, "run", "--once").returncode == 0
     assert len(stored(project)) == 31
 
 
@@ -105,7 +83,7 @@ def test_control_characters_never_reach_the_store_or_stop_a_publish(tmp_path: Pa
     (project / "articles" / "author.json").write_text(json.dumps({
         "title": "Council \u0007bell story", "text": "The council rang the bell.", "author": "Ed\u0001itor",
         "categories": ["Cou\u000bncil"]}), "utf-8")
-    result = run(project, "run", "--once")
+    result = aggregator(project, "run", "--once")
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(project / "news.db") as db:
         rows = db.execute("SELECT title, authors, categories, text FROM articles").fetchall()

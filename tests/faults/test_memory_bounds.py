@@ -20,24 +20,11 @@ from typing import Callable
 
 import pytest
 
-from .faults_support import PYTHON, ROOT, _env
+from .faults_support import PYTHON, ROOT, _env, desk_config
 
 BIG = 9_800_000
 SMALL = 3_000
 FACTOR = 20
-CONFIG = """
-[storage]
-database = "news.db"
-feeds_dir = "feeds"
-
-[[sources]]
-name = "Desk"
-path = "articles"
-
-[topics.world]
-title = "World"
-keywords = ["iraq", "council"]
-"""
 
 
 def vocabulary() -> list[str]:
@@ -144,7 +131,7 @@ print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
 def peak_of_ingest(project: Path, name: str, text: str) -> tuple[int, int]:
     """(peak resident bytes of `aggregator ingest` on the file, the file's size)."""
     (project / "articles").mkdir(parents=True)
-    (project / "config.toml").write_text(CONFIG, "utf-8")
+    (project / "config.toml").write_text(desk_config(), "utf-8")
     path = project / "articles" / name
     path.write_text(text, "utf-8")
     run = subprocess.run([PYTHON, "-c", LAUNCHER, PYTHON, "-m", "aggregator", "-c", str(project / "config.toml"),
