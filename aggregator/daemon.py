@@ -572,8 +572,6 @@ class Daemon:
                 return
             if report is None:
                 return  # a remote source backing off or told to wait: nothing happened
-            if source.kind == "local":
-                self._save_local_state(store, source, report)
             self._log_fetch(source, report, http_status, time.monotonic() - started)
         if report.new or report.updated:
             self.publisher.request()
@@ -611,15 +609,6 @@ class Daemon:
                 if old is not None:
                     old[1].close()
             return self._fetcher[1]
-
-    def _save_local_state(self, store: Store, source: SourceConfig, report: IngestReport) -> None:
-        """Remote sources store their own state with their batch; a local one's is recorded here."""
-        if report.error:
-            self._save_failure(store, source, report)
-            return
-        now = _now()
-        self._save_state(store, source, status="ok", last_fetch=now, last_success=now, last_error=None,
-                         error_count=0)
 
     def _save_failure(self, store: Store | None, source: SourceConfig, report: IngestReport) -> None:
         """The source's error, on record for `aggregator sources` and /healthz."""

@@ -133,6 +133,7 @@ class IngestReport:
     unchanged: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)  # what was read in spite of a problem (logged too)
 
     def summary(self) -> str:
         text = (

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from .config import Config, DedupConfig, SourceConfig
 from .models import Article, IngestReport, ParseResult
-from .normalize import is_xml_safe, xml_safe
+from .normalize import is_xml_safe, iso_utc, xml_safe
 from .redact import redact
 from .store import Store
 from .topics import TopicRules
@@ -59,7 +60,24 @@ def ingest_source(config: Config, store: Store, source: SourceConfig,
     results = read_local_source(source.path, source.name, parse_options(config),
                                 config.ingest.max_file_size, source.include, source.exclude,
                                 known=store.file_states(source.name))
-    return store_results(store, source.name, results, rules, progress, config.dedup.threshold)
+    report = store_results(store, source.name, results, rules, progress, config.dedup.threshold)
+    save_local_state(store, source, report)
+    return report
+
+
+def save_local_state(store: Store, source: SourceConfig, report: IngestReport) -> None:
+    """A folder's status for `aggregator sources` and /healthz, after every read (run --once and the
+    daemon alike); a remote source's goes into its batch's own transaction instead."""
+    now = iso_utc(datetime.now(timezone.utc).replace(microsecond=0))
+    warning = "; ".join(report.warnings[:3]) + (f" (and {len(report.warnings) - 3} more)"
+                                                 if len(report.warnings) > 3 else "")
+    fields = {"kind": source.kind, "location": source.location, "last_fetch": now, "warning": warning or None}
+    if report.error:
+        count = (store.source_state(source.name).get("error_count") or 0) + 1
+        store.save_source_state(source.name, status="error", last_error=report.error, error_count=count, **fields)
+    else:
+        store.save_source_state(source.name, status="ok", last_success=now, last_error=None, error_count=0,
+                                **fields)
 
 
 def ingest_path(config: Config, store: Store, path: Path,
@@ -122,6 +140,7 @@ def store_results(store: Store, source: str, results: Iterable[ParseResult],
         report.skipped.extend(result.skipped)
         for warning in result.warnings:  # what a parser read in spite of a problem; logged here, in the main process
             log.warning("%s: %s", source, warning)
+        report.warnings.extend(result.warnings)
         for trace in result.tracebacks:  # of what a parser caught at a unit's boundary (skipped or error)
             log.debug("%s: caught while parsing:\n%s", source, trace.rstrip())
         if result.error:

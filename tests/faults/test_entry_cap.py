@@ -70,6 +70,15 @@ def test_a_saved_feed_and_a_json_list_past_the_cap_name_their_file(tmp_path: Pat
         "(raise [ingest] max_entries to read more)",
         f"WARNING Desk: {folder / 'saved.rss'}: {CAPPED}"]
     assert count(tmp_path, "Desk") == 10
+    [row] = [json.loads(line) for line in aggregator(tmp_path, "sources", "--json").stdout.splitlines()]
+    assert row["status"] == "ok" and row["last_fetch"]  # a folder's status is recorded by run --once too
+    assert "export.json: the file has 8 articles" in row["warning"] and f"saved.rss: {CAPPED}" in row["warning"]
+
+    (folder / "export.json").unlink()  # the folder is read again: what it holds now is within the cap
+    (folder / "saved.rss").write_bytes(rss("Saved Wire", 4))
+    assert aggregator(tmp_path, "run", "--once").returncode == 0
+    [row] = [json.loads(line) for line in aggregator(tmp_path, "sources", "--json").stdout.splitlines()]
+    assert row["status"] == "ok" and row["warning"] is None
 
 
 def test_the_cap_is_checked_like_every_other_key(tmp_path: Path) -> None:
