@@ -7,7 +7,7 @@
     each job: pipeline.ingest_source -> one log line -> publish requested if anything changed
     publish:  one debounced thread: prune per [storage] retention, then publish,
               so a burst of sources finishing together costs one publish; a failed
-              publish is retried with backoff (1 s doubling to 60 s) until one succeeds
+              publish is retried with backoff (1 s doubling to 30 s) until one succeeds
     faults:   a storage fault (disk full, read-only, corrupt, locked) is logged once,
               /healthz says "failing" with the reason, the daemon goes on; once a
               write succeeds again it publishes what is stored and fetches again the
@@ -57,7 +57,7 @@ PUBLISH_MAX_DELAY = 30.0      # publish at least this often while sources keep c
 RETENTION_EVERY = 3600.0      # time-based pruning happens even when nothing is fetched
 SHUTDOWN_GRACE = 5.0          # how long SIGTERM waits for running batches
 RETRY_FIRST = 1.0             # a failed publish is tried again after this many seconds,
-RETRY_MAX = 60.0              # doubling up to this, until one succeeds
+RETRY_MAX = 30.0              # doubling up to this, until one succeeds: recovered within a minute of a fault clearing
 MAX_WORKERS = 8
 FAILING = ("error", "backing off", "gone")  # source statuses /healthz reports as failing
 
@@ -685,7 +685,7 @@ class Daemon:
             if source is not None:
                 self.faults.stopped.add(source)
         if changed:
-            log.error("%s; the daemon goes on, retrying with backoff (1 s doubling to 60 s) and publishing once "
+            log.error("%s; the daemon goes on, retrying with backoff (1 s doubling to 30 s) and publishing once "
                       "it can write (logged again only if the fault changes)", fault)
         self.stores.reopen_all()  # a repaired or replaced file is opened afresh
         self.publisher.request()
@@ -701,7 +701,7 @@ class Daemon:
                 changed = changed and self.faults.storage != line
                 self.faults.storage = line
         if changed:  # our bug (no storage fault) comes with its traceback
-            log.error("%s; publishing is retried with backoff (1 s doubling to 60 s) until it succeeds "
+            log.error("%s; publishing is retried with backoff (1 s doubling to 30 s) until it succeeds "
                       "(logged again only if the error changes)", line, exc_info=exc if fault is None else None)
         else:
             log.debug("publish still failing: %s", line)

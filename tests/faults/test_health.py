@@ -24,7 +24,7 @@ from .faults_support import aggregator
 from .storage_support import limit_file_size, obey_permissions, write_lock_held
 
 LOCAL = '[[sources]]\nname = "Local desk"\npath = "articles"\ninterval = "1s"\n'
-BACKOFF = "publishing is retried with backoff (1 s doubling to 60 s) until it succeeds"
+BACKOFF = "publishing is retried with backoff (1 s doubling to 30 s) until it succeeds"
 
 
 def health(daemon: Daemon) -> tuple[int, dict]:
@@ -88,7 +88,7 @@ def test_starting_then_failing_while_the_lock_is_held_then_ok(tmp_path: Path) ->
         assert ok["reason"] is None and ok["articles"] == 3 and ok["storage"]["status"] == "ok"
         assert ok["publishing"]["status"] == "ok" and ok["publishing"]["last_success"]
         assert [e for e in error_lines(daemon) if "database is locked" in e] == [
-            f"ERROR {line}; the daemon goes on, retrying with backoff (1 s doubling to 60 s) and publishing once "
+            f"ERROR {line}; the daemon goes on, retrying with backoff (1 s doubling to 30 s) and publishing once "
             "it can write (logged again only if the fault changes)"]
         assert sum("recovered: writing and publishing work again" in x for x in daemon.log().splitlines()) == 1
     finally:
