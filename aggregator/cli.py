@@ -211,7 +211,7 @@ def _echo_report(ctx: Context, report) -> None:
     if report.error:
         click.echo(f"error: {report.source}: {redact(report.error)}", err=True)
     if not ctx.quiet:
-        click.echo(redact(report.summary()))
+        click.echo(report.counts())  # the error, if any, is its own line on stderr
 
 
 @cli.command()

@@ -135,12 +135,12 @@ class IngestReport:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)  # what was read in spite of a problem (logged too)
 
+    def counts(self) -> str:
+        return (f"{self.source}: {self.new} new, {self.updated} updated, "
+                f"{self.unchanged} unchanged, {len(self.skipped)} skipped")
+
     def summary(self) -> str:
-        text = (
-            f"{self.source}: {self.new} new, {self.updated} updated, "
-            f"{self.unchanged} unchanged, {len(self.skipped)} skipped"
-        )
-        return text + (f"; error: {self.error}" if self.error else "")
+        return self.counts() + (f"; error: {self.error}" if self.error else "")
 
 
 @dataclass(frozen=True)

@@ -261,10 +261,13 @@ def store_outcome(config: Config, store: Store, outcome, rules: TopicRules,
 
 
 def log_fetched(outcome, report: IngestReport) -> None:
-    """One line per fetch: what the server said and what was stored."""
-    level = logging.WARNING if report.error else logging.INFO
+    """One line per fetch at info level: what the server said and what was stored.
+
+    A failure is not raised to a warning here: the command that asked reports each failing
+    source once, in its own words (the CLI's `error:` line, the daemon's fetch line).
+    """
     skipped = f", {len(report.skipped)} skipped" if report.skipped else ""
-    log.log(level, "%s: %s; %d new, %d updated, %d unchanged%s%s", outcome.source, outcome.note,
+    log.info("%s: %s; %d new, %d updated, %d unchanged%s%s", outcome.source, outcome.note,
             report.new, report.updated, report.unchanged, skipped, f"; error: {report.error}" if report.error else "")
 
 
