@@ -79,11 +79,41 @@ class Context:
             sys.exit(EXIT_STORAGE)
 
 
+GLOBAL_FLAGS = ("-q", "--quiet")
+GLOBAL_VALUES = ("-c", "--config", "--log-level")
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """`aggregator check -c F -q` read as `aggregator -c F -q check`: the options every command
+    takes may come before or after the subcommand, as people type them. `--` ends the hoisting."""
+    moved: list[str] = []
+    kept: list[str] = []
+    rest = list(args)
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--":
+            kept += [arg, *rest]
+            break
+        if arg in GLOBAL_FLAGS:
+            moved.append(arg)
+        elif arg in GLOBAL_VALUES and rest:
+            moved += [arg, rest.pop(0)]
+        elif arg.startswith(tuple(f"{name}=" for name in GLOBAL_VALUES if name.startswith("--"))):
+            moved.append(arg)
+        else:
+            kept.append(arg)
+    return moved + kept
+
+
 class Group(click.Group):
     """The command group: a mistake on the command line exits 1, as a mistake in the config does.
 
-    (click's own status for it, 2, is this command's "some sources failed".)
+    (click's own status for it, 2, is this command's "some sources failed".) The options every
+    command takes are accepted after the subcommand too (hoist_global_options).
     """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
 
     def make_context(self, *args, **kwargs) -> click.Context:
         try:
