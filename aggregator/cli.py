@@ -139,7 +139,8 @@ pass_context = click.make_pass_decorator(Context)
               help="Config file [default: ./config.toml]. Paths inside it are relative to it.")
 @click.option("-q", "--quiet", is_flag=True, help="Only print errors and results; no progress.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-              default="warning", show_default=True, help="How much to log to stderr.")
+              default="warning", help="How much to log to stderr [default: warning; info for the daemon, "
+                                      "`run` without --once].")
 @click.version_option(__version__, prog_name="aggregator")
 @click.pass_context
 def cli(ctx: click.Context, config_file: Path | None, quiet: bool, log_level: str) -> None:
