@@ -611,19 +611,12 @@ class Daemon:
             return self._fetcher[1]
 
     def _save_failure(self, store: Store | None, source: SourceConfig, report: IngestReport) -> None:
-        """The source's error, on record for `aggregator sources` and /healthz."""
+        """The source's error, on record for `aggregator sources` and /healthz (a storage fault meeting
+        that write is the daemon's, reported once)."""
         if store is None:
             return
         try:
-            count = (store.source_state(source.name).get("error_count") or 0) + 1
-        except Exception:  # the write below meets the same fault and reports it
-            count = 1
-        self._save_state(store, source, status="error", last_fetch=_now(), last_error=report.error,
-                         error_count=count)
-
-    def _save_state(self, store: Store, source: SourceConfig, **fields: Any) -> None:
-        try:
-            store.save_source_state(source.name, kind=source.kind, location=source.location, **fields)
+            pipeline.save_source_status(store, source, report)
         except Exception as exc:
             fault = storage_fault(exc, self.database, self.config.storage.feeds_dir, BUSY_TIMEOUT_MS / 1000)
             if fault is None:

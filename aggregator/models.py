@@ -123,6 +123,14 @@ class FileState:
     article_ids: list[str] = field(default_factory=list)
 
 
+def warning_line(warnings: list[str], shown: int = 3) -> str | None:
+    """What a read was read in spite of, as the one line a source's status keeps (None: nothing)."""
+    if not warnings:
+        return None
+    more = len(warnings) - shown
+    return "; ".join(warnings[:shown]) + (f" (and {more} more)" if more > 0 else "")
+
+
 @dataclass
 class IngestReport:
     """Counts for one source batch; printed by the CLI and logged by the daemon."""

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from .config import Config, DedupConfig, SourceConfig
-from .models import Article, IngestReport, ParseResult
+from .models import Article, IngestReport, ParseResult, warning_line
 from .normalize import is_xml_safe, iso_utc, xml_safe
 from .redact import redact
 from .store import Store
@@ -61,17 +61,17 @@ def ingest_source(config: Config, store: Store, source: SourceConfig,
                                 config.ingest.max_file_size, source.include, source.exclude,
                                 known=store.file_states(source.name))
     report = store_results(store, source.name, results, rules, progress, config.dedup.threshold)
-    save_local_state(store, source, report)
+    save_source_status(store, source, report)
     return report
 
 
-def save_local_state(store: Store, source: SourceConfig, report: IngestReport) -> None:
-    """A folder's status for `aggregator sources` and /healthz, after every read (run --once and the
-    daemon alike); a remote source's goes into its batch's own transaction instead."""
+def save_source_status(store: Store, source: SourceConfig, report: IngestReport) -> None:
+    """A source's status for `aggregator sources` and /healthz after a read: a folder's after every
+    read (run --once and the daemon alike), any source's after a read that raised. A fetched feed's
+    usual state goes into its batch's own transaction instead (sources/remote.py)."""
     now = iso_utc(datetime.now(timezone.utc).replace(microsecond=0))
-    warning = "; ".join(report.warnings[:3]) + (f" (and {len(report.warnings) - 3} more)"
-                                                 if len(report.warnings) > 3 else "")
-    fields = {"kind": source.kind, "location": source.location, "last_fetch": now, "warning": warning or None}
+    fields = {"kind": source.kind, "location": source.location, "last_fetch": now,
+              "warning": warning_line(report.warnings)}
     if report.error:
         count = (store.source_state(source.name).get("error_count") or 0) + 1
         store.save_source_state(source.name, status="error", last_error=report.error, error_count=count, **fields)

@@ -41,7 +41,7 @@ from typing import Any, Iterator
 from urllib.parse import urljoin
 
 from ..config import Config, IngestConfig, SourceConfig
-from ..models import Article, ParseResult
+from ..models import Article, ParseResult, warning_line
 from ..normalize import iso_utc
 from ..netguard import NetPolicy
 
@@ -220,8 +220,7 @@ def _base_state(job: FetchJob, http_status: int | None, now: datetime) -> dict[s
 
 def _parsed(outcome: FetchOutcome, job: FetchJob, base: dict[str, Any], fetched: Any,
             now: datetime, rng: random.Random | None, fetcher: Any = None) -> FetchOutcome:
-    kind = _media_type(fetched.content_type)
-    if kind.startswith(NOT_FEED_TYPES) and not _looks_like_a_document(fetched.body or b""):
+    if kind := _refused_type(fetched):
         return _failed(outcome, job, base, f"the server sent {kind}, not a feed; check the source's url",
                        now, rng)
     result = _parse_body(job, fetched)
@@ -245,13 +244,19 @@ def _parsed(outcome: FetchOutcome, job: FetchJob, base: dict[str, Any], fetched:
     interval = learned_interval(result) if job.source.interval is None else job.interval
     outcome.state = _succeeded(job, base, fetched, now, interval=interval or job.interval)
     outcome.state.update(etag=fetched.etag, last_modified=fetched.last_modified,
-                         warning="; ".join(result.warnings) or None)
+                         warning=warning_line(result.warnings))
     outcome.results = [result]
     return outcome
 
 
 def _media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _refused_type(fetched: Any) -> str | None:
+    """The media type, when it says the body is no feed (an image, an archive) and the body agrees."""
+    kind = _media_type(fetched.content_type)
+    return kind if kind.startswith(NOT_FEED_TYPES) and not _looks_like_a_document(fetched.body or b"") else None
 
 
 def _looks_like_a_document(body: bytes) -> bool:
@@ -272,12 +277,15 @@ def _parse_body(job: FetchJob, fetched: Any) -> ParseResult:
                             source_topics=job.source.topics, max_entries=job.max_entries)
 
 
+def _is_page(fetched: Any) -> bool:
+    return b"<html" in (fetched.body or b"")[:4096].lower() or "html" in _media_type(fetched.content_type)
+
+
 def _linked_feed(fetched: Any) -> str | None:
     """The first feed a web page links to (rel="alternate"), or None when the body is no page."""
-    body = fetched.body or b""
-    if b"<html" not in body[:4096].lower() and "html" not in _media_type(fetched.content_type):
+    if not _is_page(fetched):
         return None
-    links = feed_links(body[:262144], fetched.final_url)
+    links = feed_links((fetched.body or b"")[:262144], fetched.final_url)
     return links[0] if links else None
 
 
@@ -301,8 +309,7 @@ def _follow_feed_link(job: FetchJob, page: Any, link: str, fetcher: Any) -> Foun
     fetched = fetcher.fetch(link, job.policy, login=job.login)
     if fetched.error or fetched.status is None or not 200 <= fetched.status < 300:
         return FoundFeed(fetched, error=f"{where}, which failed: {fetched.error or _http_error(fetched)}")
-    kind = _media_type(fetched.content_type)
-    if kind.startswith(NOT_FEED_TYPES) and not _looks_like_a_document(fetched.body or b""):
+    if kind := _refused_type(fetched):
         return FoundFeed(fetched, error=f"{where}, which is {kind}, not a feed; check the source's url")
     result = _parse_body(job, fetched)
     if result.error:
@@ -384,8 +391,7 @@ def _http_error(fetched: Any, detail: str | None = None) -> str:
 
 def _explain_not_feed(error: str, fetched: Any) -> str:
     """Parse errors, with the feed an HTML page links to when that is what we got (and did not follow)."""
-    body = fetched.body or b""
-    if b"<html" not in body[:4096].lower() and "html" not in _media_type(fetched.content_type):
+    if not _is_page(fetched):
         return error
     if link := _linked_feed(fetched):
         return f"{fetched.final_url} is a web page, not a feed; it links to the feed {link}: put that in the source's url"
