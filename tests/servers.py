@@ -342,10 +342,44 @@ def redirect(status: int, location: str) -> Answer:
     return Answer(status, b"", {"Location": location})
 
 
+def start_on_a_free_port(host: str, start: Callable[[int], subprocess.Popen], name: str,
+                         log: Path) -> tuple[int, subprocess.Popen]:
+    """(port, process) of a server `start(port)` launched on a free port, once it listens.
+
+    A free port can be taken by someone else before the server binds it: three tries.
+    """
+    for attempt in range(3):
+        port = free_port(host)
+        proc = start(port)
+        try:
+            wait_listening(host, port, proc, name, log)
+        except RuntimeError:
+            _stop(proc)
+            if attempt < 2:
+                continue
+            raise
+        return port, proc
+
+
+class ServerProcess:
+    """A real server in a subprocess of its own: its address, and stopping it."""
+
+    host: str
+    port: int
+    proc: subprocess.Popen | None
+
+    def url(self, path: str) -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+
+
 # --- python -m http.server ---
 
 
-class StdlibServer:
+class StdlibServer(ServerProcess):
     """Python's own file server as a real subprocess (HTTP/1.0; closes after each response)."""
 
     def __init__(self, directory: Path, log: Path, host: str = "127.0.0.1"):
@@ -353,29 +387,16 @@ class StdlibServer:
         self.port = 0
         self.proc: subprocess.Popen | None = None
 
-    def url(self, path: str) -> str:
-        return f"http://{self.host}:{self.port}{path}"
-
     def __enter__(self) -> "StdlibServer":
-        for attempt in range(3):  # a free port can be taken by someone else before the server binds it
-            self.port = free_port(self.host)
+        def start(port: int) -> subprocess.Popen:
             with self.log.open("ab") as log:
-                self.proc = subprocess.Popen(
-                    [sys.executable, "-m", "http.server", "--bind", self.host, str(self.port),
+                return subprocess.Popen(
+                    [sys.executable, "-m", "http.server", "--bind", self.host, str(port),
                      "--directory", str(self.directory)],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
-            try:
-                wait_listening(self.host, self.port, self.proc, "python -m http.server", self.log)
-                return self
-            except RuntimeError:
-                _stop(self.proc)
-                if attempt == 2:
-                    raise
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            _stop(self.proc)
+        self.port, self.proc = start_on_a_free_port(self.host, start, "python -m http.server", self.log)
+        return self
 
     def hits(self, path: str | None = None) -> list[Hit]:
         """From its log lines: `127.0.0.1 - - [date] "GET /feed.xml HTTP/1.1" 304 -`."""
@@ -436,7 +457,7 @@ def nginx_binary() -> str:
     return found
 
 
-class Nginx:
+class Nginx(ServerProcess):
     """nginx serving `root`, with everything it writes (pid, logs, temp files) in `workdir`.
 
     /gz/... is served gzip-compressed (chunked), /lm/... with Last-Modified but no ETag,
@@ -449,9 +470,6 @@ class Nginx:
         self.proc: subprocess.Popen | None = None
         self.access_log = workdir / "access.log"
 
-    def url(self, path: str) -> str:
-        return f"http://{self.host}:{self.port}{path}"
-
     def __enter__(self) -> "Nginx":
         binary = nginx_binary()
         (self.dir / "tmp").mkdir(parents=True, exist_ok=True)
@@ -462,26 +480,17 @@ class Nginx:
 
             user = f"user {pwd.getpwuid(os.getuid()).pw_name} {grp.getgrgid(os.getgid()).gr_name};\n"
         log = self.dir / "error.log"
-        for attempt in range(3):
-            self.port = free_port(self.host)
-            conf = self.dir / "nginx.conf"
-            conf.write_text(NGINX_CONF.format(user=user, dir=self.dir, host=self.host, port=self.port,
-                                              root=self.root), encoding="utf-8")
-            self.proc = subprocess.Popen([binary, "-p", str(self.dir), "-c", str(conf), "-e", str(log),
-                                          "-g", "daemon off;"],
-                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-            try:
-                wait_listening(self.host, self.port, self.proc, "nginx", log)
-                return self
-            except RuntimeError:
-                _stop(self.proc)
-                if attempt == 2:
-                    raise
-        return self
+        conf = self.dir / "nginx.conf"
 
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            _stop(self.proc)
+        def start(port: int) -> subprocess.Popen:
+            conf.write_text(NGINX_CONF.format(user=user, dir=self.dir, host=self.host, port=port,
+                                              root=self.root), encoding="utf-8")
+            return subprocess.Popen([binary, "-p", str(self.dir), "-c", str(conf), "-e", str(log),
+                                     "-g", "daemon off;"],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+        self.port, self.proc = start_on_a_free_port(self.host, start, "nginx", log)
+        return self
 
     def hits(self, path: str | None = None) -> list[Hit]:
         found = []

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from faults.faults_support import desk_config
+
 CONFIG = """
 [[sources]]
 name = "Down one"
@@ -40,15 +42,6 @@ def test_each_failing_source_is_reported_once(tmp_path: Path, flags: list[str]) 
         assert "Down one: 0 new, 0 updated, 0 unchanged, 0 skipped" in run.stdout.splitlines()
 
 
-LOCAL = """
-[[sources]]
-name = "Desk"
-path = "articles"
-
-[topics.news]
-title = "News"
-keywords = ["council"]
-"""
 
 
 @pytest.mark.parametrize("args", [
@@ -60,7 +53,7 @@ keywords = ["council"]
 def test_the_options_every_command_takes_may_follow_the_subcommand(tmp_path: Path, args: list[str]) -> None:
     """`aggregator check -c config.toml` works as the README says, not only `aggregator -c config.toml check`."""
     (tmp_path / "articles").mkdir()
-    (tmp_path / "config.toml").write_text(LOCAL, "utf-8")
+    (tmp_path / "config.toml").write_text(desk_config(), "utf-8")
     filled = [a.format(config=tmp_path / "config.toml") for a in args]
     run = subprocess.run([sys.executable, "-m", "aggregator", *filled], capture_output=True, text=True,
                          timeout=60, cwd=tmp_path.parent)  # not the config's folder: -c must be read

@@ -16,6 +16,7 @@ from aggregator.models import ParseResult
 from aggregator.sources.feed import parse_feed
 from aggregator.terms import encoded
 from aggregator.topics import TopicRules
+from faults.faults_support import wait_until
 
 
 def big_feed(items: int = 300) -> bytes:
@@ -131,7 +132,7 @@ def test_a_worker_killed_while_idle_fails_no_feed() -> None:
         idle = parsing_pool.worker_pids()
         for pid in idle:
             os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: not any(alive(pid) for pid in idle), "the idle workers to die")
+        wait_until(lambda: not any(alive(pid) for pid in idle), "the idle workers to die", timeout=20.0)
         result = parsing_pool.parse_feed_bytes(data, source="s", url=None, content_type=None)
         assert result.error is None and len(result.articles) == 300
         assert not set(idle) & set(parsing_pool.worker_pids())
@@ -215,7 +216,7 @@ def parse_on_a_killed_worker(data: bytes) -> tuple[ParseResult, int]:
         parsing_pool.parse_feed_bytes(data, source="s", url=None, content_type=None)))
     try:
         thread.start()
-        victim = wait_until(lambda: handed.pids, "the pool to hand the feed to a worker")[0]
+        victim = wait_until(lambda: handed.pids, "the pool to hand the feed to a worker", timeout=20.0)[0]
         os.kill(victim, signal.SIGKILL)
         thread.join(30)
     finally:
@@ -245,16 +246,6 @@ class HandoverLog(logging.Handler):
         self.logger.removeHandler(self)
         self.logger.setLevel(self.saved_level)
         super().close()
-
-
-def wait_until(condition, what: str, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def alive(pid: int) -> bool:

@@ -36,6 +36,13 @@ keywords = ["council"]
 """
 
 
+def rss_channel(site: str, items: str) -> bytes:
+    """An RSS 2.0 document of `site` around `items` (their XML), as the fault tests' feeds are."""
+    slug = site.lower().replace(" ", "-")
+    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>{site}</title>'
+            f"<link>https://{slug}.example/</link><description>d</description>{items}</channel></rss>").encode()
+
+
 def aggregator(project: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """`aggregator -c project/config.toml ARGS...`, run to completion; output captured as text."""
     return subprocess.run([PYTHON, "-m", "aggregator", "-c", str(project / "config.toml"), *args],

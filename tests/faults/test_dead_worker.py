@@ -17,7 +17,7 @@ from pathlib import Path
 from daemon_helpers import article_text, query, write_config
 from feed_server import FeedServer, Reply
 
-from .faults_support import aggregator, descendants, error_lines, start_aggregator, wait_until
+from .faults_support import aggregator, descendants, error_lines, rss_channel, start_aggregator, wait_until
 
 VICTIM, STEADY = "Victim Wire", ("Steady One", "Steady Two")
 ITEMS = 160  # about 90 kB per feed: over the pool's 64 kB threshold, under a socket buffer (see below)
@@ -34,8 +34,7 @@ def rss(site: str, first: int, count: int = ITEMS) -> bytes:
         f"<pubDate>{formatdate(1_760_000_000 + 60 * i, usegmt=True)}</pubDate>"
         f"<description>&lt;p&gt;{story(site, i)}&lt;/p&gt;</description></item>"
         for i in range(first, first + count))
-    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>{site}</title>'
-            f"<link>https://{slug}.example/</link><description>d</description>{items}</channel></rss>").encode()
+    return rss_channel(site, items)
 
 
 def story(site: str, number: int) -> str:

@@ -25,7 +25,7 @@ from aggregator.sources.feed import parse_feed
 from daemon_helpers import write_config
 from feed_server import FeedServer, Reply
 
-from .faults_support import PYTHON, _env, aggregator, desk_config, error_lines
+from .faults_support import PYTHON, _env, aggregator, desk_config, error_lines, rss_channel
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 POISON = "POISONED"
@@ -54,8 +54,7 @@ def rss(site: str, count: int, poisoned: int | None = None, extra: str = "") -> 
         f"<description>&lt;p&gt;{site} reports story number {n} about the harbour{' ' + POISON if n == poisoned else ''}."
         f"&lt;/p&gt;</description>{extra if n == 2 else ''}</item>"
         for n in range(1, count + 1))
-    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>{site}</title>'
-            f"<link>https://{slug}.example/</link><description>d</description>{items}</channel></rss>").encode()
+    return rss_channel(site, items)
 
 
 def json_feed(items: list[dict]) -> bytes:
