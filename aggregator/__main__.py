@@ -4,7 +4,7 @@ Guarded, as every main module must be where multiprocessing starts workers
 by importing it (the parse pool's forkserver).
 """
 
-from .cli import main
+from aggregator.app.cli import main
 
 if __name__ == "__main__":
     main()

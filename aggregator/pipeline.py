@@ -1,6 +1,6 @@
 """The stages, in order. Read this first.
 
-    ingest(source):  read    sources/local.py (files)  or sources/http.py + sources/feed.py (feeds)
+    ingest(source):  read    ingest/local.py (files)  or ingest/http.py + ingest/feed.py (feeds)
                      tag     topics.py                 topic rules -> slugs
                      dedup   dedup.py                  which stored story is this a copy of
                      store   store.py                  one transaction per source batch (with terms.py's
@@ -21,15 +21,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from .config import Config, DedupConfig, SourceConfig
-from .models import Article, IngestReport, ParseResult, warning_line
-from .normalize import is_xml_safe, iso_utc, xml_safe
-from .redact import redact
-from .store import Store
-from .topics import TopicRules
+from aggregator.config import Config, DedupConfig, SourceConfig
+from aggregator.models import Article, IngestReport, ParseResult, warning_line
+from aggregator.enrich.normalize import is_xml_safe, iso_utc, xml_safe
+from aggregator.redact import redact
+from aggregator.storage.store import Store
+from aggregator.enrich.topics import TopicRules
 
 if TYPE_CHECKING:
-    from .sources.local import ParseOptions
+    from aggregator.ingest.local import ParseOptions
 
 log = logging.getLogger("aggregator")
 MAX_SKIP_LINES = 50  # per batch: a folder of 100,000 junk files is not 100,000 log lines
@@ -42,7 +42,7 @@ def topic_rules(config: Config) -> TopicRules:
 
 
 def parse_options(config: Config) -> "ParseOptions":
-    from .sources.local import ParseOptions
+    from aggregator.ingest.local import ParseOptions
 
     return ParseOptions(known_categories=config.ingest.known_categories, max_entries=config.ingest.max_entries)
 
@@ -52,10 +52,10 @@ def ingest_source(config: Config, store: Store, source: SourceConfig,
     """Read one configured source and store what it yields as one batch."""
     rules = rules or topic_rules(config)
     if source.path is None:
-        from .sources.remote import fetch_source  # lazily: HTTP and feedparser are slow to import
+        from aggregator.ingest.remote import fetch_source  # lazily: HTTP and feedparser are slow to import
 
         return store_fetched(config, store, fetch_source(config, store, source), rules, progress)
-    from .sources.local import read_local_source  # lazily: a feeds-only refresh never reads files
+    from aggregator.ingest.local import read_local_source  # lazily: a feeds-only refresh never reads files
 
     results = read_local_source(source.path, source.name, parse_options(config),
                                 config.ingest.max_file_size, source.include, source.exclude,
@@ -68,7 +68,7 @@ def ingest_source(config: Config, store: Store, source: SourceConfig,
 def save_source_status(store: Store, source: SourceConfig, report: IngestReport) -> None:
     """A source's status for `aggregator sources` and /healthz after a read: a folder's after every
     read (run --once and the daemon alike), any source's after a read that raised. A fetched feed's
-    usual state goes into its batch's own transaction instead (sources/remote.py)."""
+    usual state goes into its batch's own transaction instead (ingest/remote.py)."""
     now = iso_utc(datetime.now(timezone.utc).replace(microsecond=0))
     fields = {"kind": source.kind, "location": source.location, "last_fetch": now,
               "warning": warning_line(report.warnings)}
@@ -83,7 +83,7 @@ def save_source_status(store: Store, source: SourceConfig, report: IngestReport)
 def ingest_path(config: Config, store: Store, path: Path,
                 rules: TopicRules | None = None, progress: Progress | None = None) -> IngestReport:
     """Ad hoc ingest of a file or folder; it belongs to the configured source that contains it."""
-    from .sources.local import read_local_source
+    from aggregator.ingest.local import read_local_source
 
     source = source_for_path(config, path)
     if source is not None:
@@ -102,7 +102,7 @@ def ingest_path(config: Config, store: Store, path: Path,
 
 def count_files(config: Config, path: Path) -> int:
     """How many files an ingest of `path` will look at: the length of a progress bar."""
-    from .sources.local import iter_files
+    from aggregator.ingest.local import iter_files
 
     source = source_for_path(config, path)
     include, exclude = (source.include, source.exclude) if source else ((), ())
@@ -165,7 +165,7 @@ def store_results(store: Store, source: str, results: Iterable[ParseResult],
         return _finish(report, source)  # nothing to write (e.g. an unscheduled 304): no transaction at all
     dedup_rows = None
     if articles:  # a 304 that only moves the source's state needs no dedup, and no numpy import (0.2 s)
-        from .dedup import Deduplicator
+        from aggregator.dedup.detect import Deduplicator
 
         dedup_rows = Deduplicator(store, dedup_threshold).assign(articles, fingerprints)  # sets article.cluster_id
     outcome = store.write_articles(articles, tags, dedup_rows, files=files,
@@ -203,8 +203,8 @@ def ingest_remote(config: Config, store: Store, sources: list[SourceConfig], rul
     """Fetch and parse on threads (bounded overall and per host); store each batch on this thread."""
     from urllib.parse import urlsplit
 
-    from .concurrency import run_bounded
-    from .sources.remote import new_fetcher, plan_from_store, run_fetch
+    from aggregator.ingest.concurrency import run_bounded
+    from aggregator.ingest.remote import new_fetcher, plan_from_store, run_fetch
 
     states = store.source_states()  # one query for all sources, not one each
     jobs = [plan_from_store(config, store, s, honour_schedule=honour_schedule, state=states.get(s.name, {}))
@@ -272,11 +272,11 @@ def log_fetched(outcome, report: IngestReport) -> None:
 
 
 def publish(config: Config, store: Store, force: bool = False):
-    from .last_publish import unchanged_report
+    from aggregator.publish.last_publish import unchanged_report
 
     stamp, report = unchanged_report(config, store)  # answered without importing feedgen and lxml
     if report is None or force:
-        from .publish import publish_changed
+        from aggregator.publish.render import publish_changed
 
         report = publish_changed(config, store, stamp, force)
     log.info("%s", report.summary())

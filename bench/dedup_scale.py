@@ -31,7 +31,7 @@ from eval_quality import to_article  # noqa: E402
 from aggregator.config import load_config  # noqa: E402
 from aggregator.models import ParseResult  # noqa: E402
 from aggregator.pipeline import store_results, topic_rules  # noqa: E402
-from aggregator.store import Store  # noqa: E402
+from aggregator.storage.store import Store  # noqa: E402
 
 BATCH = 500
 
@@ -103,7 +103,7 @@ def fresh_process_ingest(db: str, rows: list[dict]) -> tuple[float, float, float
     Returns (seconds to build the in-memory LSH buckets from every stored signature, seconds for
     the whole batch including that build, peak RSS in MB): the memory a run at this size needs.
     """
-    from aggregator import lsh_index  # noqa: F401  (imported before the clock starts: numpy is not the build)
+    from aggregator.dedup import lsh_index  # noqa: F401  (imported before the clock starts: numpy is not the build)
 
     config = load_config(ROOT / "eval" / "topics.toml")
     start = time.perf_counter()

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aggregator import pipeline  # noqa: E402
 from aggregator.config import parse_config  # noqa: E402
-from aggregator.store import Store  # noqa: E402
+from aggregator.storage.store import Store  # noqa: E402
 
 HOSTS = 20
 
@@ -124,7 +124,7 @@ def main() -> None:
         seq_dir, con_dir = Path(tmp, "seq"), Path(tmp, "con")
         seq_dir.mkdir(), con_dir.mkdir()
         pipeline.topic_rules  # warm imports outside the timings
-        from aggregator.sources import feed, http, remote  # noqa: F401
+        from aggregator.ingest import feed, http, remote  # noqa: F401
 
         seq = timed_run(make_config(seq_dir, urls, concurrency=1, per_host=1))
         default = make_config(con_dir, urls, concurrency=16, per_host=2)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from aggregator.config import Config, SourceConfig
 from aggregator.pipeline import ingest_source
-from aggregator.store import Store
+from aggregator.storage.store import Store
 
 SITES = ["Harbour Times", "Daily Ledger", "Northgate Herald", "Valley Post", "Coastal Times"]
 CATEGORIES = ["WorldEurope", "BusinessEconomy", "TechnologyAI", "ClimateEnvironment", "Middle EastUSAWorld"]

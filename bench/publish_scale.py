@@ -6,7 +6,7 @@
    Store.write_articles (2,000 per transaction; no dedup, no topic rules:
    each article gets 1-2 of the 50 topics directly). Every topic has its own
    vocabulary, so bm25 related posts have something real to find.
-2. publish: aggregator.publish.publish in this process, timed by phase
+2. publish: aggregator.publish.render.publish in this process, timed by phase
    (related posts, rendering, writing); then
 3. republish with nothing changed: every file must come out byte-identical
    (0 written), and that time is reported too;
@@ -38,9 +38,9 @@ sys.path.insert(0, str(ROOT))
 
 from aggregator.config import Config, PublishConfig, SiteConfig, StorageConfig, TopicConfig  # noqa: E402
 from aggregator.models import Article  # noqa: E402
-from aggregator.normalize import content_hash  # noqa: E402
-from aggregator.publish import publish  # noqa: E402
-from aggregator.store import Store  # noqa: E402
+from aggregator.enrich.normalize import content_hash  # noqa: E402
+from aggregator.publish.render import publish  # noqa: E402
+from aggregator.storage.store import Store  # noqa: E402
 
 WORK = ROOT / "bench" / ".work" / "publish_scale"
 BATCH = 2000

@@ -301,7 +301,7 @@ def summarize_stacks(collapsed: str, top: int) -> str:
 
 
 def _frame(frame: str) -> str:
-    """'fold (aggregator/normalize.py:151)' -> 'fold (aggregator/normalize.py)': per function, not line."""
+    """'fold (aggregator/enrich/normalize.py:151)' -> 'fold (aggregator/enrich/normalize.py)': per function, not line."""
     name, _, where = frame.partition(" (")
     path = where.rstrip(")").rsplit(":", 1)[0]
     for marker in ("site-packages/", "lib/python3"):
@@ -336,7 +336,7 @@ def floor(corpus: corpus_mod.Corpus, files: dict[str, bytes], work: Path) -> lis
         feedparser.parse(d, sanitize_html=False, resolve_relative_uris=False) for d in data]), entries))
     results.append(Floor("lxml.etree.fromstring", _timed(lambda: [etree.fromstring(d) for d in data]), entries))
     try:
-        from aggregator.sources.feed import parse_feed
+        from aggregator.ingest.feed import parse_feed
 
         results.append(Floor("aggregator parse_feed (feedparser-rs, feedparser fallback, nh3, normalize)", _timed(lambda: [
             parse_feed(d, source=f.title, url=f.site_url) for d, f in zip(data, corpus.feeds)]), entries))

@@ -41,12 +41,12 @@ import corpus as corpus_mod  # noqa: E402
 from run import AGGREGATOR, machine, run_command, topics_toml, versions  # noqa: E402
 
 from aggregator.config import load_config  # noqa: E402
-from aggregator.dedup import Deduplicator  # noqa: E402
+from aggregator.dedup.detect import Deduplicator  # noqa: E402
 from aggregator.models import Article  # noqa: E402
-from aggregator.normalize import content_hash, paragraphs_to_html, stable_id  # noqa: E402
+from aggregator.enrich.normalize import content_hash, paragraphs_to_html, stable_id  # noqa: E402
 from aggregator.pipeline import topic_rules  # noqa: E402
-from aggregator.store import Store  # noqa: E402
-from aggregator.topics import TopicRules  # noqa: E402
+from aggregator.storage.store import Store  # noqa: E402
+from aggregator.enrich.topics import TopicRules  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 BATCH = 500

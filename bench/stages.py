@@ -62,7 +62,12 @@ def timed(owner: object, name: str, label: str) -> None:
 
 
 def instrument() -> None:
-    from aggregator import concurrency, dedup, pipeline, publish, related, store, terms
+    from aggregator import pipeline, publish
+    from aggregator.ingest import concurrency
+    from aggregator.dedup import detect as dedup
+    from aggregator.publish import related
+    from aggregator.storage import store
+    from aggregator.enrich import terms
 
     timed(pipeline, "ingest_all", "ingest (fetch, parse, tag, dedup, store)")
     timed(concurrency, "wait", "  waiting for fetch + parse results")
@@ -88,7 +93,7 @@ def parse_in_advance(config: Path) -> None:
     """
     import pickle
 
-    from aggregator import parsing_pool
+    from aggregator.ingest import parsing_pool
     from aggregator.config import load_config
 
     loaded = load_config(config)
@@ -146,7 +151,7 @@ def main() -> None:
         if args.parsed_in_advance:
             parse_in_advance(config)
         instrument()
-        from aggregator.cli import cli
+        from aggregator.app.cli import cli
         from aggregator.gcpolicy import fewer_passes
 
         fewer_passes()  # as the command's main() does

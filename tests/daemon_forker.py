@@ -19,11 +19,11 @@ import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import aggregator.cli  # noqa: E402
-import aggregator.daemon  # noqa: E402,F401
+import aggregator.app.cli  # noqa: E402
+import aggregator.app.daemon  # noqa: E402,F401
 import aggregator.pipeline  # noqa: E402,F401
-import aggregator.publish  # noqa: E402,F401
-import aggregator.server  # noqa: E402,F401
+import aggregator.publish.render  # noqa: E402,F401
+import aggregator.app.server  # noqa: E402,F401
 import apscheduler.executors.pool  # noqa: E402,F401
 import apscheduler.schedulers.background  # noqa: E402,F401
 import apscheduler.triggers.interval  # noqa: E402,F401
@@ -39,7 +39,7 @@ def run_child(config: str, out: str, err: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     code = 0
     try:
-        aggregator.cli.cli.main(["-c", config, "run"], prog_name="aggregator", standalone_mode=True)
+        aggregator.app.cli.cli.main(["-c", config, "run"], prog_name="aggregator", standalone_mode=True)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     finally:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
-from aggregator.concurrency import run_bounded
+from aggregator.ingest.concurrency import run_bounded
 
 
 def test_every_result_comes_back_once_and_no_host_exceeds_its_cap() -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from aggregator.daemon import DebouncedRunner, InstanceLock, AlreadyRunning, RepeatFilter
+from aggregator.app.daemon import DebouncedRunner, InstanceLock, AlreadyRunning, RepeatFilter
 from aggregator.models import Article
-from aggregator.store import Store
+from aggregator.storage.store import Store
 
 from daemon_helpers import (PYTHON, FeedSite, free_port, integrity, query, served, start_daemon, wait_for,
                             write_article, write_config)

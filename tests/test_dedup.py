@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 from lxml import html as lxml_html
 
-from aggregator import dedup
-from aggregator.clusters import also_reported_html
-from aggregator.dedup import Deduplicator, body_hash
+from aggregator.dedup import detect as dedup
+from aggregator.dedup.clusters import also_reported_html
+from aggregator.dedup.detect import Deduplicator, body_hash
 from aggregator.models import Article, ParseResult
-from aggregator.normalize import content_hash
+from aggregator.enrich.normalize import content_hash
 from aggregator.pipeline import store_results
-from aggregator.normalize import canonical_url
-from aggregator.store import MIGRATIONS, Store
-from aggregator.topics import TopicRules
+from aggregator.enrich.normalize import canonical_url
+from aggregator.storage.store import MIGRATIONS, Store
+from aggregator.enrich.topics import TopicRules
 
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)
 PARAS = [
@@ -229,7 +229,7 @@ def test_cli_articles_json_clusters_explain_and_retag(project: Path) -> None:
 
     from click.testing import CliRunner
 
-    from aggregator.cli import cli
+    from aggregator.app.cli import cli
 
     config = str(project / "config.toml")
     runner = CliRunner()
@@ -347,7 +347,7 @@ def test_connections_of_one_process_share_one_index_and_see_other_processes(tmp_
     another process has written signatures (or ours rolled back)."""
     import multiprocessing
 
-    from aggregator import lsh_index
+    from aggregator.dedup import lsh_index
 
     builds = []
     build = lsh_index.LshIndex.build.__func__

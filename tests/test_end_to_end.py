@@ -12,7 +12,7 @@ import feedparser
 from click.testing import CliRunner
 from lxml import etree
 
-from aggregator.cli import cli
+from aggregator.app.cli import cli
 from support import write_article
 
 ATOM = "{http://www.w3.org/2005/Atom}"

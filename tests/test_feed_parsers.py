@@ -1,6 +1,6 @@
 """feedparser-rs on the hot path, feedparser as the reference: do they publish the same thing?
 
-sources/feed.py hands a feed to feedparser-rs only in the plain case and
+ingest/feed.py hands a feed to feedparser-rs only in the plain case and
 falls back to feedparser otherwise (tests/conformance/ checks the same over
 feeds from other projects' test suites). Over every feed fixture we have (the
 real-world-style ones in tests/feeds/realworld/ and the format fixtures),
@@ -16,7 +16,7 @@ from pathlib import Path
 import lxml.html
 import pytest
 
-from aggregator.sources import feed
+from aggregator.ingest import feed
 
 FEEDS = Path(__file__).parent / "feeds"
 FIXTURES = sorted(p for p in [*FEEDS.glob("*.xml"), *FEEDS.glob("*.rdf"), *(FEEDS / "realworld").iterdir()])

@@ -17,7 +17,7 @@ import feedparser
 import lxml.html
 import pytest
 
-from aggregator.publish import publish
+from aggregator.publish.render import publish
 from helpers.atom import atom_errors, parse_xml
 from helpers.corpus import build_store, make_config, published_corpus
 from helpers.jsonfeed import json_feed_errors

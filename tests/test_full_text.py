@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from aggregator.store import Store
+from aggregator.storage.store import Store
 from feed_server import FeedServer, Reply
 from test_remote import make_config, run
 

@@ -1,4 +1,4 @@
-"""sources/http.py against a real server on 127.0.0.1: conditional GET, redirects, limits, timeouts."""
+"""ingest/http.py against a real server on 127.0.0.1: conditional GET, redirects, limits, timeouts."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 import pytest
 
 from aggregator import __version__
-from aggregator.netguard import NetPolicy
-from aggregator.sources.http import (
+from aggregator.ingest.netguard import NetPolicy
+from aggregator.ingest.http import (
     USER_AGENT, Fetcher, FetchError, FetchLimits, _wire_request, freshness_seconds, retry_after_seconds,
 )
 from feed_server import FeedServer, Reply, feed_bytes

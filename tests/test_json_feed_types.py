@@ -2,7 +2,7 @@
 
 Publishers put objects where URLs belong, lists where strings belong,
 numbers for ids and dates, a bare string for `tags` or `author`. Each such
-field is read at the JSON Feed boundary (sources/feed.py) or left out; the
+field is read at the JSON Feed boundary (ingest/feed.py) or left out; the
 feed's other fields and items still count, and the run goes on. A
 home_page_url given as an object used to raise TypeError in safe_url and
 abort the whole run: the last test runs a whole `run --once` over such a file.
@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from aggregator.cli import cli
-from aggregator.normalize import safe_url
-from aggregator.sources.feed import parse_feed
+from aggregator.app.cli import cli
+from aggregator.enrich.normalize import safe_url
+from aggregator.ingest.feed import parse_feed
 
 VERSION = "https://jsonfeed.org/version/1.1"
 GOOD_ITEM = {"id": "a-1", "url": "https://atlas.example/a-1", "title": "Harbour reopens",

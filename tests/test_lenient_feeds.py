@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from aggregator.pipeline import store_results
-from aggregator.sources.feed import parse_feed
-from aggregator.sources.local import ParseOptions, read_local_source
-from aggregator.store import Store
-from aggregator.topics import TopicRules
+from aggregator.ingest.feed import parse_feed
+from aggregator.ingest.local import ParseOptions, read_local_source
+from aggregator.storage.store import Store
+from aggregator.enrich.topics import TopicRules
 
 CUT_OFF = "the feed is cut off before its end (truncated download?); nothing from it was stored, it will be retried"
 ITEM = b"<item><title>One</title><link>https://x.example/1</link><description>Body</description></item>"

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aggregator.cli import cli
+from aggregator.app.cli import cli
 from aggregator.config import load_config
 from aggregator.pipeline import ingest_path, ingest_source
-from aggregator.sources.local import file_key, local_article_id
-from aggregator.store import Store
+from aggregator.ingest.local import file_key, local_article_id
+from aggregator.storage.store import Store
 from support import FIXTURES
 
 LOCAL = FIXTURES / "local"
@@ -98,7 +98,7 @@ def test_unchanged_folder_is_skipped_without_parsing_then_edits_update_in_place(
     first, _ = run_source(drop)
     assert first.new == GOOD_ARTICLES
 
-    from aggregator.sources import local
+    from aggregator.ingest import local
 
     calls: list[str] = []
     real = local.parse_file

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aggregator import dedup, lsh_index
-from aggregator.lsh_index import LshIndex
+from aggregator.dedup import detect as dedup
+from aggregator.dedup import lsh_index
+from aggregator.dedup.lsh_index import LshIndex
 
 
 def random_signature(rng: np.random.Generator) -> bytes:

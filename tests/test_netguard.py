@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from aggregator.netguard import (
+from aggregator.ingest.netguard import (
     BlockedAddress, NetPolicy, checked_addresses, is_public, literal_address, open_connection,
     parse_ipv4_literal,
 )

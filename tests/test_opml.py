@@ -8,9 +8,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from aggregator.cli import cli
+from aggregator.app.cli import cli
 from aggregator.config import load_config
-from aggregator.opml import read_opml
+from aggregator.app.opml import read_opml
 from feed_server import FeedServer, Reply, feed_bytes
 
 CONFIG = """\

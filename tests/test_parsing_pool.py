@@ -9,13 +9,13 @@ import threading
 import time
 from dataclasses import asdict
 
-from aggregator import parsing_pool
+from aggregator.ingest import parsing_pool
 from aggregator.config import TopicConfig
-from aggregator.dedup import Fingerprint
+from aggregator.dedup.detect import Fingerprint
 from aggregator.models import ParseResult
-from aggregator.sources.feed import parse_feed
-from aggregator.terms import encoded
-from aggregator.topics import TopicRules
+from aggregator.ingest.feed import parse_feed
+from aggregator.enrich.terms import encoded
+from aggregator.enrich.topics import TopicRules
 from faults.faults_support import wait_until
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from aggregator.encoding import decode_text
-from aggregator.sources.plaintext import NotAnArticle, parse_plaintext, split_categories
+from aggregator.ingest.encoding import decode_text
+from aggregator.ingest.plaintext import NotAnArticle, parse_plaintext, split_categories
 
 from support import FIXTURES, SAMPLES
 

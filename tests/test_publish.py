@@ -12,8 +12,8 @@ from lxml import etree
 
 from aggregator import pipeline
 from aggregator.config import Config
-from aggregator.publish import page_name, publish, write_if_changed
-from aggregator.store import Store
+from aggregator.publish.render import page_name, publish, write_if_changed
+from aggregator.storage.store import Store
 from helpers.atom import atom_errors
 from helpers.corpus import REMOTE_ID, build_store, make_config, published_corpus
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from aggregator import related
-from aggregator.cli import cli
+from aggregator.publish import related
+from aggregator.app.cli import cli
 from aggregator.config import load_config
-from aggregator.publish import publish
-from aggregator.store import Store
+from aggregator.publish.render import publish
+from aggregator.storage.store import Store
 from support import write_article
 
 
@@ -64,7 +64,7 @@ def test_a_kept_list_naming_a_deleted_article_is_recomputed(project) -> None:
 def test_unchanged_republish_renders_nothing_and_any_change_renders_again(project, monkeypatch) -> None:
     run_once(project)
     config = load_config(project / "config.toml")
-    import aggregator.publish as publisher
+    import aggregator.publish.render as publisher
 
     with Store(config.storage.database) as store:
         before = {p: p.read_bytes() for p in config.storage.feeds_dir.rglob("*") if p.is_file()}
@@ -91,7 +91,7 @@ def test_many_lists_computed_together_equal_one_by_one(tmp_path) -> None:
     from datetime import datetime, timedelta, timezone
 
     from aggregator.models import Article
-    from aggregator.normalize import content_hash
+    from aggregator.enrich.normalize import content_hash
 
     subjects = ["harbour strike", "grain exports", "chip plant", "heatwave warning", "rate decision"]
     articles = []

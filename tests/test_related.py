@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from aggregator.models import Article, SiteRelated
-from aggregator.normalize import content_hash
-from aggregator.related import MAX_TERMS, SEARCH_WINDOW, TermWindow, compute_related, related_posts
-from aggregator.store import Store
-from aggregator.terms import decode, salient_words
+from aggregator.enrich.normalize import content_hash
+from aggregator.publish.related import MAX_TERMS, SEARCH_WINDOW, TermWindow, compute_related, related_posts
+from aggregator.storage.store import Store
+from aggregator.enrich.terms import decode, salient_words
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
 
@@ -133,7 +133,7 @@ def test_the_window_search_equals_bm25_computed_by_hand(tmp_path: Path) -> None:
     each duplicate cluster is represented by its best-scoring copy."""
     import math
 
-    from aggregator.related import B, K1
+    from aggregator.publish.related import B, K1
 
     with stored(tmp_path, CORPUS) as store:
         rows = list(store.recent_terms(SEARCH_WINDOW))

@@ -13,8 +13,8 @@ import pytest
 
 from aggregator import pipeline
 from aggregator.config import load_config, parse_config
-from aggregator.sources.remote import backoff_seconds, learned_interval
-from aggregator.store import Store
+from aggregator.ingest.remote import backoff_seconds, learned_interval
+from aggregator.storage.store import Store
 from feed_server import FeedServer, Reply, feed_bytes
 
 RSS = feed_bytes("rss20.xml")
@@ -96,9 +96,9 @@ def test_a_recorded_304_loads_no_dedup_and_no_numpy(tmp_path, server):
         pipeline.publish(config, store)  # so that the run below finds its feeds unchanged
         with store.transaction():
             store.db.execute("UPDATE sources SET last_fetch = '2020-01-01T00:00:00+00:00' WHERE name = 'Feed'")
-    script = ("import sys; from aggregator.cli import main; sys.argv = ['aggregator', '-c', sys.argv[1], '-q', "
+    script = ("import sys; from aggregator.app.cli import main; sys.argv = ['aggregator', '-c', sys.argv[1], '-q', "
               "'run', '--once']\ntry: main()\nexcept SystemExit: pass\nprint('numpy' in sys.modules, "
-              "'aggregator.dedup' in sys.modules)")
+              "'aggregator.dedup.detect' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "config.toml")], capture_output=True,
                           text=True, timeout=60)
     assert done.stdout.split() == ["False", "False"], done.stderr
@@ -108,7 +108,7 @@ def test_a_recorded_304_loads_no_dedup_and_no_numpy(tmp_path, server):
 
 
 def test_the_configured_user_agent_is_sent_and_the_default_names_the_project(tmp_path, server):
-    from aggregator.sources.http import USER_AGENT
+    from aggregator.ingest.http import USER_AGENT
 
     server.routes["/feed.xml"] = Reply(200, RSS, XML)
     run(make_config(tmp_path, [{"name": "Feed", "url": server.url("/feed.xml")}],
@@ -255,7 +255,7 @@ def test_html_page_whose_linked_feed_fails_names_both(tmp_path, server):
 
 
 def test_html_page_linking_to_a_feed_is_followed_once_and_said_so(tmp_path, server, caplog):
-    from aggregator.source_status import source_rows
+    from aggregator.ingest.source_status import source_rows
 
     server.routes["/"] = Reply(200, feed_bytes("page.html"), HTML)
     server.routes["/feed.xml"] = Reply(200, RSS, {**XML, "ETag": '"v1"'})

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.server import make_server, resolve_request_path, start_in_thread
+from aggregator.app.server import make_server, resolve_request_path, start_in_thread
 
 FILES = {
     "world.atom": ("application/atom+xml", b"<?xml version='1.0'?><feed xmlns='http://www.w3.org/2005/Atom'>"

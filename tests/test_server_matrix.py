@@ -31,9 +31,9 @@ import pytest
 
 from aggregator import pipeline
 from aggregator.config import load_config
-from aggregator.netguard import NetPolicy
-from aggregator.sources.http import Fetcher, FetchLimits
-from aggregator.store import Store
+from aggregator.ingest.netguard import NetPolicy
+from aggregator.ingest.http import Fetcher, FetchLimits
+from aggregator.storage.store import Store
 from servers import (
     Answer, Hit, Nginx, StdlibServer, WireServer, atom_feed, feed_route, json_feed, nginx_binary, redirect,
     rss_feed,

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from aggregator.models import Article, SiteRelated
-from aggregator.normalize import content_hash
-from aggregator import store as store_module
-from aggregator.store import MIGRATIONS, Store
+from aggregator.enrich.normalize import content_hash
+from aggregator.storage import store as store_module
+from aggregator.storage.store import MIGRATIONS, Store
 
 
 def article(article_id: str, title: str = "Iraq talks resume", text: str = "Talks in Baghdad resumed.") -> Article:

@@ -6,7 +6,7 @@ import time
 
 from aggregator.config import TopicConfig
 from aggregator.models import Article
-from aggregator.topics import TopicRules
+from aggregator.enrich.topics import TopicRules
 
 
 def art(title: str, text: str = "", categories: list[str] | None = None, source: str = "s") -> Article:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from aggregator import normalize
-from aggregator.normalize import canonical_url
+from aggregator.enrich import normalize
+from aggregator.enrich.normalize import canonical_url
 
 BASE = "https://example.com/world/story-123"
 

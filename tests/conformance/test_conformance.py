@@ -50,9 +50,9 @@ from lxml import etree
 
 from aggregator import pipeline
 from aggregator.config import parse_config
-from aggregator.normalize import clean_html_to_text, html_to_text, sanitize_html
-from aggregator.sources import feed
-from aggregator.store import Store
+from aggregator.enrich.normalize import clean_html_to_text, html_to_text, sanitize_html
+from aggregator.ingest import feed
+from aggregator.storage.store import Store
 from .report import ROWS, Row
 
 CORPUS = Path(__file__).parent
@@ -277,7 +277,7 @@ XML_NAMES = [n for n in NAMES if not n.endswith(".json")]
 
 
 def test_the_fast_path_is_taken_on_plain_feeds() -> None:
-    """Its guard (sources/feed.py) must leave it the plain feeds, or the test below proves nothing."""
+    """Its guard (ingest/feed.py) must leave it the plain feeds, or the test below proves nothing."""
     taken = [n for n in XML_NAMES if feed._fast_parse((CORPUS / n).read_bytes(), None) is not None]
     assert len(taken) >= 30, taken  # 41 of the 233 XML files when this was written
 

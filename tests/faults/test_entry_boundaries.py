@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from aggregator.sources import feed
-from aggregator.sources.feed import parse_feed
+from aggregator.ingest import feed
+from aggregator.ingest.feed import parse_feed
 from daemon_helpers import write_config
 from feed_server import FeedServer, Reply
 
@@ -32,14 +32,14 @@ POISON = "POISONED"
 # The real CLI with one fault injected: the HTML sanitizer raises for content holding POISON.
 INJECTED = f"""
 import sys
-from aggregator.sources import feed
+from aggregator.ingest import feed
 real = feed.sanitize_html
 def failing(fragment, base_url=None):
     if {POISON!r} in fragment:
         raise ValueError("injected fault")
     return real(fragment, base_url)
 feed.sanitize_html = failing
-from aggregator.cli import main
+from aggregator.app.cli import main
 sys.argv[0] = "aggregator"
 main()
 """
@@ -131,7 +131,7 @@ def test_a_json_feed_item_that_raises_is_skipped_alone(monkeypatch: pytest.Monke
 
 
 def test_a_saved_feed_file_names_the_file_and_the_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from aggregator.sources.local import ParseOptions, parse_file, read_file
+    from aggregator.ingest.local import ParseOptions, parse_file, read_file
 
     real = feed.sanitize_html
     monkeypatch.setattr(feed, "sanitize_html",

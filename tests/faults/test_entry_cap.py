@@ -13,8 +13,8 @@ import sqlite3
 from pathlib import Path
 
 from aggregator.config import load_config
-from aggregator.daemon import health_report
-from aggregator.store import Store
+from aggregator.app.daemon import health_report
+from aggregator.storage.store import Store
 from daemon_helpers import write_config
 from feed_server import FeedServer, Reply
 

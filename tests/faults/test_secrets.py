@@ -138,8 +138,8 @@ def test_username_and_password_file_log_in_and_the_password_shows_nowhere(tmp_pa
 
 def test_a_login_is_not_sent_to_another_origin_on_redirect(tmp_path: Path):
     """A redirect to another host gets no Authorization header; the feed's own host does."""
-    from aggregator.netguard import NetPolicy
-    from aggregator.sources.http import Fetcher, Login
+    from aggregator.ingest.netguard import NetPolicy
+    from aggregator.ingest.http import Fetcher, Login
     from feed_server import FeedServer, Reply
 
     with FeedServer() as home, FeedServer(host="127.0.0.2") as elsewhere, Fetcher() as fetcher:

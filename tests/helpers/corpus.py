@@ -17,8 +17,8 @@ from pathlib import Path
 from aggregator import pipeline
 from aggregator.config import Config, load_config
 from aggregator.models import Article, SiteRelated
-from aggregator.normalize import content_hash
-from aggregator.store import Store
+from aggregator.enrich.normalize import content_hash
+from aggregator.storage.store import Store
 from support import BASIC_CONFIG, SAMPLES
 
 HOSTILE_HTML = (
@@ -81,7 +81,7 @@ def build_store(config: Config) -> Store:
 
 def published_corpus(folder: Path) -> Config:
     """Build the standard corpus under `folder` and publish it once; the config says where."""
-    from aggregator.publish import publish
+    from aggregator.publish.render import publish
 
     config = make_config(folder)
     with build_store(config) as store:

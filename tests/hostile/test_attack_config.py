@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aggregator.cli import cli
+from aggregator.app.cli import cli
 from aggregator.config import ConfigError, load_config
-from aggregator.topics import TopicRules
+from aggregator.enrich.topics import TopicRules
 from aggregator.models import Article
 
 from .hostile_support import run_isolated
@@ -148,7 +148,7 @@ def test_catastrophic_regex_that_slips_past_the_check_is_bounded_in_time() -> No
         import time
         from aggregator.config import TopicConfig
         from aggregator.models import Article
-        from aggregator.topics import TopicRules
+        from aggregator.enrich.topics import TopicRules
         rules = TopicRules((TopicConfig(slug="w", title="W", regex=("(a|a)*$",)),))
         article = Article(id="x", source="s", title="a" * 40 + "!", text="a" * 40 + "!")
         start = time.monotonic()

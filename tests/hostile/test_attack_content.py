@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
-from aggregator.cli import cli
+from aggregator.app.cli import cli
 
 from .hostile_support import INPUTS, MINIMAL_CONFIG, element_problems, html_problems, \
     safe_link, write_config

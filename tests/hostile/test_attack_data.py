@@ -11,8 +11,8 @@ from lxml import etree
 
 from aggregator import pipeline
 from aggregator.config import load_config
-from aggregator.sources.feed import MAX_ENTRIES, parse_feed
-from aggregator.store import Store
+from aggregator.ingest.feed import MAX_ENTRIES, parse_feed
+from aggregator.storage.store import Store
 
 from .hostile_support import MINIMAL_CONFIG, rss, write_config
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from aggregator.pipeline import store_results
-from aggregator.sources.local import ParseOptions, read_local_source
-from aggregator.store import Store
-from aggregator.topics import TopicRules
+from aggregator.ingest.local import ParseOptions, read_local_source
+from aggregator.storage.store import Store
+from aggregator.enrich.topics import TopicRules
 
 from .hostile_support import run_isolated
 
@@ -59,7 +59,7 @@ def test_empty_binary_undecodable_and_huge_files_are_skipped(tmp_path: Path) -> 
 
 def test_file_that_grows_past_the_limit_while_read_is_refused(tmp_path: Path) -> None:
     """The size check is repeated on the bytes read, not only on stat()."""
-    from aggregator.sources.local import read_file
+    from aggregator.ingest.local import read_file
 
     path = tmp_path / "grow.txt"
     path.write_text(GOOD * 10)
@@ -115,7 +115,7 @@ def test_fifo_in_the_folder_does_not_block_ingest(tmp_path: Path) -> None:
     os.mkfifo(drop / "pipe.txt")
     result = run_isolated(f"""
         from pathlib import Path
-        from aggregator.sources.local import ParseOptions, read_local_source
+        from aggregator.ingest.local import ParseOptions, read_local_source
         results = list(read_local_source(Path({str(drop)!r}), "drop", ParseOptions(), 10_000_000))
         print(sum(len(r.articles) for r in results), [s.reason for r in results for s in r.skipped])
     """, timeout=30)

@@ -18,9 +18,9 @@ import zlib
 
 import pytest
 
-from aggregator import netguard
-from aggregator.netguard import BlockedAddress, NetPolicy
-from aggregator.sources.http import Fetcher, FetchLimits
+from aggregator.ingest import netguard
+from aggregator.ingest.netguard import BlockedAddress, NetPolicy
+from aggregator.ingest.http import Fetcher, FetchLimits
 
 from .hostile_support import run_isolated
 
@@ -177,8 +177,8 @@ def test_gzip_bomb_inflating_to_1_gib_is_refused_in_bounded_memory(servers) -> N
     port, _ = servers
     result = run_isolated(f"""
         import time
-        from aggregator.netguard import NetPolicy
-        from aggregator.sources.http import Fetcher, FetchLimits
+        from aggregator.ingest.netguard import NetPolicy
+        from aggregator.ingest.http import Fetcher, FetchLimits
         fetcher = Fetcher(FetchLimits(timeout=20, max_body_size=10_000_000))
         start = time.monotonic()
         result = fetcher.fetch("http://127.0.0.1:{port}/gzip-bomb", NetPolicy(allowed=frozenset({{("127.0.0.1", {port})}})))

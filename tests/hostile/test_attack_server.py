@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.server import make_server, start_in_thread
+from aggregator.app.server import make_server, start_in_thread
 
 MARKER = b"TOP-SECRET-OUTSIDE-FEEDS"
 

@@ -1,7 +1,7 @@
 """XML attacks on feed parsing: no entity is resolved or expanded, and a bad feed fails alone.
 
 The expansion attacks run in a child process under RLIMIT_AS and a timeout:
-without the DTD guard in sources/feed.py feedparser expands them (the
+without the DTD guard in ingest/feed.py feedparser expands them (the
 quadratic one reached 2.3 GB in 36 s when probed), so the child dies or
 times out and the test fails instead of the machine.
 """
@@ -16,9 +16,9 @@ import pytest
 
 from aggregator.models import ParseResult
 from aggregator.pipeline import store_results
-from aggregator.sources.feed import parse_feed
-from aggregator.store import Store
-from aggregator.topics import TopicRules
+from aggregator.ingest.feed import parse_feed
+from aggregator.storage.store import Store
+from aggregator.enrich.topics import TopicRules
 
 from .hostile_support import INPUTS, rss, run_isolated
 
@@ -38,7 +38,7 @@ def parse_in_child(path: Path) -> str:
     return f"""
         import time
         from pathlib import Path
-        from aggregator.sources.feed import parse_feed
+        from aggregator.ingest.feed import parse_feed
         start = time.monotonic()
         result = parse_feed(Path({str(path)!r}).read_bytes(), source="attack")
         print(repr(result.error))

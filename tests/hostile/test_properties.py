@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from aggregator.config import ConfigError, TopicConfig, load_config, parse_config
 from aggregator.models import Article
-from aggregator.normalize import canonical_url, safe_url
-from aggregator.sources.plaintext import NotAnArticle, parse_plaintext
-from aggregator.topics import TopicRules
+from aggregator.enrich.normalize import canonical_url, safe_url
+from aggregator.ingest.plaintext import NotAnArticle, parse_plaintext
+from aggregator.enrich.topics import TopicRules
 
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -17,8 +17,8 @@ from email.utils import format_datetime
 from pathlib import Path
 from xml.etree import ElementTree
 
-from .config import Config, ConfigError, parse_config
-from .redact import redact
+from aggregator.config import Config, ConfigError, parse_config
+from aggregator.redact import redact
 
 MAX_OPML_SIZE = 5 * 1024 * 1024
 

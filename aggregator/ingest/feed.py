@@ -34,9 +34,9 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from ..config import IngestConfig
-from ..models import Article, ParseResult, Skipped
-from ..normalize import (
+from aggregator.config import IngestConfig
+from aggregator.models import Article, ParseResult, Skipped
+from aggregator.enrich.normalize import (
     clamp_date, clean_html_to_text, clean_text, content_hash, html_to_text, safe_url, sanitize_html, stable_id,
     summarize,
 )
@@ -659,7 +659,7 @@ def _unique(items: Any) -> list[str]:
 
 def parse_json_feed(data: bytes, *, source: str, url: str | None = None,
                     max_entries: int = MAX_ENTRIES) -> ParseResult:
-    from ..encoding import UndecodableError, decode_text
+    from aggregator.ingest.encoding import UndecodableError, decode_text
 
     try:
         document = json.loads(decode_text(data))

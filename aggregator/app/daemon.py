@@ -37,18 +37,18 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from . import pipeline
-from .config import Config, ConfigError, FetchConfig, SourceConfig, load_config
-from .models import IngestReport
-from .redact import redact
-from .storage_faults import StorageFault, storage_fault
-from .store import BUSY_TIMEOUT_MS, Store
-from .topics import TopicRules
+from aggregator import pipeline
+from aggregator.config import Config, ConfigError, FetchConfig, SourceConfig, load_config
+from aggregator.models import IngestReport
+from aggregator.redact import redact
+from aggregator.storage.faults import StorageFault, storage_fault
+from aggregator.storage.store import BUSY_TIMEOUT_MS, Store
+from aggregator.enrich.topics import TopicRules
 
 if TYPE_CHECKING:
-    from .sources.http import Fetcher
+    from aggregator.ingest.http import Fetcher
 
-log = logging.getLogger("aggregator.daemon")
+log = logging.getLogger("aggregator.app.daemon")
 
 DEFAULT_INTERVAL = 900.0      # a source whose interval is "auto" and not yet learned
 MAX_JITTER = 60.0             # seconds; jitter is 10% of the interval up to this
@@ -348,7 +348,7 @@ def database_health(config: Config) -> dict[str, Any]:
 
 def feed_urls(config: Config) -> list[tuple[str, str]]:
     """(title, URL) for each topic's Atom feed (or its first format), then the OPML of all."""
-    from .publish import ALL_TOPIC, feed_url
+    from aggregator.publish.render import ALL_TOPIC, feed_url
 
     fmt = "atom" if "atom" in config.publish.formats else config.publish.formats[0]
     urls = [(t.title, feed_url(config.site.base_url, t.slug, fmt)) for t in [*config.topics, ALL_TOPIC]]
@@ -457,7 +457,7 @@ class Daemon:
                 self.reload()
 
     def _start_server(self) -> None:
-        from .server import make_server, start_in_thread
+        from aggregator.app.server import make_server, start_in_thread
 
         self.server = make_server(self.config.server.listen, self.config.storage.feeds_dir, self.health,
                                   published=lambda: self.faults.last_publish is not None)
@@ -581,7 +581,7 @@ class Daemon:
         """One source's batch; a remote one honours its backoff and Retry-After (None: not fetched)."""
         if source.kind == "local":
             return pipeline.ingest_source(config, store, source, rules), None
-        from .sources.remote import plan_from_store, run_fetch
+        from aggregator.ingest.remote import plan_from_store, run_fetch
 
         # The job fires on the interval plus jitter; do not call that early and skip a whole interval.
         slack = timedelta(seconds=min(interval_of(source) * 0.1, MAX_JITTER) + 1)
@@ -601,7 +601,7 @@ class Daemon:
         A reload that changes [fetch] gets a new one; the old one's idle
         connections close, and fetches still running on it finish first.
         """
-        from .sources.remote import new_fetcher
+        from aggregator.ingest.remote import new_fetcher
 
         with self._fetcher_lock:
             if self._fetcher is None or self._fetcher[0] != config.fetch:
@@ -820,7 +820,7 @@ def _remove_temp_files(feeds_dir: Path) -> None:
 
 def run_daemon(config_file: Path, config: Config, *, explicit_log_level: bool, serve: bool = True) -> int:
     """The CLI entry: one clear line and status 1 for a second instance or a busy port."""
-    from .gcpolicy import usual_passes
+    from aggregator.gcpolicy import usual_passes
 
     usual_passes()  # memory stays flat over weeks; the daemon's work is small at a time
     configure_logging(explicit_log_level)

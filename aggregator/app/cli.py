@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Iterator
 
 import click
 
-from . import __version__
-from .config import Config, ConfigError, config_path, load_config
-from .redact import RedactingFilter, redact
+from aggregator import __version__
+from aggregator.config import Config, ConfigError, config_path, load_config
+from aggregator.redact import RedactingFilter, redact
 
 if TYPE_CHECKING:
-    from .store import Store
+    from aggregator.storage.store import Store
 
 # Exit statuses, the same for every command (README, "Exit status").
 EXIT_OK = 0
@@ -60,8 +60,8 @@ class Context:
         the file, the cause and the fix (storage_faults.py); the traceback
         goes to the debug log. What was committed before stays stored.
         """
-        from .storage_faults import storage_fault
-        from .store import BUSY_TIMEOUT_MS, Store
+        from aggregator.storage.faults import storage_fault
+        from aggregator.storage.store import BUSY_TIMEOUT_MS, Store
 
         config = self.config
         try:
@@ -168,11 +168,11 @@ def run(ctx: Context, once: bool) -> None:
     With --once: ingest every configured source, publish all feeds and exit.
     The daemon stops cleanly on SIGTERM or Ctrl-C and reloads config.toml on SIGHUP.
     """
-    from . import pipeline
+    from aggregator import pipeline
 
     config = ctx.config
     if not once:
-        from .daemon import run_daemon
+        from aggregator.app.daemon import run_daemon
 
         explicit = click.get_current_context().find_root().get_parameter_source("log_level")
         sys.exit(run_daemon(ctx.config_file, config,
@@ -197,8 +197,8 @@ def ingest(ctx: Context, paths: tuple[Path, ...]) -> None:
     Files inside a configured source's folder are stored under that source,
     so running the source later does not add a second copy.
     """
-    from . import pipeline
-    from .models import IngestReport
+    from aggregator import pipeline
+    from aggregator.models import IngestReport
 
     config = ctx.config
     rules = pipeline.topic_rules(config)
@@ -249,8 +249,8 @@ def _echo_report(ctx: Context, report) -> None:
 @pass_context
 def serve(ctx: Context) -> None:
     """Only serve feeds/ over HTTP ([server] listen), without fetching; Ctrl-C stops it."""
-    from .daemon import database_health
-    from .server import make_server
+    from aggregator.app.daemon import database_health
+    from aggregator.app.server import make_server
 
     config = ctx.config
     try:
@@ -276,7 +276,7 @@ def publish(ctx: Context, force: bool) -> None:
     Files missing, truncated or edited since the last publish are written
     again; article pages no feed links to any more are removed.
     """
-    from . import pipeline
+    from aggregator import pipeline
 
     with ctx.store() as store:
         report = pipeline.publish(ctx.config, store, force=force)
@@ -294,8 +294,8 @@ def publish(ctx: Context, force: bool) -> None:
 def articles(ctx: Context, topic: str | None, search: str | None, source: str | None,
              limit: int, as_json: bool) -> None:
     """List stored articles, newest first."""
-    from .publish import article_link
-    from .related import related_for_many
+    from aggregator.publish.render import article_link
+    from aggregator.publish.related import related_for_many
 
     config = ctx.config
     if topic and topic != "all" and topic not in {t.slug for t in config.topics}:
@@ -335,7 +335,7 @@ def articles(ctx: Context, topic: str | None, search: str | None, source: str | 
 @pass_context
 def retag(ctx: Context, dry_run: bool) -> None:
     """Re-apply the topic rules to every stored article (after editing topics in the config)."""
-    from . import pipeline
+    from aggregator import pipeline
 
     with ctx.store() as store:
         changes = pipeline.retag(ctx.config, store, dry_run=dry_run)
@@ -351,7 +351,7 @@ def retag(ctx: Context, dry_run: bool) -> None:
 @pass_context
 def explain(ctx: Context, article_id: str) -> None:
     """Why an article is (or is not) in each topic, and which copies it is clustered with."""
-    from . import pipeline
+    from aggregator import pipeline
 
     with ctx.store() as store:
         article = store.get(article_id)
@@ -390,7 +390,7 @@ def _clip(text: str, width: int) -> str:
 @pass_context
 def topics(ctx: Context, as_json: bool) -> None:
     """Each topic with its article count and feed files."""
-    from .publish import ALL_TOPIC, feed_path, feed_url
+    from aggregator.publish.render import ALL_TOPIC, feed_path, feed_url
 
     config = ctx.config
     with ctx.store() as store:
@@ -422,7 +422,7 @@ def sources(click_ctx: click.Context, as_json: bool) -> None:
     """
     if click_ctx.invoked_subcommand is not None:
         return
-    from .source_status import source_rows
+    from aggregator.ingest.source_status import source_rows
 
     ctx = click_ctx.find_object(Context)
     with ctx.store() as store:
@@ -445,7 +445,7 @@ def sources(click_ctx: click.Context, as_json: bool) -> None:
 @pass_context
 def sources_import(ctx: Context, opml_file: Path) -> None:
     """Add the feeds of an OPML file to config.toml as [[sources]] (comments and layout kept)."""
-    from .opml import OpmlError, import_opml
+    from aggregator.app.opml import OpmlError, import_opml
 
     ctx.config  # the config must be valid before we edit it
     try:
@@ -462,7 +462,7 @@ def sources_import(ctx: Context, opml_file: Path) -> None:
 @pass_context
 def sources_export(ctx: Context) -> None:
     """Print the configured feed sources as OPML 2.0."""
-    from .opml import export_opml
+    from aggregator.app.opml import export_opml
 
     click.echo(export_opml(ctx.config), nl=False)
 
@@ -479,9 +479,9 @@ def recover(ctx: Context) -> None:
     """
     import os
 
-    from .daemon import AlreadyRunning, InstanceLock
-    from .storage_faults import storage_fault
-    from .store import quick_check, salvage
+    from aggregator.app.daemon import AlreadyRunning, InstanceLock
+    from aggregator.storage.faults import storage_fault
+    from aggregator.storage.store import quick_check, salvage
 
     database = ctx.config.storage.database
     if not database.is_file():
@@ -548,7 +548,7 @@ def check(ctx: Context) -> None:
 
 
 def main() -> None:
-    from .gcpolicy import fewer_passes
+    from aggregator.gcpolicy import fewer_passes
 
     fewer_passes()
     cli(prog_name="aggregator")

@@ -13,7 +13,7 @@
     title / author pairs                    (kept as site_related, never body)
 
 This module only turns text into a `PlainTextArticle`; ids, dates and
-sanitizing happen in sources/local.py so every file kind shares them.
+sanitizing happen in ingest/local.py so every file kind shares them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..models import SiteRelated
+from aggregator.models import SiteRelated
 
 DEFAULT_CATEGORIES = (
     "Middle East", "USA", "US", "UK", "EU", "UN", "AI", "World", "Europe", "Asia", "Africa",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ..normalize import (
+from aggregator.enrich.normalize import (
     clamp_date, clean_html_to_text, clean_text, fold_for_matching, html_to_text, safe_url, sanitize_html,
     sanitize_whole_page,
 )

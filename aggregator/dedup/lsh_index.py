@@ -25,7 +25,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .dedup import BANDS, NUM_PERM, band_key_matrix
+from aggregator.dedup.detect import BANDS, NUM_PERM, band_key_matrix
 
 ROW_BITS = 24
 MAX_ROWS = 1 << ROW_BITS  # rows, dead ones included, between rebuilds: 16.7 million

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import unquote, urlsplit
 
-log = logging.getLogger("aggregator.server")
+log = logging.getLogger("aggregator.app.server")
 
 CONTENT_TYPES = {
     ".atom": "application/atom+xml; charset=utf-8",

@@ -34,16 +34,16 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, Callable, Iterator
 
-from .config import TopicConfig
-from .models import ParseResult
-from .sources.feed import MAX_ENTRIES, parse_feed
-from .topics import TopicRules
+from aggregator.config import TopicConfig
+from aggregator.models import ParseResult
+from aggregator.ingest.feed import MAX_ENTRIES, parse_feed
+from aggregator.enrich.topics import TopicRules
 
 log = logging.getLogger("aggregator")
 POOL_MIN_BYTES = 64 * 1024
 HANDOVER_ATTEMPTS = 3  # workers tried for one feed when each turns out to have died while idle
 STOP_TIMEOUT = 2.0  # seconds a worker told to stop gets to exit before SIGKILL
-PRELOAD = ["aggregator.sources.feed", "aggregator.dedup", "aggregator.topics", "aggregator.terms"]
+PRELOAD = ["aggregator.ingest.feed", "aggregator.dedup.detect", "aggregator.enrich.topics", "aggregator.enrich.terms"]
 _lock = threading.Lock()
 _pool: "Workers | None" = None
 
@@ -105,8 +105,8 @@ def _parse(data: bytes, source: str, url: str | None, content_type: str | None,
            topics: tuple[TopicConfig, ...], source_topics: tuple[str, ...],
            max_entries: int = MAX_ENTRIES) -> ParseResult:
     """In the worker: parse, then fingerprint, tag and find salient words (pure CPU, off the main thread)."""
-    from .dedup import Fingerprint
-    from .terms import encoded
+    from aggregator.dedup.detect import Fingerprint
+    from aggregator.enrich.terms import encoded
 
     result = parse_feed(data, source=source, url=url, content_type=content_type, max_entries=max_entries)
     for article in result.articles:
@@ -122,7 +122,7 @@ def _parse(data: bytes, source: str, url: str | None, content_type: str | None,
 
 def _start_worker() -> None:
     """Ignore Ctrl-C (the parent stops the pool) and collect garbage less often (gcpolicy.py)."""
-    from .gcpolicy import fewer_passes
+    from aggregator.gcpolicy import fewer_passes
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     fewer_passes()

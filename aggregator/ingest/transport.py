@@ -33,7 +33,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from ..netguard import NetPolicy, open_connection
+from aggregator.ingest.netguard import NetPolicy, open_connection
 
 if TYPE_CHECKING:
     import ssl

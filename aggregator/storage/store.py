@@ -24,15 +24,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from . import terms
-from .models import Article, FileState, RelatedCandidate, RelatedLink, SiteRelated
+from aggregator.enrich import terms
+from aggregator.models import Article, FileState, RelatedCandidate, RelatedLink, SiteRelated
 
 if TYPE_CHECKING:
     import sqlite_utils
 
-    from .dedup import DedupRows, StoredDoc
-    from .lsh_index import LshIndex, Query, Similar
-from .normalize import canonical_url, fold_for_matching, iso_utc
+    from aggregator.dedup.detect import DedupRows, StoredDoc
+    from aggregator.dedup.lsh_index import LshIndex, Query, Similar
+from aggregator.enrich.normalize import canonical_url, fold_for_matching, iso_utc
 
 log = logging.getLogger("aggregator")
 
@@ -104,14 +104,14 @@ MIGRATION_1 = [
 ]
 
 MIGRATION_2 = [
-    # Remote fetching (sources/remote.py): when a server's Retry-After ends, and the interval
+    # Remote fetching (ingest/remote.py): when a server's Retry-After ends, and the interval
     # in use (the configured one, raised by Cache-Control, or learned for interval = "auto").
     "ALTER TABLE sources ADD COLUMN retry_after TEXT",
     "ALTER TABLE sources ADD COLUMN interval_seconds REAL",
 ]
 
 MIGRATION_3 = [
-    # Local files (sources/local.py): size and mtime let an unchanged file be skipped unread.
+    # Local files (ingest/local.py): size and mtime let an unchanged file be skipped unread.
     "ALTER TABLE files ADD COLUMN size INTEGER",
     "ALTER TABLE files ADD COLUMN mtime_ns INTEGER",
     "CREATE INDEX IF NOT EXISTS idx_files_source ON files (source)",
@@ -215,14 +215,14 @@ MIGRATION_12 = [
 ]
 
 MIGRATION_13 = [
-    # The web page a remote source's feed was found on (sources/remote.py), when its configured
+    # The web page a remote source's feed was found on (ingest/remote.py), when its configured
     # url is a page linking to the feed: `aggregator sources` says so, rather than "moved".
     "ALTER TABLE sources ADD COLUMN found_on TEXT",
 ]
 
 MIGRATION_14 = [
     # What a remote source's last feed read was read in spite of (entries past [ingest] max_entries,
-    # ill-formed XML recovered), one line; `aggregator sources` shows it (sources/remote.py).
+    # ill-formed XML recovered), one line; `aggregator sources` shows it (ingest/remote.py).
     "ALTER TABLE sources ADD COLUMN warning TEXT",
 ]
 
@@ -663,7 +663,7 @@ class Store:
 
     def dedup_docs(self, ids: list[str]) -> dict[str, "StoredDoc"]:
         """Stored articles as the duplicate index knows them (signature None if not indexed)."""
-        from .dedup import StoredDoc, order_key, sig_from_bytes
+        from aggregator.dedup.detect import StoredDoc, order_key, sig_from_bytes
 
         found: dict[str, StoredDoc] = {}
         rows = self._rows_in(
@@ -715,7 +715,7 @@ class Store:
     def _current_index(self, version: int) -> "LshIndex":
         """The shared index, rebuilt from the signatures if it is behind `version` (or if most
         of its rows are replaced ones). The caller holds its lock."""
-        from .lsh_index import LshIndex
+        from aggregator.dedup.lsh_index import LshIndex
 
         shared = self._index
         if shared.index is None or shared.version < version or shared.index.dead_rows > max(len(shared.index), 10_000):

@@ -37,14 +37,14 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from . import __version__
-from .config import Config, TopicConfig
-from .models import Article, RelatedLink
-from .normalize import safe_url, sanitize_html, xml_safe
-from .clusters import ClusterView, also_reported_html, collapse_clusters
-from .last_publish import PublishReport, orphan_pages, remember, unchanged_report
-from .related import related_for_many
-from .store import Store
+from aggregator import __version__
+from aggregator.config import Config, TopicConfig
+from aggregator.models import Article, RelatedLink
+from aggregator.enrich.normalize import safe_url, sanitize_html, xml_safe
+from aggregator.dedup.clusters import ClusterView, also_reported_html, collapse_clusters
+from aggregator.publish.last_publish import PublishReport, orphan_pages, remember, unchanged_report
+from aggregator.publish.related import related_for_many
+from aggregator.storage.store import Store
 
 log = logging.getLogger("aggregator")
 ID_NAMESPACE = uuid.UUID("5b0c6b3e-43a4-4c43-9d8e-6f1d2e3a9b71")

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
-from .config import TopicConfig
-from .models import Article
-from .normalize import fold_for_matching, word_token_chunks
+from aggregator.config import TopicConfig
+from aggregator.models import Article
+from aggregator.enrich.normalize import fold_for_matching, word_token_chunks
 
 if TYPE_CHECKING:
     import regex

@@ -10,7 +10,7 @@ Host names that are really IPv4 literals in disguise (`2130706433`,
 `0x7f.1`, `0177.0.0.1`, `127.1`) are decoded the way the C resolver
 decodes them, so they are judged as the address they are.
 
-No third-party imports: sources/http.py plugs `open_connection` into its
+No third-party imports: ingest/http.py plugs `open_connection` into its
 HTTP client.
 """
 

@@ -40,10 +40,10 @@ from html.parser import HTMLParser
 from typing import Any, Iterator
 from urllib.parse import urljoin
 
-from ..config import Config, IngestConfig, SourceConfig
-from ..models import Article, ParseResult, warning_line
-from ..normalize import iso_utc
-from ..netguard import NetPolicy
+from aggregator.config import Config, IngestConfig, SourceConfig
+from aggregator.models import Article, ParseResult, warning_line
+from aggregator.enrich.normalize import iso_utc
+from aggregator.ingest.netguard import NetPolicy
 
 log = logging.getLogger("aggregator")
 
@@ -270,7 +270,7 @@ def _looks_like_a_document(body: bytes) -> bool:
 
 
 def _parse_body(job: FetchJob, fetched: Any) -> ParseResult:
-    from ..parsing_pool import parse_feed_bytes
+    from aggregator.ingest.parsing_pool import parse_feed_bytes
 
     return parse_feed_bytes(fetched.body or b"", source=job.source.name, url=fetched.final_url,
                             content_type=fetched.content_type or None, topics=job.topics,
@@ -435,8 +435,8 @@ def add_full_text(articles: list[Article], job: FetchJob, fetcher: Any) -> None:
     stored full text is never overwritten by the summary. On any failure the
     entry keeps its summary, and one line says why.
     """
-    from ..encoding import UndecodableError, decode_text
-    from .html import extract_article_html
+    from aggregator.ingest.encoding import UndecodableError, decode_text
+    from aggregator.ingest.html import extract_article_html
 
     for article in articles:
         if not article.url or job.known.get(article.id) == article.content_hash:
@@ -502,13 +502,13 @@ def read_login(source: SourceConfig) -> Any:
     """
     if not source.username or source.password_file is None:
         return None
-    from .http import Login
+    from aggregator.ingest.http import Login
 
     return Login(source.username, source.password_file.read_text("utf-8").rstrip("\r\n"))
 
 
 def new_fetcher(config: Config) -> Any:
-    from .http import Fetcher, FetchLimits
+    from aggregator.ingest.http import Fetcher, FetchLimits
 
     limits = FetchLimits(timeout=config.fetch.timeout, max_body_size=config.fetch.max_body_size)
     return Fetcher(limits, max_connections=config.fetch.concurrency, user_agent=config.fetch.user_agent,

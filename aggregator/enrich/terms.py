@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from .normalize import fold_for_matching, word_tokens
+from aggregator.enrich.normalize import fold_for_matching, word_tokens
 
 if TYPE_CHECKING:
-    from .models import Article
+    from aggregator.models import Article
 
 KEPT = 24  # words kept per article: the pool related.py re-ranks by rarity
 TEXT_WORDS = 1000  # a long article's subject is in its first thousand words

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterator
 
-from ..normalize import clamp_date, clean_html_to_text, clean_text, safe_url, sanitize_html
-from .plaintext import NotAnArticle
+from aggregator.enrich.normalize import clamp_date, clean_html_to_text, clean_text, safe_url, sanitize_html
+from aggregator.ingest.plaintext import NotAnArticle
 
 YAML_FENCE = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
 TOML_FENCE = re.compile(r"\A\+\+\+[ \t]*\n(.*?)\n\+\+\+[ \t]*(?:\n|\Z)", re.S)

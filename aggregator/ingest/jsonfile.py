@@ -1,6 +1,6 @@
 """JSON files -> Articles: one article object, a list of them, or a JSON Feed.
 
-A JSON Feed goes to sources/feed.py so feeds read from disk and from the
+A JSON Feed goes to ingest/feed.py so feeds read from disk and from the
 network become the same Articles. Plain article objects use the field
 names people and tools commonly write (JSON Feed's own names first, then
 the usual synonyms), so an export from most CMSs works without mapping.
@@ -12,13 +12,13 @@ import json
 from datetime import datetime
 from typing import Any, Callable
 
-from ..models import Article, ParseResult
-from ..normalize import (
+from aggregator.models import Article, ParseResult
+from aggregator.enrich.normalize import (
     clamp_date, clean_html_to_text, clean_text, content_hash, safe_url, sanitize_html, summarize,
 )
-from .feed import MAX_ENTRIES, entry_name, is_json_feed, json_string, parse_feed, read_entries, skipped_for
-from .feed import _escape_text as paragraphs_html  # plain text -> <p> paragraphs, shared with feeds
-from .plaintext import NotAnArticle
+from aggregator.ingest.feed import MAX_ENTRIES, entry_name, is_json_feed, json_string, parse_feed, read_entries, skipped_for
+from aggregator.ingest.feed import _escape_text as paragraphs_html  # plain text -> <p> paragraphs, shared with feeds
+from aggregator.ingest.plaintext import NotAnArticle
 
 TITLE_KEYS = ("title", "headline", "name")
 URL_KEYS = ("url", "link", "external_url", "permalink")

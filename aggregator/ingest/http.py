@@ -41,9 +41,9 @@ from urllib3.exceptions import (
     HTTPError, MaxRetryError, NewConnectionError, ProtocolError, SSLError, TimeoutError as Urllib3Timeout,
 )
 
-from .. import __version__
-from ..netguard import BlockedAddress, NetPolicy
-from .transport import WATCHDOG, Deadline, pool_manager
+from aggregator import __version__
+from aggregator.ingest.netguard import BlockedAddress, NetPolicy
+from aggregator.ingest.transport import WATCHDOG, Deadline, pool_manager
 
 if TYPE_CHECKING:
     import ssl

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import Config
-from .redact import redact
+from aggregator.config import Config
+from aggregator.redact import redact
 
 
 def source_rows(config: Config, store: Any) -> list[dict[str, Any]]:

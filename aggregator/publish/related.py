@@ -28,10 +28,10 @@ from typing import Iterable
 
 import numpy as np
 
-from .models import Article, RelatedCandidate, RelatedLink
-from .normalize import fold_for_matching
-from .store import Store
-from .terms import decode, encoded
+from aggregator.models import Article, RelatedCandidate, RelatedLink
+from aggregator.enrich.normalize import fold_for_matching
+from aggregator.storage.store import Store
+from aggregator.enrich.terms import decode, encoded
 
 MAX_TERMS = 8
 SEARCH_WINDOW = 10_000

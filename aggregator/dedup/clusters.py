@@ -10,8 +10,8 @@ import html
 from dataclasses import dataclass
 from typing import Iterable, Protocol
 
-from .models import Article
-from .normalize import safe_url
+from aggregator.models import Article
+from aggregator.enrich.normalize import safe_url
 
 
 

@@ -23,11 +23,11 @@ from pathlib import Path
 from stat import S_ISREG
 from typing import Iterator
 
-from ..config import IngestConfig
-from ..encoding import UndecodableError, decode_text
-from ..models import Article, FileState, LocalFile, ParseResult, Skipped
-from ..normalize import clean_text, content_hash, paragraphs_to_html, stable_id, summarize
-from .plaintext import NotAnArticle, parse_plaintext
+from aggregator.config import IngestConfig
+from aggregator.ingest.encoding import UndecodableError, decode_text
+from aggregator.models import Article, FileState, LocalFile, ParseResult, Skipped
+from aggregator.enrich.normalize import clean_text, content_hash, paragraphs_to_html, stable_id, summarize
+from aggregator.ingest.plaintext import NotAnArticle, parse_plaintext
 
 log = logging.getLogger("aggregator")
 IGNORED_SUFFIXES = ("~", ".swp", ".swo", ".tmp", ".part", ".crdownload", ".bak", ".orig", ".DS_Store")
@@ -140,7 +140,7 @@ EXTENSION_KINDS = {".html": "html", ".htm": "html", ".xhtml": "html", ".md": "ma
 
 def detect_kind(text: str, path: Path) -> str:
     """'json', 'feed', 'html', 'markdown' or 'plaintext': content first, then extension."""
-    from .markdown import has_front_matter
+    from aggregator.ingest.markdown import has_front_matter
 
     head = text[:4096].lstrip("\ufeff")
     stripped = head.lstrip()
@@ -181,7 +181,7 @@ def _one_line(exc: Exception) -> str:
 
 
 def _declared_encoding(data: bytes) -> str | None:
-    from .html import declared_charset
+    from aggregator.ingest.html import declared_charset
 
     match = XML_DECLARED_ENCODING.match(data[:200])
     return match.group(1).decode("ascii") if match else declared_charset(data)
@@ -215,7 +215,7 @@ def _body_and_html(paragraphs: list[str]) -> tuple[str, str]:
 
 
 def parse_html_file(file: LocalFile, text: str, source: str, options: ParseOptions) -> ParseResult:
-    from .html import parse_html_page
+    from aggregator.ingest.html import parse_html_page
 
     page = parse_html_page(text)
     if page is None:
@@ -242,7 +242,7 @@ def parse_html_file(file: LocalFile, text: str, source: str, options: ParseOptio
 
 
 def parse_markdown_file(file: LocalFile, text: str, source: str, options: ParseOptions) -> ParseResult:
-    from .markdown import parse_markdown
+    from aggregator.ingest.markdown import parse_markdown
 
     parsed = parse_markdown(text)
     shown = display_path(file.path)
@@ -267,7 +267,7 @@ def parse_markdown_file(file: LocalFile, text: str, source: str, options: ParseO
 
 
 def parse_json_file(file: LocalFile, text: str, source: str, options: ParseOptions) -> ParseResult:
-    from .jsonfile import parse_json_file as parse_json
+    from aggregator.ingest.jsonfile import parse_json_file as parse_json
 
     def make_id(key: str | None) -> str:
         return local_article_id(source, file.relative if key is None else f"{file.relative}#{key}")
@@ -278,7 +278,7 @@ def parse_json_file(file: LocalFile, text: str, source: str, options: ParseOptio
 
 def parse_feed_file(file: LocalFile, data: bytes, source: str, options: ParseOptions) -> ParseResult:
     """A saved RSS/Atom file (`data`: feed_bytes): each entry an article, keyed by its guid like a fetched feed."""
-    from .feed import parse_feed, skipped_for
+    from aggregator.ingest.feed import parse_feed, skipped_for
 
     shown = display_path(file.path)
     result = skipped_for(shown, parse_feed(data, source=source, max_entries=options.max_entries))

@@ -21,9 +21,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__
-from .config import Config
-from .store import Store
+from aggregator import __version__
+from aggregator.config import Config
+from aggregator.storage.store import Store
 
 log = logging.getLogger("aggregator")
 PAGES_DIR = "articles"  # feeds/articles/: pages for local articles without a URL of their own
