@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 import corpus as corpus_mod  # noqa: E402
-from daemon_helpers import free_port, start_daemon, wait_for, write_article, write_config  # noqa: E402
+from helpers.daemon import free_port, start_daemon, wait_for, write_article, write_config  # noqa: E402
 
 DESKS = 10
 

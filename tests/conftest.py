@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from support import BASIC_CONFIG, SAMPLES
+from helpers.files import BASIC_CONFIG, SAMPLES
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from faults.faults_support import desk_config
+from helpers.command import desk_config
 
 CONFIG = """
 [[sources]]

@@ -176,7 +176,7 @@ def test_sizes_and_durations() -> None:
 
 
 def test_bundled_config_is_valid() -> None:
-    from support import ROOT
+    from helpers.files import ROOT
 
     config = load_config(ROOT / "config.toml")
     assert len(config.topics) >= 4

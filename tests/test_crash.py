@@ -18,10 +18,10 @@ from pathlib import Path
 
 from lxml import etree
 
-from daemon_helpers import (PYTHON, free_port, integrity, query, start_daemon, wait_for, write_article,
+from helpers.daemon import (PYTHON, free_port, integrity, query, start_daemon, wait_for, write_article,
                             write_config)
 
-FORKER = Path(__file__).resolve().parent / "daemon_forker.py"
+FORKER = Path(__file__).resolve().parent / "helpers" / "daemon_forker.py"
 
 
 class Forker:

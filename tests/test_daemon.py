@@ -16,7 +16,7 @@ from aggregator.app.daemon import DebouncedRunner, InstanceLock, AlreadyRunning,
 from aggregator.models import Article
 from aggregator.storage.store import Store
 
-from daemon_helpers import (PYTHON, FeedSite, free_port, integrity, query, served, start_daemon, wait_for,
+from helpers.daemon import (PYTHON, FeedSite, free_port, integrity, query, served, start_daemon, wait_for,
                             write_article, write_config)
 
 ATOM = "{http://www.w3.org/2005/Atom}"

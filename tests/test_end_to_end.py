@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from lxml import etree
 
 from aggregator.app.cli import cli
-from support import write_article
+from helpers.files import write_article
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 

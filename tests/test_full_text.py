@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from aggregator.storage.store import Store
-from feed_server import FeedServer, Reply
+from helpers.feed_server import FeedServer, Reply
 from test_remote import make_config, run
 
 PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title></head><body>

@@ -13,7 +13,7 @@ from aggregator.ingest.netguard import NetPolicy
 from aggregator.ingest.http import (
     USER_AGENT, Fetcher, FetchError, FetchLimits, _wire_request, freshness_seconds, retry_after_seconds,
 )
-from feed_server import FeedServer, Reply, feed_bytes
+from helpers.feed_server import FeedServer, Reply, feed_bytes
 
 RSS = feed_bytes("rss20.xml")
 

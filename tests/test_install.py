@@ -23,7 +23,7 @@ from pathlib import Path
 from packaging.requirements import Requirement  # pytest depends on packaging
 from packaging.utils import canonicalize_name
 
-from support import FIXTURES, ROOT
+from helpers.files import FIXTURES, ROOT
 
 PAGE = FIXTURES / "local" / "good" / "01_opengraph.html"
 EXPECTED = FIXTURES / "local" / "expected" / "01_opengraph.html.json"

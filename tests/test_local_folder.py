@@ -20,7 +20,7 @@ from aggregator.config import load_config
 from aggregator.pipeline import ingest_path, ingest_source
 from aggregator.ingest.local import file_key, local_article_id
 from aggregator.storage.store import Store
-from support import FIXTURES
+from helpers.files import FIXTURES
 
 LOCAL = FIXTURES / "local"
 GOOD_ARTICLES = 17  # 14 files; the JSON list, the JSON Feed and the RSS file hold two each

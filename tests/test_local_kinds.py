@@ -19,7 +19,7 @@ from aggregator.models import Article
 from aggregator.enrich.normalize import fold_for_matching
 from aggregator.ingest.html import extract_article_html
 from aggregator.ingest.local import ParseOptions, detect_kind, local_article_id, read_local_source
-from support import FIXTURES
+from helpers.files import FIXTURES
 
 LOCAL = FIXTURES / "local"
 GOOD = sorted(p.name for p in (LOCAL / "good").iterdir())

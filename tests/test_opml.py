@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from aggregator.app.cli import cli
 from aggregator.config import load_config
 from aggregator.app.opml import read_opml
-from feed_server import FeedServer, Reply, feed_bytes
+from helpers.feed_server import FeedServer, Reply, feed_bytes
 
 CONFIG = """\
 # My sources. Keep this comment!

@@ -16,7 +16,7 @@ from aggregator.models import ParseResult
 from aggregator.ingest.feed import parse_feed
 from aggregator.enrich.terms import encoded
 from aggregator.enrich.topics import TopicRules
-from faults.faults_support import wait_until
+from helpers.command import wait_until
 
 
 def big_feed(items: int = 300) -> bytes:

@@ -9,7 +9,7 @@ import pytest
 from aggregator.ingest.encoding import decode_text
 from aggregator.ingest.plaintext import NotAnArticle, parse_plaintext, split_categories
 
-from support import FIXTURES, SAMPLES
+from helpers.files import FIXTURES, SAMPLES
 
 KNOWN = ("Middle East", "USA", "World", "Europe", "EU", "UK", "Economy", "Business",
          "Technology", "AI", "Climate", "Environment", "Science", "Sport", "Politics", "Health")

@@ -14,7 +14,7 @@ from aggregator.app.cli import cli
 from aggregator.config import load_config
 from aggregator.publish.render import publish
 from aggregator.storage.store import Store
-from support import write_article
+from helpers.files import write_article
 
 
 def run_once(project) -> None:

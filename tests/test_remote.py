@@ -15,7 +15,7 @@ from aggregator import pipeline
 from aggregator.config import load_config, parse_config
 from aggregator.ingest.remote import backoff_seconds, learned_interval
 from aggregator.storage.store import Store
-from feed_server import FeedServer, Reply, feed_bytes
+from helpers.feed_server import FeedServer, Reply, feed_bytes
 
 RSS = feed_bytes("rss20.xml")
 XML = {"Content-Type": "application/rss+xml; charset=utf-8"}

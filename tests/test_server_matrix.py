@@ -34,7 +34,7 @@ from aggregator.config import load_config
 from aggregator.ingest.netguard import NetPolicy
 from aggregator.ingest.http import Fetcher, FetchLimits
 from aggregator.storage.store import Store
-from servers import (
+from helpers.servers import (
     Answer, Hit, Nginx, StdlibServer, WireServer, atom_feed, feed_route, json_feed, nginx_binary, redirect,
     rss_feed,
 )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from .faults_support import aggregator, desk_config
+from helpers.command import aggregator, desk_config
 from .test_bad_local_files import good_markdown
 
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -14,10 +14,10 @@ import threading
 from email.utils import formatdate
 from pathlib import Path
 
-from daemon_helpers import article_text, query, write_config
-from feed_server import FeedServer, Reply
+from helpers.daemon import article_text, query, write_config
+from helpers.feed_server import FeedServer, Reply
 
-from .faults_support import aggregator, descendants, error_lines, rss_channel, start_aggregator, wait_until
+from helpers.command import aggregator, descendants, error_lines, rss_channel, start_aggregator, wait_until
 
 VICTIM, STEADY = "Victim Wire", ("Steady One", "Steady Two")
 ITEMS = 160  # about 90 kB per feed: over the pool's 64 kB threshold, under a socket buffer (see below)

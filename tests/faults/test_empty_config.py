@@ -10,9 +10,9 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from daemon_helpers import free_port, query, served, start_daemon, wait_for, write_article, write_config
+from helpers.daemon import free_port, query, served, start_daemon, wait_for, write_article, write_config
 
-from .faults_support import aggregator
+from helpers.command import aggregator
 
 FIX = "add a [[sources]] entry with a name and a path (a file or folder) or a url (a feed)"
 LOCAL = '[[sources]]\nname = "Local desk"\npath = "articles"\ninterval = "1s"\n'

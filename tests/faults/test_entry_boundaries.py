@@ -22,10 +22,10 @@ from lxml import etree
 
 from aggregator.ingest import feed
 from aggregator.ingest.feed import parse_feed
-from daemon_helpers import write_config
-from feed_server import FeedServer, Reply
+from helpers.daemon import write_config
+from helpers.feed_server import FeedServer, Reply
 
-from .faults_support import PYTHON, _env, aggregator, desk_config, error_lines, rss_channel
+from helpers.command import PYTHON, _env, aggregator, desk_config, error_lines, rss_channel
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 POISON = "POISONED"

@@ -15,10 +15,10 @@ from pathlib import Path
 from aggregator.config import load_config
 from aggregator.app.daemon import health_report
 from aggregator.storage.store import Store
-from daemon_helpers import write_config
-from feed_server import FeedServer, Reply
+from helpers.daemon import write_config
+from helpers.feed_server import FeedServer, Reply
 
-from .faults_support import aggregator
+from helpers.command import aggregator
 from .test_entry_boundaries import rss
 
 CAPPED = ("the feed has 8 entries; only the first 5 were read "

@@ -2,7 +2,7 @@
 
 Real `aggregator run` processes; real faults: the write lock held by this
 test's own connection, a feeds/ folder made read-only (the daemon obeys file
-permissions even as root, see storage_support.obey_permissions), a file
+permissions even as root, see helpers.storage_faults.obey_permissions), a file
 size limit set on the running daemon (a full disk, for it), a file that is
 not a database, and a feed that makes the feed parser raise.
 """
@@ -17,11 +17,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from threading import Thread
 
-from daemon_helpers import (Daemon, free_port, integrity, query, served, start_daemon, wait_for, write_article,
+from helpers.daemon import (Daemon, free_port, integrity, query, served, start_daemon, wait_for, write_article,
                             write_config)
 
-from .faults_support import aggregator
-from .storage_support import limit_file_size, obey_permissions, write_lock_held
+from helpers.command import aggregator
+from helpers.storage_faults import limit_file_size, obey_permissions, write_lock_held
 
 LOCAL = '[[sources]]\nname = "Local desk"\npath = "articles"\ninterval = "1s"\n'
 BACKOFF = "publishing is retried with backoff (1 s doubling to 30 s) until it succeeds"

@@ -20,7 +20,7 @@ from typing import Callable
 
 import pytest
 
-from .faults_support import PYTHON, ROOT, _env, desk_config
+from helpers.command import PYTHON, ROOT, _env, desk_config
 
 BIG = 9_800_000
 SMALL = 3_000

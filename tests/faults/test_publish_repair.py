@@ -11,11 +11,11 @@ import os
 import re
 from pathlib import Path
 
-from daemon_helpers import query
+from helpers.daemon import query
 
-from .faults_support import aggregator
+from helpers.command import aggregator
 
-BASE_URL = "http://127.0.0.1:8080/"  # tests/support.py's BASIC_CONFIG
+BASE_URL = "http://127.0.0.1:8080/"  # tests/helpers/files.py's BASIC_CONFIG
 CAUSE = "not what the last publish wrote (missing, truncated or edited)"
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon_helpers import free_port, start_daemon, wait_for, write_config
+from helpers.daemon import free_port, start_daemon, wait_for, write_config
 
 SECRETS = ("s3cret-pass", "hunter2", "tok3n-value")
 RSS = (b'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Members wire</title>'
@@ -140,7 +140,7 @@ def test_a_login_is_not_sent_to_another_origin_on_redirect(tmp_path: Path):
     """A redirect to another host gets no Authorization header; the feed's own host does."""
     from aggregator.ingest.netguard import NetPolicy
     from aggregator.ingest.http import Fetcher, Login
-    from feed_server import FeedServer, Reply
+    from helpers.feed_server import FeedServer, Reply
 
     with FeedServer() as home, FeedServer(host="127.0.0.2") as elsewhere, Fetcher() as fetcher:
         elsewhere.routes["/feed.xml"] = Reply(200, RSS)

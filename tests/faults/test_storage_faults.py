@@ -19,10 +19,10 @@ import threading
 import time
 from pathlib import Path
 
-from daemon_helpers import integrity, write_article
+from helpers.daemon import integrity, write_article
 
-from .faults_support import aggregator, start_aggregator
-from .storage_support import (aggregator_with, articles_in, corrupt_page_of, file_size_limit, obey_permissions,
+from helpers.command import aggregator, start_aggregator
+from helpers.storage_faults import (aggregator_with, articles_in, corrupt_page_of, file_size_limit, obey_permissions,
                               write_lock_held)
 
 SAMPLES = 36  # articles in samples/articles, which the project fixture copies

@@ -19,7 +19,7 @@ from aggregator.config import Config, load_config
 from aggregator.models import Article, SiteRelated
 from aggregator.enrich.normalize import content_hash
 from aggregator.storage.store import Store
-from support import BASIC_CONFIG, SAMPLES
+from .files import BASIC_CONFIG, SAMPLES
 
 HOSTILE_HTML = (
     '<p onclick="steal()">Ministers met in <b>Brussels</b> to discuss the european union budget.</p>'

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable
 
-FEEDS = Path(__file__).parent / "feeds"
+FEEDS = Path(__file__).resolve().parents[1] / "feeds"
 
 
 @dataclass
