@@ -98,3 +98,58 @@ def test_sources_listing_shows_status_errors_and_counts(tmp_path):
     table = invoke(tmp_path, "sources").output
     assert "Harbour Times" in table and "gone" in table and "error: HTTP 410 Gone" in table
     assert load_config(tmp_path / "config.toml").sources[1].name == "Gone"
+
+
+FOLDERS = """<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0"><head><title>Reader export</title></head><body>
+  <outline text="Middle East" title="Middle East">
+    <outline type="rss" text="Levant Wire" xmlUrl="https://levant.example/rss" htmlUrl="https://levant.example/"/>
+    <outline type="rss" text="Gulf Daily" xmlUrl="https://gulf.example/feed"/>
+  </outline>
+  <outline text="Tech &amp; Science">
+    <outline type="rss" text="Gulf Daily" xmlUrl="https://gulf.example/feed"/>
+    <outline type="rss" text="Chip Times" xmlUrl="https://chips.example/atom"/>
+  </outline>
+  <outline type="rss" text="Loose feed" xmlUrl="https://loose.example/rss"/>
+</body></opml>
+"""
+
+TOPIC_CONFIG = CONFIG + """
+[topics.middle-east]
+title = "Middle East"
+keywords = ["gaza"]  # rules stay as they are
+"""
+
+
+def test_folders_become_topics_and_come_back_as_folders(tmp_path):
+    (tmp_path / "config.toml").write_text(TOPIC_CONFIG, encoding="utf-8")
+    (tmp_path / "feeds.opml").write_text(FOLDERS, encoding="utf-8")
+    result = invoke(tmp_path, "sources", "import", str(tmp_path / "feeds.opml"))
+    assert result.exit_code == 0, result.output
+    assert "added 4 sources, 0 already present" in result.output
+    text = (tmp_path / "config.toml").read_text(encoding="utf-8")
+    assert "# rules stay as they are" in text and text.startswith(CONFIG)
+    config = load_config(tmp_path / "config.toml")
+    topics = {s.name: s.topics for s in config.sources}
+    assert topics == {"Harbour Times": (), "Levant Wire": ("middle-east",), "Gulf Daily": ("middle-east", "tech-science"),
+                      "Chip Times": ("tech-science",), "Loose feed": ()}
+    assert {t.slug: t.title for t in config.topics} == {"middle-east": "Middle East", "tech-science": "Tech & Science"}
+    assert config.topics[0].keywords == ("gaza",)  # the existing topic was reused, not replaced
+    assert invoke(tmp_path, "check").exit_code == 0
+
+    exported = invoke(tmp_path, "sources", "export").output
+    (tmp_path / "out.opml").write_text(exported, encoding="utf-8")
+    again = sorted((f.category, f.title, f.url) for f in read_opml(tmp_path / "out.opml"))
+    assert again == sorted([("Middle East", "Levant Wire", "https://levant.example/rss"),
+                            ("Middle East", "Gulf Daily", "https://gulf.example/feed"),
+                            ("Tech & Science", "Gulf Daily", "https://gulf.example/feed"),
+                            ("Tech & Science", "Chip Times", "https://chips.example/atom"),
+                            ("", "Harbour Times", "https://harbour.example/feed.xml"),
+                            ("", "Loose feed", "https://loose.example/rss")])
+
+    # The export imported into an empty config gives the same sources and topics.
+    (tmp_path / "fresh").mkdir()
+    (tmp_path / "fresh" / "config.toml").write_text('[storage]\ndatabase = "x.db"\n', encoding="utf-8")
+    assert invoke(tmp_path / "fresh", "sources", "import", str(tmp_path / "out.opml")).exit_code == 0
+    fresh = load_config(tmp_path / "fresh" / "config.toml")
+    assert {s.name: s.topics for s in fresh.sources} == topics

@@ -445,12 +445,13 @@ def sources(click_ctx: click.Context, as_json: bool) -> None:
 @pass_context
 def sources_import(ctx: Context, opml_file: Path) -> None:
     """Add the feeds of an OPML file to config.toml as [[sources]] (comments and layout kept)."""
-    from aggregator.app.opml import OpmlError, import_opml
+    from aggregator.app.config_edit import EditError
+    from aggregator.app.opml import import_opml
 
     ctx.config  # the config must be valid before we edit it
     try:
         report = import_opml(ctx.config_file, opml_file)
-    except OpmlError as exc:
+    except EditError as exc:  # an unusable OPML file, or a config the import would break
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     for feed, reason in report.refused:

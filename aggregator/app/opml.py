@@ -1,29 +1,35 @@
-"""OPML in and out: subscribe lists from other feed readers.
+"""OPML in and out: subscribe lists from other feed readers, folders included.
 
 Import adds each feed of an OPML file to config.toml as a [[sources]]
-entry, edited with tomlkit so the file's comments and layout survive. The
-new text is validated as a whole config before it replaces the old file
-(atomically), so a bad import never leaves a broken config behind.
-Export prints the configured remote sources as OPML 2.0.
+entry (app/config_edit.py keeps the file's comments and layout and checks
+the result before replacing it). A feed reader's folders are how its user
+sorted feeds by subject, which is what our topics are: each folder becomes
+a topic (an existing one when the title or name matches) and the feeds in
+it get that topic. Export writes the remote sources back as OPML 2.0, one
+folder per topic, so an export imported elsewhere, or here, keeps them.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from pathlib import Path
 from xml.etree import ElementTree
 
-from aggregator.config import Config, ConfigError, parse_config
+import tomlkit
+from defusedxml import ElementTree as SafeTree
+from defusedxml.common import DefusedXmlException
+
+from aggregator.app.config_edit import EditError, load_document, save_document, sources_of, unique_name, url_key
+from aggregator.config import Config
 from aggregator.redact import redact
 
 MAX_OPML_SIZE = 5 * 1024 * 1024
 
 
-class OpmlError(ValueError):
+class OpmlError(EditError):
     """The OPML file cannot be used; str() names it and says why."""
 
 
@@ -31,14 +37,11 @@ class OpmlError(ValueError):
 class OpmlFeed:
     title: str
     url: str
-    category: str = ""
+    category: str = ""  # the title of the folder it sits in, "" at the top level
 
 
 def read_opml(path: Path) -> list[OpmlFeed]:
     """Every outline with an xmlUrl, in document order; parsed with defusedxml (no entities)."""
-    from defusedxml import ElementTree as SafeTree
-    from defusedxml.common import DefusedXmlException
-
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -75,87 +78,89 @@ class ImportReport:
 
 
 def import_opml(config_file: Path, opml_file: Path) -> ImportReport:
-    """Add the OPML's feeds to config_file as [[sources]], keeping its comments and layout."""
-    import tomlkit
-
+    """Add the OPML's feeds to config_file as [[sources]], their folders as topics."""
     feeds = read_opml(opml_file)
-    text = config_file.read_text(encoding="utf-8-sig")
-    document = tomlkit.parse(text)
-    existing = document.get("sources")
-    if existing is None:
-        existing = tomlkit.aot()
-        document.append("sources", existing)
-    names = {str(s.get("name")) for s in existing}
-    urls = {_url_key(str(s["url"])) for s in existing if "url" in s}
+    document = load_document(config_file)
+    sources = sources_of(document)
+    names = {str(s.get("name")) for s in sources}
+    configured = {url_key(str(s["url"])) for s in sources if "url" in s}
+    added: dict[str, tomlkit.items.Table] = {}  # url key -> the new source, to give it each folder's topic
     report = ImportReport([], [], [])
     for feed in feeds:
+        key = url_key(feed.url)
         if not feed.url.lower().startswith(("http://", "https://")):
             report.refused.append((feed, "only http:// and https:// feeds can be fetched"))
-        elif _url_key(feed.url) in urls:
+        elif key in configured:
             report.present.append(feed)
+        elif key in added:  # the same feed in a second folder: one source, one more topic
+            _add_topic(document, added[key], feed.category)
         else:
             table = tomlkit.table()
-            table.add("name", _unique_name(feed.title, names))
+            table.add("name", unique_name(feed.title, names))
             table.add("url", feed.url)
-            existing.append(table)
-            urls.add(_url_key(feed.url))
+            sources.append(table)
+            added[key] = sources[-1]
+            _add_topic(document, added[key], feed.category)
             report.added.append(feed)
     if report.added:
-        new_text = tomlkit.dumps(document)
-        _validate(new_text, config_file)
-        _write_atomically(config_file, new_text)
+        save_document(config_file, document, f"importing {opml_file.name}")
     return report
 
 
-def _url_key(url: str) -> str:
-    """Same feed, written differently: scheme and host are case-insensitive, a trailing slash is noise."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url.strip())
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}?{parts.query}"
-
-
-def _unique_name(title: str, names: set[str]) -> str:
-    base = " ".join(title.split())[:80] or "feed"
-    name, n = base, 2
-    while name in names:
-        name, n = f"{base} ({n})", n + 1
-    names.add(name)
-    return name
+def _add_topic(document: tomlkit.TOMLDocument, source: tomlkit.items.Table, folder: str) -> None:
+    if not folder:
+        return
+    slug = _topic_for_folder(document, folder)
+    topics = source.get("topics")
+    if topics is None:
+        source.add("topics", [slug])
+    elif slug not in topics:
+        topics.append(slug)
 
 
-def _validate(text: str, config_file: Path) -> None:
-    import tomllib
+def _topic_for_folder(document: tomlkit.TOMLDocument, folder: str) -> str:
+    """The topic a folder stands for: one whose title or name matches, else a new [topics.<slug>]."""
+    topics = document.get("topics")
+    if topics is None:
+        topics = tomlkit.table(is_super_table=True)
+        document.append("topics", topics)
+    for slug, table in topics.items():
+        if slug == slugify(folder) or str(table.get("title", "")).casefold() == folder.casefold():
+            return slug
+    slug = slugify(folder)
+    table = tomlkit.table()
+    table.add("title", folder)
+    topics.append(slug, table)
+    return slug
 
-    try:
-        parse_config(tomllib.loads(text), config_file)
-    except (ConfigError, tomllib.TOMLDecodeError) as exc:
-        raise OpmlError(f"{config_file}: the import would make the config invalid, so nothing was "
-                        f"changed: {exc}") from None
 
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def slugify(title: str) -> str:
+    """A folder title as a topic name (a file name too): lowercase ASCII letters, digits and '-'."""
+    slug = re.sub(r"[^a-z0-9]+", "-", title.casefold()).strip("-")[:64].strip("-")
+    return slug if slug and slug not in ("index", "topics", "articles", "healthz", "all") else f"folder-{slug or 'x'}"
 
 
 def export_opml(config: Config, now: datetime | None = None) -> str:
-    """OPML 2.0 of the configured remote sources (local folders have no URL to subscribe to)."""
+    """OPML 2.0 of the configured remote sources, in one folder per topic (local folders have no URL)."""
     root = ElementTree.Element("opml", version="2.0")
     head = ElementTree.SubElement(root, "head")
     ElementTree.SubElement(head, "title").text = f"{config.site.title}: sources"
     ElementTree.SubElement(head, "dateCreated").text = format_datetime(now or datetime.now(timezone.utc))
     body = ElementTree.SubElement(root, "body")
-    for source in config.sources:
-        if source.url:
-            ElementTree.SubElement(body, "outline", type="rss", text=source.name, title=source.name,
-                                   xmlUrl=redact(source.url))
+    remote = [s for s in config.sources if s.url]
+    for topic in config.topics:
+        members = [s for s in remote if topic.slug in s.topics]
+        if members:
+            folder = ElementTree.SubElement(body, "outline", text=topic.title, title=topic.title)
+            for source in members:
+                _outline(folder, source)
+    for source in remote:
+        if not source.topics:
+            _outline(body, source)
     ElementTree.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(root, encoding="unicode") + "\n"
+
+
+def _outline(parent: ElementTree.Element, source) -> None:
+    ElementTree.SubElement(parent, "outline", type="rss", text=source.name, title=source.name,
+                           xmlUrl=redact(source.url))
