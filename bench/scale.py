@@ -38,12 +38,13 @@ from typing import Iterator
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus as corpus_mod  # noqa: E402
-from run import AGGREGATOR, machine, run_command, topics_toml, versions  # noqa: E402
+from measure import AGGREGATOR, machine, run_command, versions  # noqa: E402
+from run import topics_toml  # noqa: E402
 
 from aggregator.config import load_config  # noqa: E402
 from aggregator.dedup.detect import Deduplicator  # noqa: E402
 from aggregator.models import Article  # noqa: E402
-from aggregator.enrich.normalize import content_hash, paragraphs_to_html, stable_id  # noqa: E402
+from aggregator.enrich.text import content_hash, paragraphs_to_html, stable_id  # noqa: E402
 from aggregator.pipeline import topic_rules  # noqa: E402
 from aggregator.storage.store import Store  # noqa: E402
 from aggregator.enrich.topics import TopicRules  # noqa: E402

@@ -2,7 +2,8 @@
 
 `python bench/server.py bench/.work/corpus --port 8700 --latency-ms 50`
 serves feeds/NNNN.xml from a corpus written by bench/corpus.py. bench/run.py
-starts the same server in a thread of its own process.
+starts the same server in threads of its own process, one per loopback
+host (`HostedCorpus`).
 
 Why its own server: a refresh benchmark is only honest if the server answers
 conditional requests the way real publishers do (strong ETag, Last-Modified,
@@ -154,6 +155,45 @@ class CorpusServer:
                 pass
 
         return Handler
+
+
+class HostedCorpus:
+    """A corpus spread over N loopback hosts, 127.0.0.1 to 127.0.0.N, one server each.
+
+    Feeds go to hosts in turn (feed i on host i mod N), so a client's per-host
+    connection bound acts as it does on the web, where feeds come from many sites.
+    """
+
+    def __init__(self, files: dict[str, bytes], hosts: int = 1, latency: float = 0.0):
+        if not 1 <= hosts <= 254:
+            raise ValueError(f"hosts must be 1-254, not {hosts}")
+        self._host_of = {path: n % hosts for n, path in enumerate(files)}
+        self.servers = [CorpusServer({p: data for p, data in files.items() if self._host_of[p] == k}, latency,
+                                     host=f"127.0.0.{k + 1}") for k in range(hosts)]
+
+    def url(self, path: str) -> str:
+        return self.servers[self._host_of[path]].url(path)
+
+    def validators(self) -> list[tuple[str, str, str]]:
+        """(url, ETag, Last-Modified) of every feed: what a client that fetched them all once holds."""
+        return [(server.url(path), res.etag, res.last_modified)
+                for server in self.servers for path, res in server.resources.items()]
+
+    def take_counts(self) -> Counter[int]:
+        """Responses by status over every host since the last call."""
+        total: Counter[int] = Counter()
+        for server in self.servers:
+            total.update(server.take_counts())
+        return total
+
+    def __enter__(self) -> "HostedCorpus":
+        for server in self.servers:
+            server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for server in self.servers:
+            server.stop()
 
 
 def main() -> None:
