@@ -1,35 +1,56 @@
-"""The stages, in order. Read this first.
+"""The pipeline, every stage in order. Read this first.
 
-    ingest(source):  read    ingest/local.py (files)  or ingest/http.py + ingest/feed.py (feeds)
-                     tag     topics.py                 topic rules -> slugs
-                     dedup   dedup.py                  which stored story is this a copy of
-                     store   store.py                  one transaction per source batch (with terms.py's
-                                                       salient words, for related posts)
-    publish():       related related.py                related posts per entry
-                     render  publish.py                Atom, RSS, JSON Feed, index.html, OPML
-                     write   publish.py                atomic, only files that changed
+What comes in: a Config (config/) whose sources are folders or files (`path`)
+and feeds (`url`). What goes out: articles in the database, one `sources`
+row per source saying how its last read went, and the published files in
+feeds/ (Atom, RSS, JSON Feed, index.html, OPML).
+
+    stage    package   what happens to one source's batch
+    ingest   ingest/   a folder is read (local.py, one parser per kind of file); a feed is
+                       planned and fetched (remote.py over http.py) and parsed (feed.py, in
+                       parsing_pool.py's workers) -> ParseResults: articles, skips, warnings
+    enrich   enrich/   what XML cannot hold is scrubbed (normalize.py), topics tagged
+                       (topics.py); salient terms (terms.py) come with the parse
+    dedup    dedup/    which stored story each article is a copy of (detect.py)
+    storage  storage/  the batch, its files' states and the source's new row: one transaction
+    publish  publish/  related posts, then every feed rendered and written atomically,
+                       only the files that changed (render.py)
+
+Three entry points share that one path, so a source's row is the same
+whichever of them read it:
+
+    run --once    ingest_all    folders in turn, feeds fetched on threads, then publish()
+    ingest PATH   ingest_path   a file or folder; a configured source's whole folder is
+                                read exactly as the source's own runs read it
+    the daemon    ingest_one    one source per scheduled job, on its long-lived fetcher
+
+Each ends in store_batch, whose transaction carries the source's row: a
+folder's decided by ingest/source_status.py, a feed's by ingest/remote.py.
 
 A source's failure is a value (IngestReport.error / .skipped), never an
-exception that stops the other sources. Our own bugs still raise.
+exception that stops the other sources. Our own bugs still raise; the daemon
+records one as the source's error (record_raised) and goes on.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from aggregator.config import Config, DedupConfig, SourceConfig
-from aggregator.models import Article, IngestReport, ParseResult, warning_line
 from aggregator.enrich.normalize import is_xml_safe, iso_utc, xml_safe
+from aggregator.enrich.topics import TopicRules
+from aggregator.ingest.source_status import status_after_read
+from aggregator.models import Article, FileState, IngestReport, ParseResult
 from aggregator.redact import redact
 from aggregator.storage.store import Store
-from aggregator.enrich.topics import TopicRules
 
 if TYPE_CHECKING:
     from aggregator.ingest.local import ParseOptions
+    from aggregator.ingest.remote import FetchOutcome
 
 log = logging.getLogger("aggregator")
 MAX_SKIP_LINES = 50  # per batch: a folder of 100,000 junk files is not 100,000 log lines
@@ -42,52 +63,69 @@ def topic_rules(config: Config) -> TopicRules:
 
 
 def parse_options(config: Config) -> "ParseOptions":
-    from aggregator.ingest.local import ParseOptions
+    from aggregator.ingest.local import ParseOptions  # lazily: a feeds-only refresh never reads files
 
     return ParseOptions(known_categories=config.ingest.known_categories, max_entries=config.ingest.max_entries)
 
 
-def ingest_source(config: Config, store: Store, source: SourceConfig,
-                  rules: TopicRules | None = None, progress: Progress | None = None) -> IngestReport:
-    """Read one configured source and store what it yields as one batch."""
-    rules = rules or topic_rules(config)
-    if source.path is None:
-        from aggregator.ingest.remote import fetch_source  # lazily: HTTP and feedparser are slow to import
-
-        return store_fetched(config, store, fetch_source(config, store, source), rules, progress)
-    from aggregator.ingest.local import read_local_source  # lazily: a feeds-only refresh never reads files
-
-    results = read_local_source(source.path, source.name, parse_options(config),
-                                config.ingest.max_file_size, source.include, source.exclude,
-                                known=store.file_states(source.name))
-    report = store_results(store, source.name, results, rules, progress, config.dedup.threshold)
-    save_source_status(store, source, report)
-    return report
+# --- the entry points: run --once, ingest PATH, the daemon's job ---
 
 
-def save_source_status(store: Store, source: SourceConfig, report: IngestReport) -> None:
-    """A source's status for `aggregator sources` and /healthz after a read: a folder's after every
-    read (run --once and the daemon alike), any source's after a read that raised. A fetched feed's
-    usual state goes into its batch's own transaction instead (ingest/remote.py)."""
-    now = iso_utc(datetime.now(timezone.utc).replace(microsecond=0))
-    fields = {"kind": source.kind, "location": source.location, "last_fetch": now,
-              "warning": warning_line(report.warnings)}
-    if report.error:
-        count = (store.source_state(source.name).get("error_count") or 0) + 1
-        store.save_source_state(source.name, status="error", last_error=report.error, error_count=count, **fields)
-    else:
-        store.save_source_state(source.name, status="ok", last_success=now, last_error=None, error_count=0,
-                                **fields)
+def ingest_all(config: Config, store: Store, honour_schedule: bool = False) -> list[IngestReport]:
+    """Every enabled source: local ones in turn, remote ones fetched concurrently.
+
+    `honour_schedule` skips remote sources that are not due; `run --once`
+    fetches them all (conditional GET still makes it cheap). Reports come
+    back in config order; sources not due have none.
+    """
+    rules = topic_rules(config)
+    enabled = [s for s in config.sources if s.enabled]
+    reports = {s.name: read_folder(config, store, s, rules) for s in enabled if s.path is not None}
+    remote = [s for s in enabled if s.path is None]
+    if remote:
+        reports.update(ingest_remote(config, store, remote, rules, honour_schedule))
+    return [reports[s.name] for s in enabled if s.name in reports]
+
+
+def ingest_remote(config: Config, store: Store, sources: list[SourceConfig], rules: TopicRules,
+                  honour_schedule: bool = False) -> dict[str, IngestReport]:
+    """Fetch and parse on threads (bounded overall and per host); store each batch on this thread."""
+    from urllib.parse import urlsplit
+
+    from aggregator.ingest.concurrency import run_bounded
+    from aggregator.ingest.remote import new_fetcher, plan_from_store, run_fetch  # lazily: HTTP is slow to import
+
+    states = store.source_states()  # one query for all sources, not one each
+    jobs = [plan_from_store(config, store, s, honour_schedule=honour_schedule, state=states.get(s.name, {}))
+            for s in sources]
+    reports: dict[str, IngestReport] = {}
+    with new_fetcher(config) as fetcher:
+        for finished in run_bounded(jobs, key=lambda j: (urlsplit(j.url).hostname or "").lower(),
+                                    work=lambda j: run_fetch(j, fetcher),
+                                    limit=config.fetch.concurrency, per_key=config.fetch.per_host):
+            outcomes = [o for _job, o in finished if not (o.skipped and not o.results)]  # not due: nothing
+            with store.one_commit():  # every feed that finished meanwhile
+                stored = [(o, store_outcome(config, store, o, rules)) for o in outcomes]
+            for outcome, report in stored:  # logged once committed
+                log_fetched(outcome.source, outcome.note, report)
+                reports[outcome.source] = report
+    return reports
 
 
 def ingest_path(config: Config, store: Store, path: Path,
                 rules: TopicRules | None = None, progress: Progress | None = None) -> IngestReport:
-    """Ad hoc ingest of a file or folder; it belongs to the configured source that contains it."""
+    """Ad hoc ingest of a file or folder; it belongs to the configured source that contains it.
+
+    A source's whole folder (or file) is that source's read, its row included;
+    a part of it says nothing about the rest, so it leaves the row alone.
+    """
     from aggregator.ingest.local import read_local_source
 
+    rules = rules or topic_rules(config)
     source = source_for_path(config, path)
-    if source is not None:
-        rules = rules or topic_rules(config)
+    if source is not None and source.path is not None and path.resolve() == source.path.resolve():
+        return read_folder(config, store, source, rules, progress)
+    if source is not None and source.path is not None:
         # Ids relative to the source's root: the same ids the source's own runs give, so one copy.
         root = source.path if source.path.is_dir() else source.path.parent
         results = read_local_source(path, source.name, parse_options(config), config.ingest.max_file_size,
@@ -97,7 +135,51 @@ def ingest_path(config: Config, store: Store, path: Path,
     name = f"local:{path.resolve().name if path.is_dir() else path.resolve().parent.name}"
     results = read_local_source(path, name, parse_options(config), config.ingest.max_file_size,
                                 known=store.file_states(name))
-    return store_results(store, name, results, rules or topic_rules(config), progress, config.dedup.threshold)
+    return store_results(store, name, results, rules, progress, config.dedup.threshold)
+
+
+@dataclass(frozen=True)
+class SourceTurn:
+    """One source's turn through the pipeline, as the daemon logs it."""
+
+    report: IngestReport | None  # None: a feed not fetched this time, `skip` says why
+    http_status: int | None = None  # a feed's answer; None for a folder
+    note: str = ""  # a feed's answer for the log ("HTTP 200 in 0.12s")
+    skip: str | None = None
+
+
+def ingest_one(config: Config, store: Store, source: SourceConfig, rules: TopicRules, fetcher: Any, *,
+               due_by: datetime | None = None, progress: Progress | None = None) -> SourceTurn:
+    """One source start to end on this thread, with the caller's fetcher (the daemon's job).
+
+    With `due_by` a feed that is not due by then, backing off, gone or told to
+    wait is not fetched. Without it only gone and Retry-After stop a fetch,
+    and the report says so as its error.
+    """
+    if source.path is not None:
+        return SourceTurn(read_folder(config, store, source, rules, progress))
+    from aggregator.ingest.remote import plan_from_store, run_fetch
+
+    job = plan_from_store(config, store, source, honour_schedule=due_by is not None, now=due_by)
+    if job.skip and job.quiet_skip:
+        return SourceTurn(None, skip=job.skip)
+    outcome = run_fetch(job, fetcher)
+    return SourceTurn(store_outcome(config, store, outcome, rules, progress), outcome.http_status, outcome.note)
+
+
+def ingest_source(config: Config, store: Store, source: SourceConfig,
+                  rules: TopicRules | None = None, progress: Progress | None = None) -> IngestReport:
+    """One configured source now, a feed on a fetcher of its own and logged as run --once logs it."""
+    rules = rules or topic_rules(config)
+    if source.path is not None:
+        return read_folder(config, store, source, rules, progress)
+    from aggregator.ingest.remote import new_fetcher
+
+    with new_fetcher(config) as fetcher:
+        turn = ingest_one(config, store, source, rules, fetcher, progress=progress)
+    assert turn.report is not None  # without due_by every skip is reported
+    log_fetched(source.name, turn.note, turn.report)
+    return turn.report
 
 
 def count_files(config: Config, path: Path) -> int:
@@ -120,25 +202,85 @@ def source_for_path(config: Config, path: Path) -> SourceConfig | None:
     return None
 
 
+# --- stage 1, ingest: a folder read, a feed's outcome stored, a failure recorded ---
+
+
+def read_folder(config: Config, store: Store, source: SourceConfig, rules: TopicRules,
+                progress: Progress | None = None) -> IngestReport:
+    """A configured folder (or file): what changed is read and stored with the source's new row."""
+    from aggregator.ingest.local import read_local_source
+
+    assert source.path is not None
+    results = read_local_source(source.path, source.name, parse_options(config), config.ingest.max_file_size,
+                                source.include, source.exclude, known=store.file_states(source.name))
+    report, batch = gather(source.name, results, progress)
+    row = status_after_read(source, report, store.source_state(source.name), _now())
+    return store_batch(store, report, batch, rules, config.dedup.threshold, source_state=row)
+
+
+def store_outcome(config: Config, store: Store, outcome: "FetchOutcome", rules: TopicRules,
+                  progress: Progress | None = None) -> IngestReport:
+    """A feed's outcome and its new state (ingest/remote.py decided it) in one transaction."""
+    return store_results(store, outcome.source, outcome, rules, progress, config.dedup.threshold,
+                         source_state=outcome.state)
+
+
+def record_raised(store: Store, source: SourceConfig, report: IngestReport) -> None:
+    """A source whose read raised (our bug, which the daemon survives; `report.error` says what):
+    its row says so as for any failure, so `aggregator sources` and /healthz show it failed, not pending."""
+    store.save_source_state(source.name, **status_after_read(source, report, store.source_state(source.name),
+                                                             _now()))
+
+
+def log_fetched(source: str, note: str, report: IngestReport) -> None:
+    """One line per fetch at info level: what the server said and what was stored.
+
+    A failure is not raised to a warning here: the command that asked reports each failing
+    source once, in its own words (the CLI's `error:` line, the daemon's fetch line).
+    """
+    skipped = f", {len(report.skipped)} skipped" if report.skipped else ""
+    log.info("%s: %s; %d new, %d updated, %d unchanged%s%s", source, note, report.new, report.updated,
+             report.unchanged, skipped, f"; error: {report.error}" if report.error else "")
+
+
+def _now() -> str:
+    return iso_utc(datetime.now(timezone.utc).replace(microsecond=0))
+
+
+# --- stages 2-4: gather a batch, enrich it, dedup it, store it ---
+
+
+@dataclass
+class Batch:
+    """One source's parse results gathered: its articles, and what the parse already computed for them."""
+
+    articles: dict[str, Article] = field(default_factory=dict)  # by id: a repeated entry counts once
+    fingerprints: dict = field(default_factory=dict)  # dedup fingerprints the parsing worker computed
+    tags: dict[str, list[str]] = field(default_factory=dict)  # and topic slugs
+    files: list[FileState] = field(default_factory=list)  # local files' new states, stored with their articles
+
+
 def store_results(store: Store, source: str, results: Iterable[ParseResult],
                   rules: TopicRules, progress: Progress | None = None,
                   dedup_threshold: float = DedupConfig.threshold,
                   source_state: dict | None = None) -> IngestReport:
-    """Tag and cluster every article, then write the whole batch in one transaction.
+    """gather, then store_batch: tag and cluster every article, write the batch in one transaction."""
+    report, batch = gather(source, results, progress)
+    return store_batch(store, report, batch, rules, dedup_threshold, source_state)
 
-    `source_state` (a remote source's new ETag, status, next due time) goes
-    into that same transaction.
+
+def gather(source: str, results: Iterable[ParseResult],
+           progress: Progress | None = None) -> tuple[IngestReport, Batch]:
+    """Every ParseResult of one source folded into its report and its batch.
+
+    What a parser skipped, read in spite of, or caught is logged here, in the main process.
     """
-    report = IngestReport(source=source)
-    batch: dict[str, Article] = {}
-    fingerprints: dict = {}  # dedup fingerprints the parsing worker already computed
-    done_tags: dict[str, list[str]] = {}  # and topic slugs
-    files = []  # local files' new states, stored in the same transaction as their articles
+    report, batch = IngestReport(source=source), Batch()
     for result in results:
         for skipped in result.skipped[:max(0, MAX_SKIP_LINES - len(report.skipped))]:
             log.warning("%s: skipped %s: %s", source, skipped.origin, skipped.reason)
         report.skipped.extend(result.skipped)
-        for warning in result.warnings:  # what a parser read in spite of a problem; logged here, in the main process
+        for warning in result.warnings:
             log.warning("%s: %s", source, warning)
         report.warnings.extend(result.warnings)
         for trace in result.tracebacks:  # of what a parser caught at a unit's boundary (skipped or error)
@@ -146,81 +288,48 @@ def store_results(store: Store, source: str, results: Iterable[ParseResult],
         if result.error:
             report.error = result.error
         for article in result.articles:
-            batch[article.id] = article
-        fingerprints.update(result.fingerprints)
-        done_tags.update(result.tags)
+            batch.articles[article.id] = article
+        batch.fingerprints.update(result.fingerprints)
+        batch.tags.update(result.tags)
         if result.file is not None:
-            files.append(result.file)
+            batch.files.append(result.file)
         report.unchanged += result.unchanged
         if progress:
             progress(1)
-    pruned = store.pruned_ids(batch)  # retention removed them; a feed still listing them must not revive them
-    articles = [a for a in batch.values() if a.id not in pruned]
+    return report, batch
+
+
+def store_batch(store: Store, report: IngestReport, batch: Batch, rules: TopicRules,
+                dedup_threshold: float = DedupConfig.threshold,
+                source_state: dict[str, Any] | None = None) -> IngestReport:
+    """Enrich, dedup and store one gathered batch; `source_state` (the source's new row) goes
+    into the same transaction, so a stored ETag or status never covers articles that were not stored."""
+    pruned = store.pruned_ids(batch.articles)  # retention removed them; a feed still listing them must not revive them
+    articles = [a for a in batch.articles.values() if a.id not in pruned]
     for article in articles:
         scrub(article)
-    tags = {a.id: done_tags[a.id] if a.id in done_tags else rules.tags(a) for a in articles}
+    tags = {a.id: batch.tags[a.id] if a.id in batch.tags else rules.tags(a) for a in articles}
     for article in articles:
         article.topics = tags[article.id]
-    if not articles and not files and not source_state:
-        return _finish(report, source)  # nothing to write (e.g. an unscheduled 304): no transaction at all
+    if not articles and not batch.files and not source_state:
+        return _finish(report)  # nothing to write (e.g. an unscheduled 304): no transaction at all
     dedup_rows = None
     if articles:  # a 304 that only moves the source's state needs no dedup, and no numpy import (0.2 s)
         from aggregator.dedup.detect import Deduplicator
 
-        dedup_rows = Deduplicator(store, dedup_threshold).assign(articles, fingerprints)  # sets article.cluster_id
-    outcome = store.write_articles(articles, tags, dedup_rows, files=files,
-                                   source_state=(source, source_state) if source_state else None)
+        dedup_rows = Deduplicator(store, dedup_threshold).assign(articles, batch.fingerprints)  # sets cluster_id
+    outcome = store.write_articles(articles, tags, dedup_rows, files=batch.files,
+                                   source_state=(report.source, source_state) if source_state else None)
     report.new, report.updated = outcome.new, outcome.updated
     report.unchanged += outcome.unchanged
-    return _finish(report, source)
+    return _finish(report)
 
 
-def _finish(report: IngestReport, source: str) -> IngestReport:
+def _finish(report: IngestReport) -> IngestReport:
     if len(report.skipped) > MAX_SKIP_LINES:
-        log.warning("%s: skipped %d more inputs (not listed)", source, len(report.skipped) - MAX_SKIP_LINES)
+        log.warning("%s: skipped %d more inputs (not listed)", report.source, len(report.skipped) - MAX_SKIP_LINES)
     log.debug("%s", report.summary())  # the CLI prints it; the daemon logs its own fetch line
     return report
-
-
-def ingest_all(config: Config, store: Store, honour_schedule: bool = False) -> list[IngestReport]:
-    """Every enabled source: local ones in turn, remote ones fetched concurrently.
-
-    `honour_schedule` (the daemon) skips remote sources that are not due;
-    `run --once` fetches them all (conditional GET still makes it cheap).
-    Reports come back in config order; sources not due have none.
-    """
-    rules = topic_rules(config)
-    enabled = [s for s in config.sources if s.enabled]
-    reports = {s.name: ingest_source(config, store, s, rules) for s in enabled if s.path is not None}
-    remote = [s for s in enabled if s.path is None]
-    if remote:
-        reports.update(ingest_remote(config, store, remote, rules, honour_schedule))
-    return [reports[s.name] for s in enabled if s.name in reports]
-
-
-def ingest_remote(config: Config, store: Store, sources: list[SourceConfig], rules: TopicRules,
-                  honour_schedule: bool = False) -> dict[str, IngestReport]:
-    """Fetch and parse on threads (bounded overall and per host); store each batch on this thread."""
-    from urllib.parse import urlsplit
-
-    from aggregator.ingest.concurrency import run_bounded
-    from aggregator.ingest.remote import new_fetcher, plan_from_store, run_fetch
-
-    states = store.source_states()  # one query for all sources, not one each
-    jobs = [plan_from_store(config, store, s, honour_schedule=honour_schedule, state=states.get(s.name, {}))
-            for s in sources]
-    reports: dict[str, IngestReport] = {}
-    with new_fetcher(config) as fetcher:
-        for finished in run_bounded(jobs, key=lambda j: (urlsplit(j.url).hostname or "").lower(),
-                                    work=lambda j: run_fetch(j, fetcher),
-                                    limit=config.fetch.concurrency, per_key=config.fetch.per_host):
-            outcomes = [o for _job, o in finished if not (o.skipped and not o.results)]  # not due: nothing
-            with store.one_commit():  # every feed that finished meanwhile
-                stored = [(o, store_outcome(config, store, o, rules)) for o in outcomes]
-            for outcome, report in stored:  # logged once committed
-                log_fetched(outcome, report)
-                reports[outcome.source] = report
-    return reports
 
 
 TEXT_FIELDS = ("title", "site", "url", "guid", "summary", "text", "content_html", "image", "origin")
@@ -245,30 +354,7 @@ def scrub(article: Article) -> None:
     article.origin = redact(article.origin)  # a feed URL's login must not reach a published <source url>
 
 
-def store_fetched(config: Config, store: Store, outcome, rules: TopicRules,
-                  progress: Progress | None = None) -> IngestReport:
-    """store_outcome, then its log line."""
-    report = store_outcome(config, store, outcome, rules, progress)
-    log_fetched(outcome, report)
-    return report
-
-
-def store_outcome(config: Config, store: Store, outcome, rules: TopicRules,
-                  progress: Progress | None = None) -> IngestReport:
-    """A remote source's outcome and its new state in one transaction."""
-    return store_results(store, outcome.source, outcome, rules, progress, config.dedup.threshold,
-                         source_state=outcome.state)
-
-
-def log_fetched(outcome, report: IngestReport) -> None:
-    """One line per fetch at info level: what the server said and what was stored.
-
-    A failure is not raised to a warning here: the command that asked reports each failing
-    source once, in its own words (the CLI's `error:` line, the daemon's fetch line).
-    """
-    skipped = f", {len(report.skipped)} skipped" if report.skipped else ""
-    log.info("%s: %s; %d new, %d updated, %d unchanged%s%s", outcome.source, outcome.note,
-            report.new, report.updated, report.unchanged, skipped, f"; error: {report.error}" if report.error else "")
+# --- stage 5: publish; and re-tagging what is stored ---
 
 
 def publish(config: Config, store: Store, force: bool = False):

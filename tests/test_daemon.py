@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from aggregator.app.daemon import DebouncedRunner, InstanceLock, AlreadyRunning, RepeatFilter
+from aggregator.app.daemon_logging import RepeatFilter
+from aggregator.app.debounce import DebouncedRunner
+from aggregator.app.instance import AlreadyRunning, InstanceLock
 from aggregator.models import Article
 from aggregator.storage.store import Store
 

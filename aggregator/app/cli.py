@@ -249,7 +249,7 @@ def _echo_report(ctx: Context, report) -> None:
 @pass_context
 def serve(ctx: Context) -> None:
     """Only serve feeds/ over HTTP ([server] listen), without fetching; Ctrl-C stops it."""
-    from aggregator.app.daemon import database_health
+    from aggregator.app.health import database_health
     from aggregator.app.server import make_server
 
     config = ctx.config
@@ -480,7 +480,7 @@ def recover(ctx: Context) -> None:
     """
     import os
 
-    from aggregator.app.daemon import AlreadyRunning, InstanceLock
+    from aggregator.app.instance import AlreadyRunning, InstanceLock
     from aggregator.storage.faults import storage_fault
     from aggregator.storage.store import quick_check, salvage
 

@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 
 from aggregator.config import load_config
-from aggregator.app.daemon import health_report
+from aggregator.app.health import health_report
 from aggregator.storage.store import Store
 from helpers.daemon import write_config
 from helpers.feed_server import FeedServer, Reply
