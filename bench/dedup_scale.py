@@ -1,10 +1,13 @@
 """Time to dedup + tag + store N articles, and the cost of one new article at 1,000 vs N stored.
 
-Articles come from the eval templates (eval/generate.py): ~40% are syndicated
-copies, the rest distinct stories on the same few subjects, so LSH buckets
-see realistic collisions. Batches of 500 per "source", as ingest writes them.
+Two corpora. `zipf` (the default): words drawn from a Zipf-distributed
+30,000-word vocabulary, 1-3 copies per story, so unrelated articles share only
+common-word shingles, as real news does. `templates`: the eval templates
+(eval/generate.py), a worst case in which every article on a subject shares
+sentence frames and so becomes an LSH candidate. Batches of 500 per "source",
+as ingest writes them.
 
-    .venv/bin/python bench/dedup_scale.py [--articles 100000]
+    .venv/bin/python bench/dedup_scale.py [--articles 100000] [--probes 200] [--corpus zipf|templates]
 """
 
 from __future__ import annotations
