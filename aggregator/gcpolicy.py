@@ -2,17 +2,16 @@
 
 An ingest allocates millions of short-lived containers (parsed entries,
 rows, token lists), almost none of them in reference cycles, so reference
-counting frees them and the cyclic collector finds nothing. CPython starts
-a collector pass every 700 net container allocations: in a first ingest of
-10,000 articles that was about 650 passes and 0.4-0.5 s of the main
-thread, and 30-40 us per article in a parse worker (bench/README.md). A
-pass every 10,000 allocations costs a few hundredths of that; the older
-generations keep their default pace.
+counting frees them and the cyclic collector finds nothing. CPython's
+default starts a collector pass every 700 net container allocations,
+hundreds of useless passes per first ingest; a pass every 10,000
+allocations costs a few hundredths of that. The older generations keep
+their default pace.
 
-The daemon's own process goes back to CPython's default: it lives for
-weeks and does a little work at a time, so there the collector costs next
-to nothing, while the garbage a 10,000 threshold lets pile up showed as
-5-10 MiB more resident memory over an hour of cycles (bench/README.md).
+The daemon's own process keeps CPython's default: it lives for weeks and
+does a little work at a time, so there the collector costs next to
+nothing, while the garbage a 10,000 threshold lets pile up shows as more
+resident memory. Measurements: docs/decisions/0011-garbage-collector-pace.md.
 """
 
 from __future__ import annotations
