@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from aggregator.app.cli import cli
 from aggregator.config import ConfigError, config_path, load_config, parse_duration, parse_size
 
 
@@ -146,6 +148,29 @@ def test_a_user_agent_is_kept_as_written(tmp_path: Path) -> None:
 def test_bad_regex_is_reported_with_its_key(tmp_path: Path) -> None:
     found = problems(tmp_path, '[topics.world]\ntitle = "W"\nregex = ["(unclosed"]\n')
     assert "topics.world.regex: invalid regular expression" in found[0]
+
+
+@pytest.mark.parametrize("pattern", [r"\p{L}+stan\b", r"\bF-?16\X", r"(?|a(x)|b(y))c", r"\d++%"])
+def test_regex_rules_are_checked_by_the_engine_that_runs_them(tmp_path: Path, pattern: str) -> None:
+    """`regex`-only syntax (\\p{L}, \\X, branch reset, possessive) passes `aggregator check`, as tagging runs it."""
+    (tmp_path / "in").mkdir()
+    # TOML literal strings ('...') keep backslashes as written.
+    path = write(tmp_path, f'[[sources]]\nname = "a"\npath = "in"\n[topics.world]\nregex = [\'{pattern}\']\n')
+    assert load_config(path).topics[0].regex == (pattern,)
+    result = CliRunner().invoke(cli, ["-c", str(path), "check"])
+    assert result.exit_code == 0, result.output
+    assert "ok: 1 sources, 1 topics" in result.output
+
+
+@pytest.mark.parametrize("pattern, expected", [
+    (r"\p{Nope}", "invalid regular expression"),  # an unknown property: the engine says so
+    (r"(?V1)a", "invalid regular expression"),  # a dialect the rules do not run in
+    (r"(\p{L}+\s?)*$", "repeats a repetition"),  # nested quantifiers, in regex-only syntax
+])
+def test_a_bad_regex_rule_names_its_topic_and_key(tmp_path: Path, pattern: str, expected: str) -> None:
+    found = problems(tmp_path, f"[topics.middle-east]\nregex = ['ok', '{pattern}']\n")
+    assert len(found) == 1 and found[0].startswith(f"{tmp_path / 'config.toml'}: topics.middle-east.regex: ")
+    assert expected in found[0]
 
 
 def test_non_utf8_config_is_a_clear_error(tmp_path: Path) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 
 from aggregator.config import TopicConfig
-from aggregator.models import Article
+from aggregator.config.topic_regex import checked_rule, compile_rule
 from aggregator.enrich.topics import TopicRules
+from aggregator.models import Article
 
 
 def art(title: str, text: str = "", categories: list[str] | None = None, source: str = "s") -> Article:
@@ -49,6 +50,15 @@ def test_categories_regex_sources_and_exclude() -> None:
     assert tags(only, art("Gaza", source="wire")) == ["t"]
     excl = TopicConfig(slug="t", title="T", keywords=("iraq",), exclude=("football",))
     assert tags(excl, art("Iraq's football team wins")) == []
+
+
+def test_a_regex_rule_runs_as_the_config_check_accepted_it() -> None:
+    """One engine: `regex`-only syntax that `aggregator check` accepts is what tagging runs."""
+    topic = TopicConfig(slug="t", title="T", regex=(checked_rule(r"\p{L}+stan\b"),))
+    assert tags(topic, art("Elections in Kazakhstan")) == ["t"]
+    assert tags(topic, art("Elections in Kenya")) == []
+    [compiled] = TopicRules((topic,)).topics[0].regexes
+    assert (compiled.pattern, compiled.flags) == (r"\p{L}+stan\b", compile_rule(r"\p{L}+stan\b").flags)
 
 
 def test_min_score_weighs_title_over_body() -> None:

@@ -22,9 +22,9 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from aggregator.config import Config, SourceConfig
+from aggregator.config import AUTO_MIN, Config, SourceConfig
 
-DEFAULT_INTERVAL = 900.0      # a source whose interval is "auto": its stored next_due decides whether a run fetches
+DEFAULT_INTERVAL = AUTO_MIN   # a source whose interval is "auto": its stored next_due decides whether a run fetches
 MAX_JITTER = 60.0             # seconds; jitter is 10% of the interval up to this
 RETENTION_EVERY = 3600.0      # time-based pruning happens even when nothing is fetched
 MAX_WORKERS = 8

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
+from aggregator import config
 from aggregator.config import TopicConfig
 from aggregator.models import Article
 from aggregator.enrich.normalize import fold_for_matching, word_token_chunks
@@ -27,7 +28,7 @@ BODY_WEIGHT = 1.0
 CATEGORY_WEIGHT = 2.0
 REGEX_WEIGHT = 1.0
 SOURCE_TOPIC_WEIGHT = 100.0
-REGEX_TIMEOUT = 0.25  # seconds per rule and text; config.py already refuses (a+)+-style rules
+REGEX_TIMEOUT = 0.25  # seconds per rule and text; config/topic_regex.py already refuses (a+)+-style rules
 
 log = logging.getLogger("aggregator")
 
@@ -222,12 +223,9 @@ class CompiledTopic:
 
 
 def _user_regexes(patterns: tuple[str, ...]) -> list[regex.Pattern]:
-    """The `regex` module, not `re`: a user's pattern may backtrack, and only `regex` has a timeout."""
-    if not patterns:
-        return []
-    import regex  # imported here: 15 ms that configs without regex rules never pay
-
-    return [regex.compile(p, regex.I | regex.V0) for p in patterns]
+    """Compiled as `aggregator check` judged them (config/topic_regex.py: the `regex` package,
+    which has a timeout); a config without regex rules never loads it."""
+    return [config.topic_regex.compile_rule(p) for p in patterns]
 
 
 def _bounded_search(pattern: regex.Pattern, text: str) -> bool:

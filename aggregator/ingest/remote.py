@@ -40,15 +40,13 @@ from html.parser import HTMLParser
 from typing import Any, Iterator
 from urllib.parse import urljoin
 
-from aggregator.config import Config, IngestConfig, SourceConfig
+from aggregator.config import AUTO_DEFAULT, AUTO_MAX, AUTO_MIN, Config, IngestConfig, SourceConfig
 from aggregator.models import Article, ParseResult, warning_line
 from aggregator.enrich.normalize import iso_utc
 from aggregator.ingest.netguard import NetPolicy
 
 log = logging.getLogger("aggregator")
 
-AUTO_DEFAULT = 3600.0  # interval = "auto" before we have learned anything
-AUTO_MIN, AUTO_MAX = 15 * 60.0, 24 * 3600.0
 CACHE_STRETCH_MAX = 24 * 3600.0  # Cache-Control / Expires never push a source further out than this
 BACKOFF_CAP = 24 * 3600.0
 NOT_FEED_TYPES = ("image/", "audio/", "video/", "font/", "application/pdf", "application/zip",
