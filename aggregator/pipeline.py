@@ -148,9 +148,9 @@ class SourceTurn:
     skip: str | None = None
 
 
-def ingest_one(config: Config, store: Store, source: SourceConfig, rules: TopicRules, fetcher: Any, *,
+def ingest_one(config: Config, store: Store, source: SourceConfig, rules: TopicRules, fetcher: Any = None, *,
                due_by: datetime | None = None, progress: Progress | None = None) -> SourceTurn:
-    """One source start to end on this thread, with the caller's fetcher (the daemon's job).
+    """One source start to end on this thread, a feed on the caller's fetcher (the daemon's job).
 
     With `due_by` a feed that is not due by then, backing off, gone or told to
     wait is not fetched. Without it only gone and Retry-After stop a fetch,
@@ -163,6 +163,7 @@ def ingest_one(config: Config, store: Store, source: SourceConfig, rules: TopicR
     job = plan_from_store(config, store, source, honour_schedule=due_by is not None, now=due_by)
     if job.skip and job.quiet_skip:
         return SourceTurn(None, skip=job.skip)
+    assert fetcher is not None, "a feed needs the caller's fetcher"
     outcome = run_fetch(job, fetcher)
     return SourceTurn(store_outcome(config, store, outcome, rules, progress), outcome.http_status, outcome.note)
 

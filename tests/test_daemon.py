@@ -389,3 +389,48 @@ def test_connections_are_kept_from_one_cycle_to_the_next(tmp_path: Path):
         assert len(set(site.peers)) <= 2, f"{len(set(site.peers))} connections for {site.requests} requests"
     finally:
         site.close()
+
+
+def test_a_folder_whose_read_raises_is_failed_then_recovers_as_a_feed_would(tmp_path: Path, monkeypatch, caplog):
+    """The daemon's job, in-process: a raise (our bug) is the source's error in its row, counted, logged
+    loudly once; the next good read clears it."""
+    import logging
+
+    from aggregator import pipeline
+    from aggregator.app.source_jobs import SourceJobs
+    from aggregator.app.thread_stores import ThreadStores
+    from aggregator.config import parse_config
+
+    write_article(tmp_path / "desk", "a.txt", "Desk story", 1)
+    config = parse_config({"storage": {"database": "d.db"}, "sources": [{"name": "Desk", "path": "desk"}]},
+                          tmp_path / "config.toml")
+    stores, published = ThreadStores(config.storage.database), []
+
+    def storage_fault(fault, name):
+        raise AssertionError(f"no storage fault expected: {fault}")
+
+    jobs = SourceJobs(lambda: (config, pipeline.topic_rules(config)), stores, storage_fault,
+                      lambda: published.append(1), lambda: False)
+
+    def parser_bug(*args, **kwargs):
+        raise ValueError("a parser bug")
+
+    caplog.set_level(logging.INFO, logger="aggregator.app.daemon")
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr("aggregator.ingest.local.read_local_source", parser_bug)
+            jobs.run("Desk")
+            jobs.run("Desk")
+            row = stores.get().source_state("Desk")
+            assert (row["status"], row["error_count"], row["last_success"]) == ("error", 2, None)
+            assert row["last_error"].startswith("ValueError: a parser bug (raised while fetching or parsing")
+        jobs.run("Desk")
+        row = stores.get().source_state("Desk")
+        assert (row["status"], row["error_count"], row["last_error"]) == ("ok", 0, None)
+        assert published == [1]
+    finally:
+        stores.close_all()
+        jobs.close()
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.getMessage().startswith("fetch Desk:")]
+    assert [level for level, _ in lines] == ["ERROR", "INFO", "WARNING"]
+    assert lines[1][1].endswith(" still failing") and lines[2][1].endswith(" recovered")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import feedparser
@@ -13,6 +15,10 @@ from click.testing import CliRunner
 from lxml import etree
 
 from aggregator.app.cli import cli
+from helpers.command import rss_channel
+from helpers.daemon import free_port, start_daemon, wait_for, write_config
+from helpers.daemon import write_article as daemon_article
+from helpers.feed_server import FeedServer, Reply
 from helpers.files import write_article
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -168,3 +174,102 @@ def test_every_command_has_useful_help() -> None:
     for command in ("run", "ingest", "publish", "articles", "topics", "check"):
         result = CliRunner().invoke(cli, [command, "--help"])
         assert result.exit_code == 0 and len(result.output.splitlines()) > 4, command
+
+
+# --- one ingest path: run --once, ingest PATH and the daemon record a source's row alike ---
+
+SOURCES = """
+[[sources]]
+name = "Desk"
+path = "desk"
+interval = "1h"
+
+[[sources]]
+name = "Capped desk"
+path = "capped"
+interval = "1h"
+
+[[sources]]
+name = "Missing desk"
+path = "missing"
+interval = "1h"
+
+[[sources]]
+name = "Wire"
+url = "{wire}"
+interval = "1h"
+
+[[sources]]
+name = "Dead wire"
+url = "{dead}"
+interval = "1h"
+"""
+ROW_FIELDS = ("kind", "location", "status", "last_error", "error_count", "warning", "http_status")
+
+
+def wire_feed(count: int) -> bytes:
+    items = "".join(f"<item><title>Wire story {n}</title><link>https://wire.example/{n}</link>"
+                    f"<guid>https://wire.example/{n}</guid><description>Harbour council story {n}.</description></item>"
+                    for n in range(count))
+    return rss_channel("Wire", items)
+
+
+def entry_project(project: Path, port: int, wire: str, dead: str) -> Path:
+    """Three local sources (one with a skipped file, one read past the entry cap, one whose folder is
+    missing) and two feeds (one fine, one answering 404)."""
+    daemon_article(project / "desk", "story.txt", "Harbour council story", 1)
+    (project / "desk" / "binary.txt").write_bytes(b"\x00\x01\x02\x03" * 100)  # skipped, one line
+    (project / "capped").mkdir(parents=True)
+    (project / "capped" / "saved.rss").write_bytes(wire_feed(8))  # past [ingest] max_entries: a warning
+    write_config(project, port, SOURCES.format(wire=wire, dead=dead), storage="[ingest]\nmax_entries = 5")
+    return project
+
+
+def source_rows(project: Path) -> dict[str, dict]:
+    """Each `sources` row as the three entry points must agree on it: times only as set or not, and the
+    project's own folder (each run has one) as <project>."""
+    with closing(sqlite3.connect(project / "data" / "test.db")) as db:
+        db.row_factory = sqlite3.Row
+        rows = [dict(row) for row in db.execute("SELECT * FROM sources")]
+
+    def same_everywhere(value: object) -> object:
+        return value.replace(str(project), "<project>") if isinstance(value, str) else value
+
+    return {row["name"]: {**{key: same_everywhere(row[key]) for key in ROW_FIELDS},
+                          "last_fetch": bool(row["last_fetch"]), "last_success": bool(row["last_success"])}
+            for row in rows}
+
+
+def test_run_once_ingest_and_a_daemon_cycle_record_the_same_source_rows(tmp_path: Path) -> None:
+    with FeedServer() as server:
+        server.routes["/wire.rss"] = Reply(200, wire_feed(3), {"Content-Type": "application/rss+xml"})
+        wire, dead = server.url("/wire.rss"), server.url("/dead.rss")  # nothing at /dead.rss: 404
+        port = free_port()
+        once, ingested, daemon_project = (entry_project(tmp_path / name, port, wire, dead)
+                                          for name in ("once", "ingest", "daemon"))
+
+        assert invoke(once, "run", "--once").exit_code == 2  # a source failed; the others were stored
+
+        for folder in ("desk", "capped"):  # every local source whose folder exists, as `ingest PATH`
+            assert invoke(ingested, "ingest", str(ingested / folder)).exit_code == 0
+
+        daemon = start_daemon(daemon_project, port)  # one cycle: every source runs once at start
+        try:
+            wait_for(lambda: all(s["last_fetch"] for s in daemon.health()["sources"]), what="one cycle",
+                     daemon=daemon)
+        finally:
+            assert daemon.stop() == 0
+
+    by_once = source_rows(once)
+    assert by_once["Desk"] == {"kind": "local", "location": "<project>/desk", "status": "ok", "last_error": None,
+                               "error_count": 0, "warning": None, "http_status": None, "last_fetch": True,
+                               "last_success": True}
+    assert "only the first 5 were read" in by_once["Capped desk"]["warning"]
+    assert by_once["Missing desk"]["status"] == "ok" and by_once["Missing desk"]["last_fetch"]  # read: nothing there
+    assert by_once["Wire"]["status"] == "ok" and by_once["Wire"]["http_status"] == 200
+    dead_row = by_once["Dead wire"]
+    assert (dead_row["status"], dead_row["error_count"], dead_row["http_status"]) == ("error", 1, 404)
+    assert dead_row["last_error"].startswith("HTTP 404") and dead_row["last_fetch"] and not dead_row["last_success"]
+
+    assert source_rows(daemon_project) == by_once
+    assert source_rows(ingested) == {name: by_once[name] for name in ("Desk", "Capped desk")}

@@ -16,9 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 from aggregator.app.cli import cli
-from aggregator.config import load_config
-from aggregator.pipeline import ingest_path, ingest_source
+from aggregator.config import SourceConfig, load_config
 from aggregator.ingest.local import file_key, local_article_id
+from aggregator.ingest.source_status import status_after_read
+from aggregator.models import IngestReport
+from aggregator.pipeline import ingest_path, ingest_source
 from aggregator.storage.store import Store
 from helpers.files import FIXTURES
 
@@ -160,6 +162,30 @@ def test_ad_hoc_ingest_of_a_file_in_a_source_uses_the_source_ids(drop: Path) -> 
     with Store(config.storage.database) as store:
         report = ingest_path(config, store, drop / "drop" / "kinds" / "10_jsonfeed.json")
         assert (report.source, report.new, report.unchanged, store.count()) == ("drop", 0, 2, GOOD_ARTICLES)
+
+
+def test_ad_hoc_ingest_of_a_whole_source_records_its_row_and_of_a_part_leaves_it(drop: Path) -> None:
+    config = load_config(drop / "config.toml")
+    with Store(config.storage.database) as store:
+        ingest_path(config, store, drop / "drop" / "kinds" / "10_jsonfeed.json")
+        assert store.source_state("drop") == {}  # a part says nothing about the rest of the folder
+        ingest_path(config, store, drop / "drop")
+        row = store.source_state("drop")
+    assert (row["status"], row["error_count"], row["last_error"]) == ("ok", 0, None)
+    assert row["last_fetch"] == row["last_success"] and row["kind"] == "local"
+
+
+def test_a_read_decides_the_source_row_as_a_value() -> None:
+    """status_after_read touches nothing: the same report and previous row give the same fields."""
+    source = SourceConfig(name="Desk", path=Path("/news/desk"))
+    when = "2026-01-02T03:04:05+00:00"
+    read = status_after_read(source, IngestReport("Desk", warnings=["a.json: capped"]), {"error_count": 3}, when)
+    assert read == {"kind": "local", "location": source.location, "last_fetch": when, "warning": "a.json: capped",
+                    "status": "ok", "last_success": when, "last_error": None, "error_count": 0}
+    failed = status_after_read(source, IngestReport("Desk", error="boom"), {"error_count": 3}, when)
+    assert (failed["status"], failed["last_error"], failed["error_count"]) == ("error", "boom", 4)
+    assert "last_success" not in failed and failed["warning"] is None  # the last success stays as stored
+    assert status_after_read(source, IngestReport("Desk", error="boom"), {}, when)["error_count"] == 1
 
 
 def invoke(project: Path, *args: str):

@@ -86,7 +86,8 @@ class SourceJobs:
         store: Store | None = None
         try:
             store = self.stores.get()
-            turn = pipeline.ingest_one(config, store, source, rules, self.fetcher(config), due_by=due_by(source))
+            fetcher = self.fetcher(config) if source.url else None  # a folder-only daemon never loads HTTP
+            turn = pipeline.ingest_one(config, store, source, rules, fetcher, due_by=due_by(source))
         except Exception as exc:  # a storage fault, or our bug (a parser that raised): the daemon goes on
             fault = self._fault(config, exc)
             if fault is not None:  # not the source's fault: it is fetched again once storage recovers
