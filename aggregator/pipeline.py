@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from aggregator.config import Config, DedupConfig, SourceConfig
-from aggregator.enrich.normalize import is_xml_safe, iso_utc, xml_safe
+from aggregator.enrich.dates import iso_utc
+from aggregator.enrich.text import is_xml_safe, xml_safe
 from aggregator.enrich.topics import TopicRules
 from aggregator.ingest.source_status import status_after_read
 from aggregator.models import Article, FileState, IngestReport, ParseResult

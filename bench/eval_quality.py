@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from aggregator.config import load_config  # noqa: E402
 from aggregator.models import Article, ParseResult  # noqa: E402
-from aggregator.enrich.normalize import content_hash, stable_id  # noqa: E402
+from aggregator.enrich.text import content_hash, stable_id  # noqa: E402
 from aggregator.pipeline import store_results, topic_rules  # noqa: E402
 from aggregator.publish.related import compute_related  # noqa: E402
 from aggregator.storage.store import Store  # noqa: E402

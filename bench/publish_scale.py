@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from aggregator.config import Config, PublishConfig, SiteConfig, StorageConfig, TopicConfig  # noqa: E402
 from aggregator.models import Article  # noqa: E402
-from aggregator.enrich.normalize import content_hash  # noqa: E402
+from aggregator.enrich.text import content_hash  # noqa: E402
 from aggregator.publish.render import publish  # noqa: E402
 from aggregator.storage.store import Store  # noqa: E402
 

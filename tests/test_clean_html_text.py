@@ -8,7 +8,8 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from aggregator.enrich.normalize import clean_html_to_text, html_to_text, sanitize_html
+from aggregator.enrich.html_text import clean_html_to_text, html_to_text
+from aggregator.enrich.sanitize import sanitize_html
 
 FEEDS = Path(__file__).parent / "feeds"
 
@@ -58,7 +59,7 @@ def _clean_text_reference(text: str) -> str:
 
 def test_clean_text_shortcuts_give_the_reference_text() -> None:
     """ASCII skips NFC, and text without double spaces or tabs skips the blank-run search."""
-    from aggregator.enrich.normalize import clean_text
+    from aggregator.enrich.text import clean_text
 
     rng = random.Random(11)
     pieces = ["a", "B", " ", "  ", "\t", " \t ", "\n", "\x0b", "\x00", "\x9b", "e\u0301", "\u00e9", "\u00a0", "x"]

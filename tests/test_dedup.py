@@ -13,9 +13,9 @@ from aggregator.dedup import detect as dedup
 from aggregator.dedup.clusters import also_reported_html
 from aggregator.dedup.detect import Deduplicator, body_hash
 from aggregator.models import Article, ParseResult
-from aggregator.enrich.normalize import content_hash
+from aggregator.enrich.text import content_hash
 from aggregator.pipeline import store_results
-from aggregator.enrich.normalize import canonical_url
+from aggregator.enrich.urls import canonical_url
 from aggregator.storage.store import MIGRATIONS, Store
 from aggregator.enrich.topics import TopicRules
 

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from aggregator.app.cli import cli
-from aggregator.enrich.normalize import safe_url
+from aggregator.enrich.urls import safe_url
 from aggregator.ingest.feed import parse_feed
 
 VERSION = "https://jsonfeed.org/version/1.1"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.models import Article
-from aggregator.enrich.normalize import fold_for_matching
+from aggregator.enrich.text import fold_for_matching
 from aggregator.ingest.html import extract_article_html
 from aggregator.ingest.local import ParseOptions, detect_kind, local_article_id, read_local_source
 from helpers.files import FIXTURES

@@ -91,7 +91,7 @@ def test_many_lists_computed_together_equal_one_by_one(tmp_path) -> None:
     from datetime import datetime, timedelta, timezone
 
     from aggregator.models import Article
-    from aggregator.enrich.normalize import content_hash
+    from aggregator.enrich.text import content_hash
 
     subjects = ["harbour strike", "grain exports", "chip plant", "heatwave warning", "rate decision"]
     articles = []

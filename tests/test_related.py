@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.models import Article, SiteRelated
-from aggregator.enrich.normalize import content_hash
+from aggregator.enrich.text import content_hash
 from aggregator.publish.related import MAX_TERMS, SEARCH_WINDOW, TermWindow, compute_related, related_posts
 from aggregator.storage.store import Store
 from aggregator.enrich.terms import decode, salient_words

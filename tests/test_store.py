@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.models import Article, SiteRelated
-from aggregator.enrich.normalize import content_hash
+from aggregator.enrich.text import content_hash
 from aggregator.storage import store as store_module
 from aggregator.storage.store import MIGRATIONS, Store
 

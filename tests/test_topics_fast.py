@@ -10,7 +10,7 @@ import pytest
 
 from aggregator.config import TopicConfig
 from aggregator.models import Article
-from aggregator.enrich.normalize import fold_for_matching
+from aggregator.enrich.text import fold_for_matching
 from aggregator.enrich.topics import TermPattern, TopicRules, words_of
 
 TOPICS = (
@@ -113,7 +113,7 @@ def _fold_reference(text: str) -> str:
               "\u201e": '"', "\u2013": "-", "\u2014": "-", "\u2212": "-"}
     text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     text = "".join(quotes.get(c, c) for c in text)
-    from aggregator.enrich.normalize import _SPACE_RE
+    from aggregator.enrich.text import _SPACE_RE
 
     return _SPACE_RE.sub(" ", text.lower()).strip()
 

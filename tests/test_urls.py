@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from aggregator.enrich import normalize
-from aggregator.enrich.normalize import canonical_url
+from aggregator.enrich.urls import canonical_url
 
 BASE = "https://example.com/world/story-123"
 

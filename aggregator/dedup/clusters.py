@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Iterable, Protocol
 
 from aggregator.models import Article
-from aggregator.enrich.normalize import safe_url
+from aggregator.enrich.urls import safe_url
 
 
 

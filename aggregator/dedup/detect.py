@@ -43,7 +43,8 @@ from typing import Protocol
 import numpy as np
 
 from aggregator.models import Article
-from aggregator.enrich.normalize import canonical_url, fold_for_matching, word_token_chunks, word_tokens
+from aggregator.enrich.text import fold_for_matching, word_token_chunks, word_tokens
+from aggregator.enrich.urls import canonical_url
 
 SHINGLE_WORDS = 3
 # 30 bands of 4 rows: a pair with Jaccard 0.5 shares a band with probability 0.86, one with 0.7

@@ -1,1 +1,24 @@
-"""enrich stage."""
+"""enrich stage: untrusted article fields in, safe and comparable values out.
+
+    text.py        published text (controls out, blanks folded), matching text
+                   (folded), word tokens, content hashes, ids, XML-safe text
+    html_text.py   HTML -> readable plain text
+    sanitize.py    untrusted HTML -> an allowlisted fragment with http(s) links (nh3)
+    urls.py        safe_url (http(s) only) and canonical_url (one dedup key per page)
+    url_syntax.py  w3lib's URL canonicalization and IDNA host names (loaded on first use)
+    dates.py       dates as stored: UTC, to the second, never absurd
+    topics.py      topic rules from the config -> the topics an article belongs to
+    terms.py       an article's salient words, what related posts match on
+
+The same functions run in a parse worker and in the main process.
+"""
+
+import importlib
+
+_SUBMODULES = {"dates", "html_text", "sanitize", "terms", "text", "topics", "url_syntax", "urls"}
+
+
+def __getattr__(name: str):  # PEP 562: a submodule loads on first use, so start-up stays small
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

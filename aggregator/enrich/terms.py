@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from aggregator.enrich.normalize import fold_for_matching, word_tokens
+from aggregator.enrich.text import fold_for_matching, word_tokens
 
 if TYPE_CHECKING:
     from aggregator.models import Article

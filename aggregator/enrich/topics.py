@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from aggregator import config
 from aggregator.config import TopicConfig
+from aggregator.enrich.text import fold_for_matching, word_token_chunks
 from aggregator.models import Article
-from aggregator.enrich.normalize import fold_for_matching, word_token_chunks
 
 if TYPE_CHECKING:
     import regex

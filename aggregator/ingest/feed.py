@@ -36,10 +36,11 @@ from typing import Any, Callable
 
 from aggregator.config import IngestConfig
 from aggregator.models import Article, ParseResult, Skipped
-from aggregator.enrich.normalize import (
-    clamp_date, clean_html_to_text, clean_text, content_hash, html_to_text, safe_url, sanitize_html, stable_id,
-    summarize,
-)
+from aggregator.enrich.dates import clamp_date
+from aggregator.enrich.html_text import clean_html_to_text, html_to_text
+from aggregator.enrich.sanitize import sanitize_html
+from aggregator.enrich.text import clean_text, content_hash, stable_id, summarize
+from aggregator.enrich.urls import safe_url
 
 ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.I)
 DOCTYPE = re.compile(rb"<!DOCTYPE[^>\[]*(\[.*?\]\s*)?>", re.I | re.S)

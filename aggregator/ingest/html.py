@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from aggregator.enrich.normalize import (
-    clamp_date, clean_html_to_text, clean_text, fold_for_matching, html_to_text, safe_url, sanitize_html,
-    sanitize_whole_page,
-)
+from aggregator.enrich.dates import clamp_date
+from aggregator.enrich.html_text import clean_html_to_text, html_to_text
+from aggregator.enrich.sanitize import sanitize_html, sanitize_whole_page
+from aggregator.enrich.text import clean_text, fold_for_matching
+from aggregator.enrich.urls import safe_url
 
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 PUBLISHED_META = ("article:published_time", "og:article:published_time", "datePublished",

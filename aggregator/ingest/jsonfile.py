@@ -13,9 +13,11 @@ from datetime import datetime
 from typing import Any, Callable
 
 from aggregator.models import Article, ParseResult
-from aggregator.enrich.normalize import (
-    clamp_date, clean_html_to_text, clean_text, content_hash, safe_url, sanitize_html, summarize,
-)
+from aggregator.enrich.dates import clamp_date
+from aggregator.enrich.html_text import clean_html_to_text
+from aggregator.enrich.sanitize import sanitize_html
+from aggregator.enrich.text import clean_text, content_hash, summarize
+from aggregator.enrich.urls import safe_url
 from aggregator.ingest.feed import MAX_ENTRIES, entry_name, is_json_feed, json_string, parse_feed, read_entries, skipped_for
 from aggregator.ingest.feed import _escape_text as paragraphs_html  # plain text -> <p> paragraphs, shared with feeds
 from aggregator.ingest.plaintext import NotAnArticle

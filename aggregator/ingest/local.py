@@ -26,7 +26,7 @@ from typing import Iterator
 from aggregator.config import IngestConfig
 from aggregator.ingest.encoding import UndecodableError, decode_text
 from aggregator.models import Article, FileState, LocalFile, ParseResult, Skipped
-from aggregator.enrich.normalize import clean_text, content_hash, paragraphs_to_html, stable_id, summarize
+from aggregator.enrich.text import clean_text, content_hash, paragraphs_to_html, stable_id, summarize
 from aggregator.ingest.plaintext import NotAnArticle, parse_plaintext
 
 log = logging.getLogger("aggregator")

@@ -15,7 +15,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterator
 
-from aggregator.enrich.normalize import clamp_date, clean_html_to_text, clean_text, safe_url, sanitize_html
+from aggregator.enrich.dates import clamp_date
+from aggregator.enrich.html_text import clean_html_to_text
+from aggregator.enrich.sanitize import sanitize_html
+from aggregator.enrich.text import clean_text
+from aggregator.enrich.urls import safe_url
 from aggregator.ingest.plaintext import NotAnArticle
 
 YAML_FENCE = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)

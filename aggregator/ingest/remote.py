@@ -42,7 +42,7 @@ from urllib.parse import urljoin
 
 from aggregator.config import AUTO_DEFAULT, AUTO_MAX, AUTO_MIN, Config, IngestConfig, SourceConfig
 from aggregator.models import Article, ParseResult, warning_line
-from aggregator.enrich.normalize import iso_utc
+from aggregator.enrich.dates import iso_utc
 from aggregator.ingest.netguard import NetPolicy
 
 log = logging.getLogger("aggregator")

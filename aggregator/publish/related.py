@@ -29,7 +29,7 @@ from typing import Iterable
 import numpy as np
 
 from aggregator.models import Article, RelatedCandidate, RelatedLink
-from aggregator.enrich.normalize import fold_for_matching
+from aggregator.enrich.text import fold_for_matching
 from aggregator.storage.store import Store
 from aggregator.enrich.terms import decode, encoded
 

@@ -40,7 +40,9 @@ from lxml import etree
 from aggregator import __version__
 from aggregator.config import Config, TopicConfig
 from aggregator.models import Article, RelatedLink
-from aggregator.enrich.normalize import safe_url, sanitize_html, xml_safe
+from aggregator.enrich.sanitize import sanitize_html
+from aggregator.enrich.text import xml_safe
+from aggregator.enrich.urls import safe_url
 from aggregator.dedup.clusters import ClusterView, also_reported_html, collapse_clusters
 from aggregator.publish.last_publish import PublishReport, orphan_pages, remember, unchanged_report
 from aggregator.publish.related import related_for_many

@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 
     from aggregator.dedup.detect import DedupRows, StoredDoc
     from aggregator.dedup.lsh_index import LshIndex, Query, Similar
-from aggregator.enrich.normalize import canonical_url, fold_for_matching, iso_utc
+from aggregator.enrich.dates import iso_utc
+from aggregator.enrich.text import fold_for_matching
+from aggregator.enrich.urls import canonical_url
 
 log = logging.getLogger("aggregator")
 

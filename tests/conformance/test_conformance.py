@@ -50,7 +50,8 @@ from lxml import etree
 
 from aggregator import pipeline
 from aggregator.config import parse_config
-from aggregator.enrich.normalize import clean_html_to_text, html_to_text, sanitize_html
+from aggregator.enrich.html_text import clean_html_to_text, html_to_text
+from aggregator.enrich.sanitize import sanitize_html
 from aggregator.ingest import feed
 from aggregator.storage.store import Store
 from .report import ROWS, Row

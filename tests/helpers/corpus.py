@@ -17,7 +17,7 @@ from pathlib import Path
 from aggregator import pipeline
 from aggregator.config import Config, load_config
 from aggregator.models import Article, SiteRelated
-from aggregator.enrich.normalize import content_hash
+from aggregator.enrich.text import content_hash
 from aggregator.storage.store import Store
 from .files import BASIC_CONFIG, SAMPLES
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from aggregator.config import ConfigError, TopicConfig, load_config, parse_config
 from aggregator.models import Article
-from aggregator.enrich.normalize import canonical_url, safe_url
+from aggregator.enrich.urls import canonical_url, safe_url
 from aggregator.ingest.plaintext import NotAnArticle, parse_plaintext
 from aggregator.enrich.topics import TopicRules
 
