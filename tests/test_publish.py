@@ -12,7 +12,9 @@ from lxml import etree
 
 from aggregator import pipeline
 from aggregator.config import Config
-from aggregator.publish.render import page_name, publish, write_if_changed
+from aggregator.publish.files import write_if_changed
+from aggregator.publish.names import page_name
+from aggregator.publish.render import publish
 from aggregator.storage.store import Store
 from helpers.atom import atom_errors
 from helpers.corpus import REMOTE_ID, build_store, make_config, published_corpus

@@ -294,7 +294,7 @@ def publish(ctx: Context, force: bool) -> None:
 def articles(ctx: Context, topic: str | None, search: str | None, source: str | None,
              limit: int, as_json: bool) -> None:
     """List stored articles, newest first."""
-    from aggregator.publish.render import article_link
+    from aggregator.publish.names import article_link
     from aggregator.publish.related import related_for_many
 
     config = ctx.config
@@ -390,7 +390,7 @@ def _clip(text: str, width: int) -> str:
 @pass_context
 def topics(ctx: Context, as_json: bool) -> None:
     """Each topic with its article count and feed files."""
-    from aggregator.publish.render import ALL_TOPIC, feed_path, feed_url
+    from aggregator.publish.names import ALL_TOPIC, feed_path, feed_url
 
     config = ctx.config
     with ctx.store() as store:

@@ -46,7 +46,7 @@ from aggregator.app.thread_stores import ThreadStores
 from aggregator.config import Config, ConfigError, load_config
 from aggregator.enrich.topics import TopicRules
 from aggregator.gcpolicy import usual_passes
-from aggregator.publish.render import ALL_TOPIC, feed_url
+from aggregator.publish.names import ALL_TOPIC, feed_url
 from aggregator.storage.faults import StorageFault, storage_fault
 from aggregator.storage.store import BUSY_TIMEOUT_MS
 
