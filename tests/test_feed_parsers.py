@@ -1,6 +1,6 @@
 """feedparser-rs on the hot path, feedparser as the reference: do they publish the same thing?
 
-ingest/feed.py hands a feed to feedparser-rs only in the plain case and
+ingest/feed_fast.py hands a feed to feedparser-rs only in the plain case and
 falls back to feedparser otherwise (tests/conformance/ checks the same over
 feeds from other projects' test suites). Over every feed fixture we have (the
 real-world-style ones in tests/feeds/realworld/ and the format fixtures),
@@ -16,7 +16,7 @@ from pathlib import Path
 import lxml.html
 import pytest
 
-from aggregator.ingest import feed
+from aggregator.ingest import feed, feed_fast
 
 FEEDS = Path(__file__).parent / "feeds"
 FIXTURES = sorted(p for p in [*FEEDS.glob("*.xml"), *FEEDS.glob("*.rdf"), *(FEEDS / "realworld").iterdir()])
@@ -61,20 +61,20 @@ def canonical_html(fragment: str) -> str:
 def test_fast_and_reference_parsers_publish_the_same_articles(path: Path, monkeypatch) -> None:
     data = path.read_bytes()
     ours = published(data)
-    monkeypatch.setattr(feed, "_fast_parse", lambda data, content_type: None)
+    monkeypatch.setattr(feed_fast, "parse_if_plain", lambda data, content_type: None)
     reference = published(data)
     assert ours == reference
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=[p.name for p in FIXTURES])
 def test_routing_is_as_documented(path: Path) -> None:
-    took_fast_path = feed._fast_parse(path.read_bytes(), None) is not None
+    took_fast_path = feed_fast.parse_if_plain(path.read_bytes(), None) is not None
     assert took_fast_path == (path.name not in REFERENCE_ONLY), REFERENCE_ONLY.get(path.name, "plain feed")
 
 
 def test_the_fast_path_never_treats_a_body_as_a_url() -> None:
     """feedparser-rs fetches a string that looks like a URL; a response body must never reach it as one."""
-    assert feed._fast_parse(b"http://169.254.169.254/latest/meta-data/", None) is None
+    assert feed_fast.parse_if_plain(b"http://169.254.169.254/latest/meta-data/", None) is None
     assert feed.parse_feed(b"http://169.254.169.254/latest/meta-data/", source="s").error
 
 
@@ -83,5 +83,5 @@ def test_fast_parser_disagreement_on_entry_count_falls_back() -> None:
     data = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://x.example/</link>'
             b'<description>d</description><item><title>One</title><link>https://x.example/1</link>'
             b'<description><![CDATA[an <item> in text]]></description></item></channel></rss>')
-    assert feed._fast_parse(data, None) is None
+    assert feed_fast.parse_if_plain(data, None) is None
     assert [a["title"] for a in published(data)] == ["One"]

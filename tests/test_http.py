@@ -10,9 +10,9 @@ import pytest
 
 from aggregator import __version__
 from aggregator.ingest.netguard import NetPolicy
-from aggregator.ingest.http import (
-    USER_AGENT, Fetcher, FetchError, FetchLimits, _wire_request, freshness_seconds, retry_after_seconds,
-)
+from aggregator.ingest.http import USER_AGENT, Fetcher, FetchError, FetchLimits
+from aggregator.ingest.http_headers import freshness_seconds, retry_after_seconds
+from aggregator.ingest.http_request import wire_request
 from helpers.feed_server import FeedServer, Reply, feed_bytes
 
 RSS = feed_bytes("rss20.xml")
@@ -103,14 +103,14 @@ def test_chunked_gzip_body_is_decoded_and_its_connection_reused(server):
      "example.com"),
 ])
 def test_urls_go_on_the_wire_as_ascii(url, host, target, authority):
-    wire = _wire_request(url, {"If-None-Match": '"v1"'})
+    wire = wire_request(url, {"If-None-Match": '"v1"'})
     sent = dict(wire.headers)
     assert (wire.host, wire.target) == (host, target) and wire.target.isascii()
     assert sent["Host"] == authority and sent["If-None-Match"] == '"v1"' and sent["User-Agent"] == USER_AGENT
 
 
 def test_credentials_in_the_url_become_basic_authorization():
-    wire = _wire_request("https://reader:s%40cret@example.com/private.xml", {})
+    wire = wire_request("https://reader:s%40cret@example.com/private.xml", {})
     assert dict(wire.headers)["Authorization"] == "Basic cmVhZGVyOnNAY3JldA=="  # reader:s@cret
     assert (wire.scheme, wire.port) == ("https", 443)
 
@@ -118,7 +118,7 @@ def test_credentials_in_the_url_become_basic_authorization():
 @pytest.mark.parametrize("url", ["http://example.com:99999/", "http:///path", "http://exa\u0000mple.com/"])
 def test_urls_that_cannot_go_on_the_wire_are_one_line_errors(url):
     with pytest.raises(FetchError, match="invalid URL"):
-        _wire_request(url.replace("\\u0000", "\u0000"), {})
+        wire_request(url.replace("\\u0000", "\u0000"), {})
 
 
 def test_plain_http_pool_refuses_https_and_the_https_pool_verifies():

@@ -17,6 +17,7 @@ import pytest
 
 from aggregator.models import Article
 from aggregator.enrich.text import fold_for_matching
+from aggregator.ingest.feed_entries import feed_article_id
 from aggregator.ingest.html import extract_article_html
 from aggregator.ingest.local import ParseOptions, detect_kind, local_article_id, read_local_source
 from helpers.files import FIXTURES
@@ -77,8 +78,6 @@ def test_single_article_files_are_keyed_by_source_and_path(tmp_path: Path, name:
 
 
 def test_feed_entries_are_keyed_by_guid_and_list_items_by_their_id(tmp_path: Path) -> None:
-    from aggregator.ingest.feed import feed_article_id
-
     _, rss = parse_one(tmp_path, "11_rss_cp1252.xml")
     assert [a.id for a in rss.articles] == [feed_article_id("fixtures", "mw-coffee-2024"),
                                             feed_article_id("fixtures", "mw-port-2024")]

@@ -1,13 +1,18 @@
-"""Large feeds are parsed in a worker process: same result as in place; a dead worker is one feed's error."""
+"""Large feeds are parsed in a worker process: same result as in place; a dead worker is one feed's error.
+
+And the ingest modules depend on each other one way: fetching hands bodies to parsing, never back.
+"""
 
 from __future__ import annotations
 
+import ast
 import logging
 import os
 import signal
 import threading
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 from aggregator.ingest import parsing_pool
 from aggregator.config import TopicConfig
@@ -262,3 +267,54 @@ def kill_quietly(pid: int, signum: int = signal.SIGKILL) -> None:
         os.kill(pid, signum)
     except ProcessLookupError:
         pass
+
+
+# --- the ingest modules depend on each other one way ---
+
+INGEST = Path(parsing_pool.__file__).parent
+PARSE_SIDE = {"feed", "feed_xml", "feed_fast", "feed_json", "feed_entries", "xml_document", "parsing_pool"}
+FETCH_SIDE = {"remote", "remote_plan", "remote_state", "http", "http_request", "http_body", "http_errors",
+              "http_headers", "transport", "netguard", "concurrency", "feed_links", "full_text"}
+
+
+def ingest_imports() -> dict[str, set[str]]:
+    """Each ingest module -> the ingest modules it uses: imported anywhere in it (type-only
+    imports too), or reached as `ingest.name` (the package's load-on-first-use attributes)."""
+    names = {p.stem for p in INGEST.glob("*.py") if p.stem != "__init__"}
+    graph: dict[str, set[str]] = {}
+    for name in names:
+        tree = ast.parse((INGEST / f"{name}.py").read_text("utf-8"))
+        used: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "aggregator.ingest":
+                used |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("aggregator.ingest."):
+                used.add(node.module.rsplit(".", 1)[1])
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "ingest":
+                used.add(node.attr)
+        graph[name] = (used & names) - {name}
+    return graph
+
+
+def test_the_ingest_modules_import_each_other_without_a_cycle() -> None:
+    graph = ingest_imports()
+    assert {"remote", "parsing_pool", "feed"} <= graph.keys()
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, " -> ".join((*path, name))
+        if name not in done:
+            for used in graph[name]:
+                visit(used, (*path, name))
+            done.add(name)
+
+    for name in sorted(graph):
+        visit(name, ())
+
+
+def test_parsing_uses_nothing_of_fetching() -> None:
+    """remote.py hands bodies to parsing_pool, which parses with feed.py: never the other way round."""
+    graph = ingest_imports()
+    assert "parsing_pool" in graph["remote"]
+    for name in PARSE_SIDE:
+        assert not graph[name] & FETCH_SIDE, (name, graph[name] & FETCH_SIDE)

@@ -13,7 +13,7 @@ import pytest
 
 from aggregator import pipeline
 from aggregator.config import load_config, parse_config
-from aggregator.ingest.remote import backoff_seconds, learned_interval
+from aggregator.ingest.remote_state import backoff_seconds, learned_interval
 from aggregator.storage.store import Store
 from helpers.feed_server import FeedServer, Reply, feed_bytes
 

@@ -1,20 +1,21 @@
 """Bytes -> text for files and feeds whose encoding we cannot trust.
 
 Order matters: a BOM is proof; strict UTF-8 almost never decodes text that
-is not UTF-8; after that charset-normalizer guesses. Short Western text is
-where guessers are weakest, so a guess in the Latin family is replaced by
-cp1252, the superset of latin-1 that Windows editors actually write.
+is not UTF-8; then the charset the document declares; after that
+charset-normalizer guesses (charset_guess.py, loaded only then).
 """
 
 from __future__ import annotations
 
 import codecs
+import re
 
-LATIN_FAMILY = {"latin_1", "iso8859_1", "iso8859_15", "cp1252", "mac_roman", "cp850",
-                "cp437", "ascii"}
+from aggregator import ingest
+
 BOMS = [(codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
         (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
         (codecs.BOM_UTF16_BE, "utf-16")]
+META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 
 
 class UndecodableError(ValueError):
@@ -81,42 +82,13 @@ def decode_text(data: bytes, declared: str | None = None) -> str:
                 return data.decode(codec)
         except (LookupError, UnicodeDecodeError):
             pass
-    return _guess(data)
+    text = ingest.charset_guess.guess(data)
+    if text is None:
+        raise UndecodableError("not valid text in any encoding we recognise")
+    return text
 
 
-def _western(data: bytes) -> str | None:
-    """cp1252 text when the bytes look like Western prose with a few accents or curly quotes.
-
-    In English, French or German text, non-ASCII letters are a small share of
-    all letters; Cyrillic or Greek in a single-byte code page decodes to runs
-    of them. Guessers misjudge short Western texts (latin-1 read as cp775),
-    so this cheap test comes first.
-    """
-    try:
-        text = data.decode("cp1252")
-    except UnicodeDecodeError:
-        return None
-    letters = sum(1 for c in text if c.isalpha())
-    foreign = sum(1 for c in text if c.isalpha() and ord(c) > 127)
-    return text if letters and foreign / letters < 0.2 else None
-
-
-def _guess(data: bytes) -> str:
-    from charset_normalizer import from_bytes  # imported lazily: slow to import
-
-    if (text := _western(data)) is not None:
-        return text
-
-    best = from_bytes(data).best()
-    if best is None:
-        try:
-            return data.decode("cp1252")
-        except UnicodeDecodeError:
-            raise UndecodableError("not valid text in any encoding we recognise") from None
-    name = codecs.lookup(best.encoding).name
-    if name in LATIN_FAMILY:
-        try:
-            return data.decode("cp1252")
-        except UnicodeDecodeError:
-            return data.decode("latin-1")
-    return str(best)
+def declared_charset(data: bytes) -> str | None:
+    """The <meta charset> of a page's head, tried by decode_text after BOM and UTF-8."""
+    match = META_CHARSET.search(data[:4096])
+    return match.group(1).decode("ascii") if match else None

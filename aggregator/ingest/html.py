@@ -5,8 +5,8 @@ that finds the main text of a page and drops navigation, ads and "follow
 us" boxes, and reads title, author, site, categories and image from
 <meta>, Open Graph and JSON-LD. Its dates are day-only, so the publication
 time is read here first from the same metadata, with its time and zone.
-Everything it returns is sanitized with normalize.sanitize_html before it
-leaves this module.
+Everything it returns is sanitized with enrich.sanitize before it leaves
+this module. Loaded only for HTML: a local HTML file or a full-text page.
 """
 
 from __future__ import annotations
@@ -17,13 +17,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import trafilatura
+from lxml import html as lxml_html
+from lxml.etree import ParserError
+from lxml.html import tostring
+from trafilatura.htmlprocessing import convert_to_html
+from trafilatura.metadata import extract_metadata
+from trafilatura.settings import Document
+
 from aggregator.enrich.dates import clamp_date
 from aggregator.enrich.html_text import clean_html_to_text, html_to_text
 from aggregator.enrich.sanitize import sanitize_html, sanitize_whole_page
 from aggregator.enrich.text import clean_text, fold_for_matching
 from aggregator.enrich.urls import safe_url
 
-META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 PUBLISHED_META = ("article:published_time", "og:article:published_time", "datePublished",
                   "date", "dc.date", "dc.date.issued", "dcterms.created", "pubdate", "publishdate")
 MODIFIED_META = ("article:modified_time", "og:updated_time", "dateModified", "dcterms.modified")
@@ -56,12 +63,6 @@ class PageFields:
     updated: datetime | None = None
     image: str | None = None
     description: str = ""
-
-
-def declared_charset(data: bytes) -> str | None:
-    """The <meta charset> of a page's head, tried by decode_text after BOM and UTF-8."""
-    match = META_CHARSET.search(data[:4096])
-    return match.group(1).decode("ascii") if match else None
 
 
 def extract_article_html(html: str, url: str | None, title: str = "") -> tuple[str, str] | None:
@@ -133,8 +134,6 @@ class Extraction:
 
 def _extract(html: str, url: str | None) -> Extraction | None:
     """trafilatura's reading of the page; None when it holds no main content (or no tree can be built)."""
-    import trafilatura  # imported here: about a second, and only HTML needs it
-
     protect = NBSP_STANDIN not in html
     if protect:
         html = NBSP_FORMS.sub(NBSP_STANDIN, html)
@@ -165,9 +164,6 @@ def _long_page(html: str, url: str | None, protect: bool) -> Extraction:
     document itself, so it is only sanitized, navigation, headers, footers and
     asides dropped (normalize.sanitize_whole_page).
     """
-    from trafilatura.metadata import extract_metadata
-    from trafilatura.settings import Document
-
     head = _head(html)
     try:
         document = extract_metadata(head, url) if head else Document()
@@ -211,9 +207,6 @@ def _body_html(body, base: str | None) -> str:
 
     The body is converted in place, not copied: nothing reads it afterwards.
     """
-    from lxml.html import tostring
-    from trafilatura.htmlprocessing import convert_to_html
-
     root = convert_to_html(body)
     inner = root[0]
     parts = [inner.text or ""] + [tostring(child, encoding="unicode") for child in inner]
@@ -229,9 +222,6 @@ def _without_title_heading(content_html: str, title: str) -> str:
 
 
 def _tree(html: str):
-    from lxml import html as lxml_html
-    from lxml.etree import ParserError
-
     try:
         return lxml_html.fromstring(html)
     except (ParserError, ValueError):

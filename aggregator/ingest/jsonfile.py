@@ -18,8 +18,9 @@ from aggregator.enrich.html_text import clean_html_to_text
 from aggregator.enrich.sanitize import sanitize_html
 from aggregator.enrich.text import clean_text, content_hash, summarize
 from aggregator.enrich.urls import safe_url
-from aggregator.ingest.feed import MAX_ENTRIES, entry_name, is_json_feed, json_string, parse_feed, read_entries, skipped_for
-from aggregator.ingest.feed import _escape_text as paragraphs_html  # plain text -> <p> paragraphs, shared with feeds
+from aggregator.ingest.feed import parse_feed, skipped_for
+from aggregator.ingest.feed_entries import MAX_ENTRIES, entry_name, paragraphs_html, read_entries
+from aggregator.ingest.feed_json import is_json_feed, json_string
 from aggregator.ingest.plaintext import NotAnArticle
 
 TITLE_KEYS = ("title", "headline", "name")
@@ -42,7 +43,7 @@ def parse_json_file(text: str, *, source: str, origin: str, make_id: MakeId,
     """Articles from one JSON file; a user mistake raises NotAnArticle or becomes one Skipped.
 
     In a list, an object that cannot be read is skipped with one line naming it, and
-    only the first `max_entries` are read (feed.read_entries), as in a feed.
+    only the first `max_entries` are read (feed_entries.read_entries), as in a feed.
     """
     try:
         document = json.loads(text)

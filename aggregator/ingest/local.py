@@ -23,11 +23,13 @@ from pathlib import Path
 from stat import S_ISREG
 from typing import Iterator
 
+from aggregator import ingest
 from aggregator.config import IngestConfig
-from aggregator.ingest.encoding import UndecodableError, decode_text
-from aggregator.models import Article, FileState, LocalFile, ParseResult, Skipped
 from aggregator.enrich.text import clean_text, content_hash, paragraphs_to_html, stable_id, summarize
+from aggregator.ingest.encoding import UndecodableError, decode_text, declared_charset
+from aggregator.ingest.front_matter import has_front_matter
 from aggregator.ingest.plaintext import NotAnArticle, parse_plaintext
+from aggregator.models import Article, FileState, LocalFile, ParseResult, Skipped
 
 log = logging.getLogger("aggregator")
 IGNORED_SUFFIXES = ("~", ".swp", ".swo", ".tmp", ".part", ".crdownload", ".bak", ".orig", ".DS_Store")
@@ -140,8 +142,6 @@ EXTENSION_KINDS = {".html": "html", ".htm": "html", ".xhtml": "html", ".md": "ma
 
 def detect_kind(text: str, path: Path) -> str:
     """'json', 'feed', 'html', 'markdown' or 'plaintext': content first, then extension."""
-    from aggregator.ingest.markdown import has_front_matter
-
     head = text[:4096].lstrip("\ufeff")
     stripped = head.lstrip()
     if stripped[:1] in ("{", "[") and path.suffix.lower() not in (".md", ".markdown", ".txt"):
@@ -181,8 +181,7 @@ def _one_line(exc: Exception) -> str:
 
 
 def _declared_encoding(data: bytes) -> str | None:
-    from aggregator.ingest.html import declared_charset
-
+    """The encoding an XML declaration or a <meta charset> names, if any."""
     match = XML_DECLARED_ENCODING.match(data[:200])
     return match.group(1).decode("ascii") if match else declared_charset(data)
 
@@ -215,9 +214,7 @@ def _body_and_html(paragraphs: list[str]) -> tuple[str, str]:
 
 
 def parse_html_file(file: LocalFile, text: str, source: str, options: ParseOptions) -> ParseResult:
-    from aggregator.ingest.html import parse_html_page
-
-    page = parse_html_page(text)
+    page = ingest.html.parse_html_page(text)
     if page is None:
         raise NotAnArticle("an HTML page without article text")
     title = page.title or summarize(page.text, 80)
@@ -242,9 +239,7 @@ def parse_html_file(file: LocalFile, text: str, source: str, options: ParseOptio
 
 
 def parse_markdown_file(file: LocalFile, text: str, source: str, options: ParseOptions) -> ParseResult:
-    from aggregator.ingest.markdown import parse_markdown
-
-    parsed = parse_markdown(text)
+    parsed = ingest.markdown.parse_markdown(text)
     shown = display_path(file.path)
     return ParseResult(warnings=[f"{shown}: {warning}" for warning in parsed.warnings], articles=[Article(
         id=local_article_id(source, file.relative),
@@ -267,21 +262,18 @@ def parse_markdown_file(file: LocalFile, text: str, source: str, options: ParseO
 
 
 def parse_json_file(file: LocalFile, text: str, source: str, options: ParseOptions) -> ParseResult:
-    from aggregator.ingest.jsonfile import parse_json_file as parse_json
-
     def make_id(key: str | None) -> str:
         return local_article_id(source, file.relative if key is None else f"{file.relative}#{key}")
 
-    return parse_json(text, source=source, origin=display_path(file.path), make_id=make_id,
-                      fallback_date=_modified(file), max_entries=options.max_entries)
+    return ingest.jsonfile.parse_json_file(text, source=source, origin=display_path(file.path), make_id=make_id,
+                                           fallback_date=_modified(file), max_entries=options.max_entries)
 
 
 def parse_feed_file(file: LocalFile, data: bytes, source: str, options: ParseOptions) -> ParseResult:
     """A saved RSS/Atom file (`data`: feed_bytes): each entry an article, keyed by its guid like a fetched feed."""
-    from aggregator.ingest.feed import parse_feed, skipped_for
-
     shown = display_path(file.path)
-    result = skipped_for(shown, parse_feed(data, source=source, max_entries=options.max_entries))
+    parsed = ingest.feed.parse_feed(data, source=source, max_entries=options.max_entries)
+    result = ingest.feed.skipped_for(shown, parsed)
     for article in result.articles:
         article.origin = str(file.path)
     if not result.articles and not result.skipped:

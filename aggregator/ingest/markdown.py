@@ -1,6 +1,7 @@
 """Markdown with YAML (---) or TOML (+++) front matter -> article fields.
 
-The only module that imports `markdown` and `yaml`. Front matter gives
+The only module that imports `markdown` and `yaml`, so it is loaded only
+for Markdown files (front_matter.py tells them apart). Front matter gives
 title, date, tags (which become categories), url, author, site, image and
 summary; the body is rendered with Python-Markdown and then sanitized like
 every other HTML we publish. Without front matter the first `# heading`
@@ -15,15 +16,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterator
 
+import markdown
+import yaml
+
 from aggregator.enrich.dates import clamp_date
 from aggregator.enrich.html_text import clean_html_to_text
 from aggregator.enrich.sanitize import sanitize_html
 from aggregator.enrich.text import clean_text
 from aggregator.enrich.urls import safe_url
+from aggregator.ingest.front_matter import TOML_FENCE, YAML_FENCE
 from aggregator.ingest.plaintext import NotAnArticle
 
-YAML_FENCE = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
-TOML_FENCE = re.compile(r"\A\+\+\+[ \t]*\n(.*?)\n\+\+\+[ \t]*(?:\n|\Z)", re.S)
 ATX_TITLE = re.compile(r"\A\s*#\s+(.+?)\s*#*\s*(?:\n|\Z)")
 LONG_BODY_CHARS = 1_000_000  # a longer body is rendered in parts (_render)
 PART_CHARS = 256 * 1024
@@ -46,10 +49,6 @@ class MarkdownArticle:
     image: str | None = None
     summary: str = ""
     warnings: list[str] = field(default_factory=list)  # what was read in spite of a problem, one line each
-
-
-def has_front_matter(text: str) -> bool:
-    return bool(YAML_FENCE.match(text) or TOML_FENCE.match(text))
 
 
 def parse_markdown(text: str) -> MarkdownArticle:
@@ -107,8 +106,6 @@ def _front_matter(text: str) -> tuple[dict[str, Any], str]:
 
 
 def _yaml(source: str) -> dict[str, Any]:
-    import yaml  # imported here: only Markdown files need it
-
     class DatesAsText(yaml.SafeLoader):
         """YAML's own timestamps raise on an impossible date (2024-13-05) and lose the whole file;
         as text, _date reads them and a bad one costs only the date."""
@@ -129,8 +126,6 @@ def _yaml(source: str) -> dict[str, Any]:
 def _render(body: str) -> str:
     """The body as HTML. A long one is rendered a part at a time (_parts): whole, Python-Markdown
     took 15 times a 10 MB body's size; by parts of 256 KB, a fifth of that."""
-    import markdown  # imported here: only Markdown files need it
-
     renderer = markdown.Markdown(extensions=["extra", "sane_lists"], output_format="html")
     if len(body) <= LONG_BODY_CHARS:
         return renderer.convert(body)

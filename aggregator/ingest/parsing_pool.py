@@ -34,10 +34,12 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, Callable, Iterator
 
+from aggregator import dedup, enrich
 from aggregator.config import TopicConfig
-from aggregator.models import ParseResult
-from aggregator.ingest.feed import MAX_ENTRIES, parse_feed
 from aggregator.enrich.topics import TopicRules
+from aggregator.gcpolicy import fewer_passes
+from aggregator.ingest.feed import MAX_ENTRIES, parse_feed
+from aggregator.models import ParseResult
 
 log = logging.getLogger("aggregator")
 POOL_MIN_BYTES = 64 * 1024
@@ -104,14 +106,15 @@ def _parse_in_worker(pool: "Workers", data: bytes, source: str, *args: Any) -> P
 def _parse(data: bytes, source: str, url: str | None, content_type: str | None,
            topics: tuple[TopicConfig, ...], source_topics: tuple[str, ...],
            max_entries: int = MAX_ENTRIES) -> ParseResult:
-    """In the worker: parse, then fingerprint, tag and find salient words (pure CPU, off the main thread)."""
-    from aggregator.dedup.detect import Fingerprint
-    from aggregator.enrich.terms import encoded
+    """In the worker: parse, then fingerprint, tag and find salient words (pure CPU, off the main thread).
 
+    dedup.detect and enrich.terms are the worker's (its forkserver preloads them): a
+    feed parsed in place never imports them, nor numpy.
+    """
     result = parse_feed(data, source=source, url=url, content_type=content_type, max_entries=max_entries)
     for article in result.articles:
-        result.fingerprints[article.id] = Fingerprint.of(article)
-        article.terms = encoded(article)  # right after the fingerprint: its text fold is remembered
+        result.fingerprints[article.id] = dedup.detect.Fingerprint.of(article)
+        article.terms = enrich.terms.encoded(article)  # right after the fingerprint: its text fold is remembered
     rules = TopicRules(topics, {source: source_topics})  # its topics compiled once per process (topics.py)
     result.tags = {a.id: rules.tags(a) for a in result.articles}
     return result
@@ -122,8 +125,6 @@ def _parse(data: bytes, source: str, url: str | None, content_type: str | None,
 
 def _start_worker() -> None:
     """Ignore Ctrl-C (the parent stops the pool) and collect garbage less often (gcpolicy.py)."""
-    from aggregator.gcpolicy import fewer_passes
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     fewer_passes()
 

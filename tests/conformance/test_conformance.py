@@ -52,7 +52,7 @@ from aggregator import pipeline
 from aggregator.config import parse_config
 from aggregator.enrich.html_text import clean_html_to_text, html_to_text
 from aggregator.enrich.sanitize import sanitize_html
-from aggregator.ingest import feed
+from aggregator.ingest import feed, feed_fast
 from aggregator.storage.store import Store
 from .report import ROWS, Row
 
@@ -278,8 +278,8 @@ XML_NAMES = [n for n in NAMES if not n.endswith(".json")]
 
 
 def test_the_fast_path_is_taken_on_plain_feeds() -> None:
-    """Its guard (ingest/feed.py) must leave it the plain feeds, or the test below proves nothing."""
-    taken = [n for n in XML_NAMES if feed._fast_parse((CORPUS / n).read_bytes(), None) is not None]
+    """Its guard (ingest/feed_fast.py) must leave it the plain feeds, or the test below proves nothing."""
+    taken = [n for n in XML_NAMES if feed_fast.parse_if_plain((CORPUS / n).read_bytes(), None) is not None]
     assert len(taken) >= 30, taken  # 41 of the 233 XML files when this was written
 
 
@@ -289,9 +289,9 @@ def test_the_fast_path_publishes_what_feedparser_does(name: str, monkeypatch: py
     from test_feed_parsers import canonical_html
 
     data = (CORPUS / name).read_bytes()
-    if feed._fast_parse(data, None) is None:
+    if feed_fast.parse_if_plain(data, None) is None:
         return
     fast = [{**a, "content_html": canonical_html(a.get("content_html", ""))} for a in published(data)]
-    monkeypatch.setattr(feed, "_fast_parse", lambda data, content_type: None)
+    monkeypatch.setattr(feed_fast, "parse_if_plain", lambda data, content_type: None)
     reference = [{**a, "content_html": canonical_html(a.get("content_html", ""))} for a in published(data)]
     assert fast == reference

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from aggregator.ingest import feed
+from aggregator.ingest import feed_entries as feed
 from aggregator.ingest.feed import parse_feed
 from helpers.daemon import write_config
 from helpers.feed_server import FeedServer, Reply
@@ -32,7 +32,7 @@ POISON = "POISONED"
 # The real CLI with one fault injected: the HTML sanitizer raises for content holding POISON.
 INJECTED = f"""
 import sys
-from aggregator.ingest import feed
+from aggregator.ingest import feed_entries as feed
 real = feed.sanitize_html
 def failing(fragment, base_url=None):
     if {POISON!r} in fragment:
