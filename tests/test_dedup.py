@@ -9,14 +9,17 @@ import numpy as np
 import pytest
 from lxml import html as lxml_html
 
-from aggregator.dedup import detect as dedup
+from aggregator.dedup import minhash
 from aggregator.dedup.clusters import also_reported_html
-from aggregator.dedup.detect import Deduplicator, body_hash
+from aggregator.dedup.detect import Deduplicator
+from aggregator.dedup.minhash import body_hash
+from aggregator.dedup.stored import DedupRows
 from aggregator.models import Article, ParseResult
 from aggregator.enrich.text import content_hash
 from aggregator.pipeline import store_results
 from aggregator.enrich.urls import canonical_url
-from aggregator.storage.store import MIGRATIONS, Store
+from aggregator.storage.migrations import MIGRATIONS
+from aggregator.storage.store import Store
 from aggregator.enrich.topics import TopicRules
 
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)
@@ -71,11 +74,11 @@ def test_body_hash_ignores_case_spacing_quotes_and_accents() -> None:
 
 
 def test_signature_estimates_jaccard() -> None:
-    a = dedup.shingle_hashes("t", " ".join(PARAS))
-    b = dedup.shingle_hashes("t", " ".join(PARAS[:4]))
+    a = minhash.shingle_hashes("t", " ".join(PARAS))
+    b = minhash.shingle_hashes("t", " ".join(PARAS[:4]))
     true = len(set(a.tolist()) & set(b.tolist())) / len(set(a.tolist()) | set(b.tolist()))
-    assert abs(dedup.jaccard(dedup.signature(a), dedup.signature(b)) - true) < 0.15
-    assert (dedup.signature(a) == dedup.signature(a.copy())).all()  # deterministic
+    assert abs(minhash.jaccard(minhash.signature(a), minhash.signature(b)) - true) < 0.15
+    assert (minhash.signature(a) == minhash.signature(a.copy())).all()  # deterministic
 
 
 def test_syndicated_copies_form_one_cluster_with_earliest_as_representative(store: Store) -> None:
@@ -192,7 +195,7 @@ def test_reingest_unchanged_keeps_clusters_and_index(store: Store) -> None:
     ingest(store, "s2", art("b", "Ferry hub finally gets a date", PARAS[:5], "s2", minutes=9))
     assert clusters(store) == {"a": "a", "b": "a"}
     assert store.db.execute("SELECT COUNT(*) FROM dedup_signatures").fetchone()[0] == 2
-    assert len(store._candidate_index()) == 2
+    assert len(store.duplicate_index.current(store)) == 2
 
 
 def test_an_article_bridging_two_clusters_merges_them(store: Store) -> None:
@@ -294,20 +297,21 @@ def test_candidate_signatures_are_read_again_once_someone_rewrote_them(tmp_path:
     def marked(fill: int) -> np.ndarray:
         """All zeros but the last `fill` values: band 0 is shared, and the Jaccard estimate
         against all zeros tells `fill` back."""
-        sig = np.zeros(dedup.NUM_PERM, dtype=np.uint32)
-        sig[dedup.NUM_PERM - fill:] = 1
+        sig = np.zeros(minhash.NUM_PERM, dtype=np.uint32)
+        sig[minhash.NUM_PERM - fill:] = 1
         return sig
 
     def index(store: Store, article_id: str, fill: int, minutes: int = 0) -> None:
         article = art(article_id, "Title", ["Text."], minutes=minutes)
-        rows = dedup.DedupRows(signatures=[(article_id, None, 10, dedup.sig_to_bytes(marked(fill)),
+        rows = DedupRows(signatures=[(article_id, None, 10, minhash.sig_to_bytes(marked(fill)),
                                             article.content_hash)])
         store.write_articles([article], {}, rows)
 
     def signatures(store: Store) -> dict[str, int]:
         query = marked(0)
-        found = store.similar_signatures({"new": (dedup.band_keys(query)[:1], query)}, 5).get("new", [])
-        return {c[0]: round(dedup.NUM_PERM * (1 - c[2])) for c in found}
+        found = store.duplicate_index.similar(store, {"new": (minhash.band_keys(query)[:1], query)}, 5)
+        found = found.get("new", [])
+        return {c[0]: round(minhash.NUM_PERM * (1 - c[2])) for c in found}
 
     with Store(path) as ours, Store(path) as theirs:
         index(theirs, "x", 1)
@@ -334,11 +338,11 @@ def test_candidate_signatures_are_read_again_once_someone_rewrote_them(tmp_path:
 def _index_in_another_process(path: str, article_id: str, fill: int) -> None:
     """What a CLI command run alongside the daemon does: its own process, its own Store."""
     article = art(article_id, "Title", ["Text."])
-    signature = np.zeros(dedup.NUM_PERM, dtype=np.uint32)
-    signature[dedup.NUM_PERM - fill:] = 1
+    signature = np.zeros(minhash.NUM_PERM, dtype=np.uint32)
+    signature[minhash.NUM_PERM - fill:] = 1
     with Store(path) as store:
-        store.write_articles([article], {}, dedup.DedupRows(
-            signatures=[(article_id, None, 10, dedup.sig_to_bytes(signature), article.content_hash)]))
+        store.write_articles([article], {}, DedupRows(
+            signatures=[(article_id, None, 10, minhash.sig_to_bytes(signature), article.content_hash)]))
 
 
 def test_connections_of_one_process_share_one_index_and_see_other_processes(tmp_path: Path,
@@ -354,18 +358,19 @@ def test_connections_of_one_process_share_one_index_and_see_other_processes(tmp_
     monkeypatch.setattr(lsh_index.LshIndex, "build",
                         classmethod(lambda cls, *args: builds.append(1) or build(cls, *args)))
     path = tmp_path / "db.sqlite"
-    query = np.zeros(dedup.NUM_PERM, dtype=np.uint32)
+    query = np.zeros(minhash.NUM_PERM, dtype=np.uint32)
 
     def found(store: Store) -> dict[str, float]:
-        hits = store.similar_signatures({"q": (dedup.band_keys(query), query)}, 10).get("q", [])
-        return {c[0]: round(dedup.NUM_PERM * (1 - c[2])) for c in hits}
+        hits = store.duplicate_index.similar(store, {"q": (minhash.band_keys(query), query)}, 10).get("q", [])
+        return {c[0]: round(minhash.NUM_PERM * (1 - c[2])) for c in hits}
 
     with Store(path) as one, Store(path) as two:
         _index_in_another_process(str(path), "a", 1)  # in this process, like a third thread
         assert found(one) == {"a": 1} and len(builds) == 1
         _index_in_another_process(str(path), "b", 2)
         assert found(two) == {"a": 1, "b": 2} and found(one) == {"a": 1, "b": 2}
-        assert one._candidate_index() is two._candidate_index() and len(builds) == 1  # added, not rebuilt
+        assert one.duplicate_index is two.duplicate_index  # one index per file in a process
+        assert one.duplicate_index.current(one) is two.duplicate_index.current(two) and len(builds) == 1  # added
         spawn = multiprocessing.get_context("spawn")
         child = spawn.Process(target=_index_in_another_process, args=(str(path), "c", 3))
         child.start()
@@ -380,10 +385,10 @@ def test_token_ids_are_each_words_crc32_whether_or_not_the_memo_has_room(monkeyp
     """Shingle hashes are stored (signatures), so the word ids must never depend on the memo."""
     import zlib
 
-    monkeypatch.setattr(dedup, "_TOKEN_IDS", {"known": 7})  # a wrong id planted for a word: it is used
-    monkeypatch.setattr(dedup, "_TOKEN_CACHE_LIMIT", memo_limit)
+    monkeypatch.setattr(minhash, "_TOKEN_IDS", {"known": 7})  # a wrong id planted for a word: it is used
+    monkeypatch.setattr(minhash, "_TOKEN_CACHE_LIMIT", memo_limit)
     tokens = ("wire", "story", "known", "wire", "zürich", "story")
-    ids = dedup._token_ids(tokens).tolist()
+    ids = minhash._token_ids(tokens).tolist()
     assert ids == [7 if t == "known" else zlib.crc32(t.encode("utf-8")) for t in tokens]
-    assert set(dedup._TOKEN_IDS) == ({"known"} if memo_limit == 2 else {"known", "wire", "story", "zürich"})
-    assert dedup._token_ids(tokens).tolist() == ids
+    assert set(minhash._TOKEN_IDS) == ({"known"} if memo_limit == 2 else {"known", "wire", "story", "zürich"})
+    assert minhash._token_ids(tokens).tolist() == ids

@@ -1,7 +1,10 @@
-"""The SQLite store: migrations, WAL, FTS5, stable ids and one transaction per batch."""
+"""The SQLite store: schema and migrations, WAL, FTS5, stable ids, one transaction per batch, read-only use."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import re
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
@@ -10,8 +13,11 @@ import pytest
 
 from aggregator.models import Article, SiteRelated
 from aggregator.enrich.text import content_hash
-from aggregator.storage import store as store_module
-from aggregator.storage.store import MIGRATIONS, Store
+from aggregator.enrich.urls import canonical_url
+from aggregator.storage import fulltext
+from aggregator.storage.faults import OlderSchema, storage_fault
+from aggregator.storage.migrations import MIGRATIONS
+from aggregator.storage.store import Store
 
 
 def article(article_id: str, title: str = "Iraq talks resume", text: str = "Talks in Baghdad resumed.") -> Article:
@@ -19,6 +25,25 @@ def article(article_id: str, title: str = "Iraq talks resume", text: str = "Talk
                    published=datetime(2024, 2, 8, 12, tzinfo=timezone.utc),
                    categories=["Middle East"], site_related=[SiteRelated("Other", "AP")],
                    content_hash=content_hash(title, text))
+
+
+def database_at(path: Path, version: int) -> None:
+    """A database as an older aggregator left it: the numbered migrations 1..version, nothing else."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.create_function("canonical_url_of", 1, canonical_url, deterministic=True)
+    conn.execute("PRAGMA journal_mode = WAL")
+    for number in range(1, version + 1):
+        for statement in MIGRATIONS[number]:
+            conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.close()
+
+
+def file_contents(path: Path) -> dict[str, str]:
+    """sha256 of the database file and of its write-ahead log (none and empty alike: no content)."""
+    wal = Path(f"{path}-wal")
+    return {"db": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "wal": hashlib.sha256(wal.read_bytes() if wal.exists() else b"").hexdigest()}
 
 
 def test_new_database_has_wal_fts_and_every_migration(tmp_path: Path) -> None:
@@ -31,22 +56,63 @@ def test_new_database_has_wal_fts_and_every_migration(tmp_path: Path) -> None:
         assert again.schema_version == max(MIGRATIONS)
 
 
-def test_migration_12_drops_the_indexes_no_query_reads(tmp_path: Path, monkeypatch) -> None:
+def test_migration_12_drops_the_indexes_no_query_reads(tmp_path: Path) -> None:
     """Dates are always read as COALESCE(published, first_seen), which has its own index."""
-    # A database as migration 11 left it (later migrations are not all re-runnable).
-    monkeypatch.setattr(store_module, "MIGRATIONS", {n: m for n, m in MIGRATIONS.items() if n <= 11})
-    with Store(tmp_path / "a.db") as store:
-        store.write_articles([article("a1")], {})
-        indexes = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    database_at(tmp_path / "a.db", 11)
+    with sqlite3.connect(tmp_path / "a.db") as old:
+        old.execute("INSERT INTO articles (id, source, title, published) VALUES ('a1', 's', 'T', '2024-02-08')")
+        indexes = {r[0] for r in old.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert {"idx_articles_published", "idx_articles_content_hash"} <= indexes
-    monkeypatch.undo()
     with Store(tmp_path / "a.db") as store:
+        assert store.schema_version == max(MIGRATIONS)
         indexes = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert not {"idx_articles_published", "idx_articles_content_hash"} & indexes
         assert [a.id for a in store.articles(limit=5)] == ["a1"]
         plan = " ".join(r[3] for r in store.conn.execute(
             "EXPLAIN QUERY PLAN SELECT id FROM articles WHERE COALESCE(published, first_seen) < ?", ["2025"]))
         assert "idx_articles_newest" in plan
+
+
+def schema_of(path: Path) -> dict[str, object]:
+    """Every table's columns, keys and indexes, every trigger, and the full-text index's options:
+    what a query or a write can tell apart, not how the CREATE statements were spelled."""
+    conn = sqlite3.connect(path)
+
+    def normal(sql: str) -> str:
+        return re.sub(r"\s+", " ", re.sub(r'["\[\]]', "", sql)).strip().lower()
+
+    tables = {}
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'articles_fts%'"):
+        indexes = {}
+        for _, index, unique, origin, partial in conn.execute(f"PRAGMA index_list({name})"):
+            columns = [row[1:] for row in conn.execute(f"PRAGMA index_xinfo({index})")]
+            indexes[index] = (unique, origin, partial, columns)
+        tables[name] = {
+            "columns": [(c[1], c[2].upper(), c[3], c[4], c[5]) for c in conn.execute(f"PRAGMA table_info({name})")],
+            "foreign keys": [fk[2:] for fk in conn.execute(f"PRAGMA foreign_key_list({name})")],
+            "indexes": indexes,
+        }
+    triggers = {name: normal(sql) for name, sql in conn.execute("SELECT name, sql FROM sqlite_master "
+                                                                "WHERE type = 'trigger'")}
+    fts_sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'articles_fts'").fetchone()[0]
+    options = {part.strip() for part in normal(fts_sql[fts_sql.index("(") + 1:fts_sql.rindex(")")]).split(",")}
+    options.add("content_rowid=rowid")  # FTS5's default when not given
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    meta = conn.execute("SELECT key, value FROM meta ORDER BY key").fetchall()
+    conn.close()
+    return {"tables": tables, "triggers": triggers, "full text": options, "version": version, "meta": meta}
+
+
+def test_a_new_database_has_the_schema_the_migrations_give_an_old_one(tmp_path: Path) -> None:
+    """schema.py creates the current schema whole; migrations.py brings a version-1 database to it.
+    Both must give the same tables, columns, keys, indexes, triggers and full-text options."""
+    database_at(tmp_path / "old.db", 1)
+    with Store(tmp_path / "old.db") as old, Store(tmp_path / "new.db") as new:
+        assert old.schema_version == new.schema_version == max(MIGRATIONS)
+        for store in (old, new):  # the same tokenizer: stemmed, accents folded
+            store.write_articles([article("a1", "Voters in Zürich", "The café voted.")], {})
+            assert [a.id for a in store.articles(search="zurich cafe vote")] == ["a1"]
+    assert schema_of(tmp_path / "old.db") == schema_of(tmp_path / "new.db")
 
 
 def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
@@ -211,7 +277,7 @@ def test_full_text_index_caught_up_late_matches_the_articles_exactly(tmp_path: P
     import random
     from datetime import timedelta
 
-    monkeypatch.setattr(store_module, "FTS_CATCH_UP_ROWS", per_transaction)
+    monkeypatch.setattr(fulltext, "FTS_CATCH_UP_ROWS", per_transaction)
     rng = random.Random(5)
     vocabulary = ["harbour", "ferry", "minister", "budget", "storm", "vaccine", "election", "bridge"]
     texts: dict[str, str] = {}
@@ -240,3 +306,70 @@ def test_full_text_index_caught_up_late_matches_the_articles_exactly(tmp_path: P
         store.articles(search="harbour")  # catch up, then ask SQLite to check the index against the rows
         store.conn.execute("INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 1)")
         assert store.conn.execute("SELECT COUNT(*) FROM fts_pending").fetchone()[0] == 0
+
+
+def test_a_store_that_wrote_indexes_the_stored_text_when_it_closes(tmp_path: Path) -> None:
+    """Writing commands catch the full-text index up, so a read-only search later sees every article."""
+    with Store(tmp_path / "a.db") as store:
+        store.write_articles([article("a1"), article("a2", "Greek vote", "Parliament in Athens voted.")], {})
+        assert store.conn.execute("SELECT COUNT(*) FROM fts_pending").fetchone()[0] == 2  # not per batch
+    with Store(tmp_path / "a.db", read_only=True) as reader:
+        assert reader.conn.execute("SELECT COUNT(*) FROM fts_pending").fetchone()[0] == 0
+        assert [a.id for a in reader.articles(search="athens")] == ["a2"]
+
+
+def test_a_read_only_store_reads_everything_and_leaves_the_files_byte_identical(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    with Store(path) as store:
+        store.write_articles([article("a1"), article("a2", "Greek vote", "Parliament in Athens voted.")],
+                             {"a1": ["middle-east"]}, source_state=("s", {"status": "ok"}))
+        store.conn.execute("UPDATE articles SET terms = NULL WHERE id = 'a1'")  # as stored before migration 10
+    before = file_contents(path)
+    with Store(path, read_only=True) as reader:
+        assert reader.read_only and reader.count() == 2
+        assert [a.id for a in reader.articles(search="baghdad")] == ["a1"]
+        assert [a.id for a in reader.articles(topic="middle-east", limit=5)] == ["a1"]
+        assert reader.topic_counts() == {"middle-east": 1} and reader.source_states()["s"]["status"] == "ok"
+        assert reader.duplicate_ids(["a1"]) == {"a1": []} and reader.get("a2").title == "Greek vote"
+        assert [i for i, _, words in reader.recent_terms(10) if words] == ["a1", "a2"]  # worked out, not written
+        reader.save_related({"a1": ("hash", 3, ["a2"])})  # kept lists are the writers' to keep
+        assert reader.cached_related(["a1"]) == {}
+        with pytest.raises(sqlite3.OperationalError):
+            reader.set_meta("x", "y")
+    assert file_contents(path) == before
+
+
+def test_a_read_only_store_without_a_database_reads_as_empty_and_creates_nothing(tmp_path: Path) -> None:
+    with Store(tmp_path / "data" / "a.db", read_only=True) as reader:
+        assert reader.count() == 0 and reader.articles(search="anything") == [] and reader.source_states() == {}
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_read_only_store_refuses_an_older_schema_and_names_the_command_that_upgrades_it(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    database_at(path, 11)
+    before = file_contents(path)
+    with pytest.raises(OlderSchema) as refused:
+        Store(path, read_only=True)
+    fault = storage_fault(refused.value, path)
+    assert fault is not None and fault.kind == "older schema"
+    assert str(fault) == (f"{path}: the database was written by an older aggregator (schema version 11 of "
+                          f"{max(MIGRATIONS)}); run a command that writes, such as `aggregator run --once`, "
+                          "to upgrade it (nothing stored is lost)")
+    assert file_contents(path) == before
+    with Store(path):  # a writing store migrates it
+        pass
+    with Store(path, read_only=True) as reader:
+        assert reader.schema_version == max(MIGRATIONS)
+
+
+def test_a_read_only_search_sees_what_is_indexed_and_says_what_is_not(tmp_path: Path, caplog) -> None:
+    """Articles a writer has stored but not yet indexed (it is still running) are left out, and counted."""
+    path = tmp_path / "a.db"
+    with Store(path) as writer:
+        writer.write_articles([article("a1")], {})
+        writer.index_pending_text()
+        writer.write_articles([article("a2", "Baghdad talks", "Talks in Baghdad again.")], {})  # pending
+        with caplog.at_level(logging.WARNING, logger="aggregator"), Store(path, read_only=True) as reader:
+            assert [a.id for a in reader.articles(search="baghdad")] == ["a1"]
+        assert "read-only" in caplog.text and "1 articles stored since" in caplog.text

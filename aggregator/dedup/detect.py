@@ -26,255 +26,28 @@ earliest copy is usually the originating outlet, which deserves the credit.
 
 Incremental: a new article costs one signature, a lookup in the sorted
 band buckets and a handful of candidate comparisons, whatever the store's
-size. Signatures live in SQLite (migration 4), so the index survives
-restarts; the band buckets are derived from them in memory (lsh_index.py).
-MinHash is a few lines of numpy rather than datasketch, which would pull in
-scipy for a part we would not use.
+size. Signatures live in SQLite (storage/duplicates.py), so the index
+survives restarts; the band buckets are derived from them in memory
+(lsh_index.py, kept per database file by shared_index.py).
+
+In: a batch of articles, their fingerprints when a parse worker computed
+them (minhash.py), and a store answering the lookups of stored.DedupStore.
+Out: each article's cluster_id, and DedupRows for the store to write with
+the batch.
 """
 
 from __future__ import annotations
 
-import hashlib
-import zlib
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Protocol
+from dataclasses import dataclass
 
 import numpy as np
 
+from aggregator.dedup.minhash import NUM_PERM, Fingerprint, overlap, sig_to_bytes
+from aggregator.dedup.stored import DedupRows, DedupStore, StoredDoc, order_key, stored_docs
 from aggregator.models import Article
-from aggregator.enrich.text import fold_for_matching, word_token_chunks, word_tokens
-from aggregator.enrich.urls import canonical_url
 
-SHINGLE_WORDS = 3
-# 30 bands of 4 rows: a pair with Jaccard 0.5 shares a band with probability 0.86, one with 0.7
-# with 0.9999, while unrelated news (Jaccard ~0.1) almost never does. The earlier 40 x 3 made
-# every article a candidate of ~6% of the store on the bench corpus (see bench/README.md).
-BANDS = 30
-ROWS = 4
-NUM_PERM = BANDS * ROWS
-SIGNATURE_CHUNK = 8192  # shingles hashed at once: an 8 MB matrix, the size of a long article's whole
 MAX_CANDIDATES = 64  # per new article: the ones sharing the most LSH buckets
 JACCARD_FLOOR = 0.5  # and Jaccard >= threshold * this: a long story swallowing a short one is not a copy
-_SEED = 20240607
-_FAR_FUTURE = datetime.max.replace(tzinfo=timezone.utc)
-
-
-def _permutations() -> tuple[np.ndarray, np.ndarray]:
-    """Fixed multiply-shift hash family: the same on every run and machine."""
-    rng = np.random.default_rng(_SEED)
-    a = rng.integers(1, 2**63, size=NUM_PERM, dtype=np.uint64) | np.uint64(1)
-    b = rng.integers(0, 2**63, size=NUM_PERM, dtype=np.uint64)
-    return a, b
-
-
-_A, _B = _permutations()
-_BAND_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93][:ROWS],
-                     dtype=np.uint64)
-_SHINGLE_MIX = np.array([0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB][:SHINGLE_WORDS],
-                        dtype=np.uint64)
-
-
-# --- pure functions: text -> keys ---
-
-
-def words(text: str) -> tuple[str, ...]:
-    return word_tokens(fold_for_matching(text))
-
-
-def body_hash(text: str) -> str:
-    """Same words in the same order, whatever the whitespace, quotes, case or accents."""
-    return _body_keys(text)[0] or _body_hash(())
-
-
-def _body_hash(tokens: tuple[str, ...]) -> str:
-    return hashlib.sha256(" ".join(tokens).encode("utf-8")).hexdigest()[:32]
-
-
-def _body_keys(text: str) -> tuple[str | None, np.ndarray]:
-    """The body hash (None for a text without words) and the word ids, read chunk by chunk.
-
-    The hash is that of all the words joined by single spaces, fed to sha256 piece by piece;
-    only one chunk's words exist at a time (all the words of a 10 MB text took 100 MB).
-    """
-    digest, ids, first = hashlib.sha256(), [], True
-    for tokens in word_token_chunks(fold_for_matching(text)):
-        if tokens:
-            digest.update((("" if first else " ") + " ".join(tokens)).encode("utf-8"))
-            ids.append(_token_ids(tokens))
-            first = False
-    if first:
-        return None, np.zeros(0, dtype=np.uint64)
-    return digest.hexdigest()[:32], ids[0] if len(ids) == 1 else np.concatenate(ids)
-
-
-_TOKEN_IDS: dict[str, int] = {}
-_TOKEN_CACHE_LIMIT = 200_000
-
-
-def _token_ids(tokens: tuple[str, ...]) -> np.ndarray:
-    """crc32 of each word, memoized: news vocabulary repeats, and crc32 per call was the hot spot.
-
-    Every word is looked up by a C-level dict access (no Python call per
-    word); only when one is missing are the new words found, with one set
-    operation. Half the time of a Python function per word.
-    """
-    try:
-        return np.fromiter(map(_TOKEN_IDS.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
-    except KeyError:  # a word not seen before
-        pass
-    new = {token: zlib.crc32(token.encode("utf-8")) for token in set(tokens).difference(_TOKEN_IDS)}
-    if len(_TOKEN_IDS) + len(new) <= _TOKEN_CACHE_LIMIT:
-        _TOKEN_IDS.update(new)
-        known = _TOKEN_IDS
-    else:  # the memo is full: these words are not kept
-        known = {**new, **{token: _TOKEN_IDS[token] for token in tokens if token in _TOKEN_IDS}}
-    return np.fromiter(map(known.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
-
-
-def shingle_hashes(title: str, text: str) -> np.ndarray:
-    """64-bit hashes of the distinct word 3-shingles of title and text (never across them)."""
-    return _shingles_of_ids(_body_keys(title)[1], _body_keys(text)[1])
-
-
-def _shingles_of_ids(*parts: np.ndarray) -> np.ndarray:
-    """The distinct shingle hashes of each part's word ids (one array of ids per part)."""
-    hashes = []
-    for ids in parts:
-        if not ids.size:
-            continue
-        if len(ids) < SHINGLE_WORDS:
-            ids = np.concatenate([ids, np.zeros(SHINGLE_WORDS - len(ids), dtype=np.uint64)])
-        # sum over k of ids[i + k] * mix[k]: the same values as a sliding window, without its overhead
-        count = len(ids) - SHINGLE_WORDS + 1
-        mixed = ids[0:count] * _SHINGLE_MIX[0]
-        for k in range(1, SHINGLE_WORDS):
-            mixed += ids[k:k + count] * _SHINGLE_MIX[k]
-        hashes.append(mixed)
-    if not hashes:
-        return np.zeros(0, dtype=np.uint64)
-    return _sorted_unique(np.concatenate(hashes))
-
-
-def _sorted_unique(values: np.ndarray) -> np.ndarray:
-    """np.unique(values), by sorting in place: numpy 2's hash-table unique took six times
-    the array's size (80 MB for the 1.6 million shingles of a 10 MB article)."""
-    values.sort()
-    distinct = np.empty(values.size, dtype=bool)
-    distinct[:1] = True
-    np.not_equal(values[1:], values[:-1], out=distinct[1:])
-    return values[distinct]
-
-
-def signature(shingles: np.ndarray) -> np.ndarray:
-    """MinHash: for each of NUM_PERM hash functions, the smallest 32-bit value over the shingles.
-
-    The shingles x hash functions matrix is taken SIGNATURE_CHUNK shingles at a
-    time: whole, a 10 MB article's 1.6 million shingles made a 1.5 GB matrix.
-    """
-    if shingles.size == 0:
-        return np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)
-    smallest = np.full(NUM_PERM, np.iinfo(np.uint64).max, dtype=np.uint64)
-    for start in range(0, shingles.size, SIGNATURE_CHUNK):
-        with np.errstate(over="ignore"):
-            mixed = np.multiply.outer(shingles[start:start + SIGNATURE_CHUNK], _A)  # wraps mod 2**64, as intended
-            mixed += _B
-        np.minimum(smallest, mixed.min(axis=0), out=smallest)
-    # The top 32 bits of the smallest value are the smallest top 32 bits (shifting is monotonic),
-    # so one row is shifted instead of the whole matrix.
-    return (smallest >> np.uint64(32)).astype(np.uint32)
-
-
-def band_keys(sig: np.ndarray) -> list[int]:
-    """One 63-bit bucket key per band."""
-    return band_key_matrix(sig[None, :])[0].tolist()
-
-
-def band_key_matrix(signatures: np.ndarray) -> np.ndarray:
-    """The band keys of many signatures at once: shape (len(signatures), BANDS)."""
-    rows = signatures.astype(np.uint64).reshape(len(signatures), BANDS, ROWS)
-    with np.errstate(over="ignore"):
-        return (rows * _BAND_MIX).sum(axis=2, dtype=np.uint64) >> np.uint64(1)
-
-
-def jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.count_nonzero(a == b)) / NUM_PERM
-
-
-def overlap(j: float, size_a: int, size_b: int) -> float:
-    """|A∩B| / min(|A|,|B|) from a Jaccard estimate: |A∩B| = J(|A|+|B|)/(1+J)."""
-    smaller = min(size_a, size_b)
-    if smaller <= 0:
-        return 0.0
-    return min(1.0, j * (size_a + size_b) / ((1 + j) * smaller))
-
-
-def sig_to_bytes(sig: np.ndarray) -> bytes:
-    return sig.astype("<u4").tobytes()
-
-
-def sig_from_bytes(data: bytes) -> np.ndarray:
-    return np.frombuffer(data, dtype="<u4").astype(np.uint32)
-
-
-@dataclass(frozen=True)
-class Fingerprint:
-    """Everything dedup needs to know about one article's text."""
-
-    url_key: str | None
-    body_key: str | None
-    signature: np.ndarray
-    shingles: int
-    bands: list[int]
-
-    @classmethod
-    def of(cls, article: Article) -> "Fingerprint":
-        body_key, body_ids = _body_keys(article.text or article.summary)  # folded once, used twice
-        shingles = _shingles_of_ids(_body_keys(article.title)[1], body_ids)
-        sig = signature(shingles)
-        return cls(canonical_url(article.url), body_key, sig, int(shingles.size), band_keys(sig))
-
-
-# --- what the store gives and takes ---
-
-
-@dataclass(frozen=True)
-class StoredDoc:
-    """A stored article as the index knows it."""
-
-    id: str
-    cluster_id: str
-    order: tuple  # representative order key: smaller is preferred
-    content_hash: str = ""
-    signature: np.ndarray | None = None
-    shingles: int = 0
-
-
-class DedupStore(Protocol):
-    """The queries dedup needs; store.Store implements them with indexed SQL and lsh_index."""
-
-    def dedup_docs(self, ids: list[str]) -> dict[str, StoredDoc]: ...
-    def ids_by_canonical_urls(self, urls: list[str]) -> dict[str, list[str]]: ...
-    def ids_by_body_hashes(self, hashes: list[str]) -> dict[str, list[str]]: ...
-    def similar_signatures(self, items: dict[str, tuple[list[int], np.ndarray]], limit: int,
-                           min_jaccard: float) -> dict[str, list[tuple[str, int, float, int]]]: ...
-
-
-@dataclass
-class DedupRows:
-    """What the store writes, in the batch's transaction, to keep the index current."""
-
-    signatures: list[tuple[str, str | None, int, bytes, str]] = field(default_factory=list)
-    # (article_id, body_hash, shingle count, signature bytes, content_hash); replaces any earlier one
-    renames: dict[str, str] = field(default_factory=dict)  # old cluster id -> new cluster id
-
-
-def order_key(published: datetime | None, first_seen: datetime | None, text_len: int, article_id: str) -> tuple:
-    """Earliest published first; then first seen; then the longest text; then the id."""
-    return (published or first_seen or _FAR_FUTURE, first_seen or _FAR_FUTURE, -text_len, article_id)
-
-
-# --- the clustering itself ---
 
 
 @dataclass
@@ -301,14 +74,14 @@ class _Prefetched:
     @classmethod
     def read(cls, store: DedupStore, fingerprints: dict[str, Fingerprint], min_jaccard: float) -> "_Prefetched":
         prints = list(fingerprints.values())
-        found = store.similar_signatures({i: (f.bands, f.signature) for i, f in fingerprints.items()},
-                                         MAX_CANDIDATES, min_jaccard)
+        found = store.duplicate_index.similar(store, {i: (f.bands, f.signature) for i, f in fingerprints.items()},
+                                              MAX_CANDIDATES, min_jaccard)
         urls = store.ids_by_canonical_urls([f.url_key for f in prints if f.url_key])
         bodies = store.ids_by_body_hashes([f.body_key for f in prints if f.body_key])
         similar = {i: {c[0]: c[1:] for c in hits} for i, hits in found.items()}
         named = {i for ids in (*urls.values(), *bodies.values(), *similar.values()) for i in ids}
-        docs = store.dedup_docs(sorted(named))
-        docs.update(store.dedup_docs(sorted({d.cluster_id for d in docs.values()} - docs.keys())))
+        docs = stored_docs(store, sorted(named))
+        docs.update(stored_docs(store, sorted({d.cluster_id for d in docs.values()} - docs.keys())))
         return cls(urls, bodies, similar, docs)
 
 
@@ -333,7 +106,7 @@ class Deduplicator:
 
         `precomputed` fingerprints (from the parsing worker) are used as they are.
         """
-        stored = self.store.dedup_docs([a.id for a in articles])
+        stored = stored_docs(self.store, [a.id for a in articles])
         changed = [a for a in articles if not _unchanged(a, stored.get(a.id))]
         precomputed = precomputed or {}
         fingerprints = {a.id: precomputed.get(a.id) or Fingerprint.of(a) for a in changed}
@@ -449,7 +222,7 @@ class Deduplicator:
             docs.update((i, self._prefetched.docs[i]) for i in ids if i not in docs and i in self._prefetched.docs)
         missing = [i for i in ids if i not in docs]
         if missing:
-            docs.update(self.store.dedup_docs(missing))
+            docs.update(stored_docs(self.store, missing))
         return docs
 
     def _cluster_of(self, article_id: str) -> str:

@@ -1,11 +1,13 @@
 """The LSH band buckets of every stored signature, held in memory.
 
-Finding a new article's near-duplicate candidates used to be an indexed
-SQL lookup per band in an `lsh_buckets` table: 30 rows written and 30 index
-probes per article, about a fifth of a first ingest's main thread. The
-buckets are a pure function of the signatures, which stay in SQLite, so
-they are rebuilt here instead, once per process, and kept current by the
-store's own writes (bench/README.md has the build time and memory).
+In: signature rows (article id, signature bytes, shingle count), at build
+and then as they are written. Out: for each new article's band keys and
+signature, the stored rows sharing the most buckets, with their Jaccard
+estimates. The buckets are a pure function of the signatures, which stay in
+SQLite, so they are built here once per process (shared_index.py keeps
+them per database file) and not written row by row: 30 bucket rows and 30
+index probes per article in SQL cost about a fifth of a first ingest's main
+thread (docs/decisions/0007 has the build time and memory).
 
 Layout: a row is one stored signature (an article re-indexed gets a new row
 and its old one is marked dead). Each (band, bucket) of a row is one 64-bit
@@ -25,7 +27,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from aggregator.dedup.detect import BANDS, NUM_PERM, band_key_matrix
+from aggregator.dedup.minhash import BANDS, NUM_PERM, band_key_matrix
 
 ROW_BITS = 24
 MAX_ROWS = 1 << ROW_BITS  # rows, dead ones included, between rebuilds: 16.7 million

@@ -8,8 +8,10 @@ What was stored stays stored: every write is a transaction and every feed
 file is replaced atomically, so a failed write leaves the last good state.
 
 SQLite errors are told apart by the error name sqlite3 gives each exception
-(Python 3.11+), so this module needs no sqlite3 import (only store.py talks
-SQL); errors writing feed files by their errno.
+(Python 3.11+), so this module needs no sqlite3 import (only storage/ talks
+SQL); errors writing feed files by their errno. A database an older
+aggregator wrote, opened by a command that only reads, is one too: that
+command may not upgrade it, a writing command does (OlderSchema).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ WAL_WRITE_LOCK_BYTE = 120  # SQLite's WAL writer lock: this byte of the -shm fil
 class StorageFault:
     """What went wrong with which file; str() is the line for the user."""
 
-    kind: str  # "disk full", "read-only", "corrupt", "not a database", "locked", "I/O error"
+    kind: str  # "disk full", "read-only", "corrupt", "not a database", "locked", "I/O error", "older schema"
     path: Path  # the database, or the feed file or folder that could not be written
     line: str
     database: bool = True  # the database (or its folder), not feeds/
@@ -40,12 +42,29 @@ class StorageFault:
         return self.line
 
 
+class OlderSchema(Exception):
+    """A read-only store found the database behind the current schema: only a writing command migrates it."""
+
+    def __init__(self, path: Path, version: int, latest: int):
+        super().__init__(f"{path}: schema version {version}, this aggregator reads version {latest}")
+        self.path, self.version, self.latest = path, version, latest
+
+    def line(self, db: Path) -> str:
+        fix = "run a command that writes, such as `aggregator run --once`"
+        if self.version == 0:
+            return f"{db}: holds no aggregator tables yet; {fix}, to create them"
+        return (f"{db}: the database was written by an older aggregator (schema version {self.version} of "
+                f"{self.latest}); {fix}, to upgrade it ({KEPT})")
+
+
 def storage_fault(exc: BaseException, database: Path, feeds_dir: Path | None = None,
                   busy_seconds: float | None = None) -> StorageFault | None:
     """The fault `exc` is, or None when it is not a storage fault (then it is a bug, and raises on).
 
     `busy_seconds`: how long SQLite waited for a lock before giving up.
     """
+    if isinstance(exc, OlderSchema):
+        return StorageFault("older schema", Path(database), exc.line(Path(database)))
     name = getattr(exc, "sqlite_errorname", None)
     if name:
         return database_fault(name, str(exc), Path(database), busy_seconds)
