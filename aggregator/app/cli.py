@@ -53,7 +53,7 @@ class Context:
             sys.exit(EXIT_CONFIG)
 
     @contextmanager
-    def store(self) -> Iterator["Store"]:
+    def store(self, read_only: bool = False) -> Iterator["Store"]:
         """The database, open for the block; a storage fault in it ends the command with one line, status 3.
 
         Disk full, read-only, corrupt, not a database, locked: the line names
@@ -65,7 +65,7 @@ class Context:
 
         config = self.config
         try:
-            store = Store(config.storage.database)
+            store = Store(config.storage.database, read_only=read_only)
             try:
                 yield store
             finally:
@@ -300,7 +300,7 @@ def articles(ctx: Context, topic: str | None, search: str | None, source: str | 
     config = ctx.config
     if topic and topic != "all" and topic not in {t.slug for t in config.topics}:
         raise click.BadParameter(f"no topic {topic!r}; see `aggregator topics`", param_hint="--topic")
-    with ctx.store() as store:
+    with ctx.store(read_only=True) as store:
         found = store.articles(topic=None if topic == "all" else topic, search=search,
                                limit=limit, source=source)
         duplicates = store.duplicate_ids([a.id for a in found]) if as_json else {}
@@ -353,7 +353,7 @@ def explain(ctx: Context, article_id: str) -> None:
     """Why an article is (or is not) in each topic, and which copies it is clustered with."""
     from aggregator import pipeline
 
-    with ctx.store() as store:
+    with ctx.store(read_only=True) as store:
         article = store.get(article_id)
         if article is None:
             click.echo(f"error: no article {article_id!r}; see `aggregator articles`", err=True)
@@ -393,7 +393,7 @@ def topics(ctx: Context, as_json: bool) -> None:
     from aggregator.publish.names import ALL_TOPIC, feed_path, feed_url
 
     config = ctx.config
-    with ctx.store() as store:
+    with ctx.store(read_only=True) as store:
         counts = store.topic_counts()
         total = store.count()
     for topic in [*config.topics, ALL_TOPIC]:
@@ -425,7 +425,7 @@ def sources(click_ctx: click.Context, as_json: bool) -> None:
     from aggregator.ingest.source_status import source_rows
 
     ctx = click_ctx.find_object(Context)
-    with ctx.store() as store:
+    with ctx.store(read_only=True) as store:
         rows = source_rows(ctx.config, store)
     for row in rows:
         if as_json:

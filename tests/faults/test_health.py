@@ -58,7 +58,7 @@ def test_starting_then_failing_while_the_lock_is_held_then_ok(tmp_path: Path) ->
     articles(tmp_path, 3)
     write_config(tmp_path, port, LOCAL)
     database = tmp_path / "data" / "test.db"
-    assert aggregator(tmp_path, "topics").returncode == 0  # the database exists, empty
+    assert aggregator(tmp_path, "retag").returncode == 0  # the database exists, empty (reads create none)
     with write_lock_held(database):
         daemon = start_daemon(tmp_path, port)
         try:
