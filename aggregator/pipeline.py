@@ -9,23 +9,25 @@ feeds/ (Atom, RSS, JSON Feed, index.html, OPML).
     ingest   ingest/   a folder is read (local.py, one parser per kind of file); a feed is
                        planned and fetched (remote.py over http.py) and parsed (feed.py, in
                        parsing_pool.py's workers) -> ParseResults: articles, skips, warnings
-    enrich   enrich/   what XML cannot hold is scrubbed (normalize.py), topics tagged
+    enrich   enrich/   what XML cannot hold is scrubbed (text.py), topics tagged
                        (topics.py); salient terms (terms.py) come with the parse
     dedup    dedup/    which stored story each article is a copy of (detect.py)
     storage  storage/  the batch, its files' states and the source's new row: one transaction
     publish  publish/  related posts, then every feed rendered and written atomically,
                        only the files that changed (render.py)
 
-Three entry points share that one path, so a source's row is the same
+Three entry points share one ingest path, so a source's row is the same
 whichever of them read it:
 
-    run --once    ingest_all    folders in turn, feeds fetched on threads, then publish()
+    run --once    ingest_all    folders in turn, feeds on threads (ingest_remote), then publish()
     ingest PATH   ingest_path   a file or folder; a configured source's whole folder is
                                 read exactly as the source's own runs read it
-    the daemon    ingest_one    one source per scheduled job, on its long-lived fetcher
+    the daemon    ingest_one    one source per scheduled job, feeds on its long-lived fetcher
 
-Each ends in store_batch, whose transaction carries the source's row: a
-folder's decided by ingest/source_status.py, a feed's by ingest/remote.py.
+A folder is read_folder; a feed is remote.plan_from_store -> remote.run_fetch
+-> store_outcome. Both end in store_batch, whose transaction carries the
+source's new row: a folder's decided by ingest/source_status.py from the read
+and the previous row, a feed's by ingest/remote.py from the HTTP answer.
 
 A source's failure is a value (IngestReport.error / .skipped), never an
 exception that stops the other sources. Our own bugs still raise; the daemon
@@ -124,9 +126,9 @@ def ingest_path(config: Config, store: Store, path: Path,
 
     rules = rules or topic_rules(config)
     source = source_for_path(config, path)
-    if source is not None and source.path is not None and path.resolve() == source.path.resolve():
-        return read_folder(config, store, source, rules, progress)
     if source is not None and source.path is not None:
+        if path.resolve() == source.path.resolve():
+            return read_folder(config, store, source, rules, progress)
         # Ids relative to the source's root: the same ids the source's own runs give, so one copy.
         root = source.path if source.path.is_dir() else source.path.parent
         results = read_local_source(path, source.name, parse_options(config), config.ingest.max_file_size,
@@ -313,8 +315,10 @@ def store_batch(store: Store, report: IngestReport, batch: Batch, rules: TopicRu
     tags = {a.id: batch.tags[a.id] if a.id in batch.tags else rules.tags(a) for a in articles}
     for article in articles:
         article.topics = tags[article.id]
-    if not articles and not batch.files and not source_state:
-        return _finish(report)  # nothing to write (e.g. an unscheduled 304): no transaction at all
+    if not articles and not batch.files:  # an unchanged folder, a 304: at most the source's row to write
+        if source_state:
+            store.save_source_state(report.source, **source_state)
+        return _finish(report)
     dedup_rows = None
     if articles:  # a 304 that only moves the source's state needs no dedup, and no numpy import (0.2 s)
         from aggregator.dedup.detect import Deduplicator
