@@ -152,7 +152,7 @@ def test_bad_regex_is_reported_with_its_key(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("pattern", [r"\p{L}+stan\b", r"\bF-?16\X", r"(?|a(x)|b(y))c", r"\d++%"])
 def test_regex_rules_are_checked_by_the_engine_that_runs_them(tmp_path: Path, pattern: str) -> None:
-    """`regex`-only syntax (\\p{L}, \\X, branch reset, possessive) passes `aggregator check`, as tagging runs it."""
+    """`regex`-only syntax (\\p{L}, \\X, branch reset, possessive) passes `check`, as tagging runs it."""
     (tmp_path / "in").mkdir()
     # TOML literal strings ('...') keep backslashes as written.
     path = write(tmp_path, f'[[sources]]\nname = "a"\npath = "in"\n[topics.world]\nregex = [\'{pattern}\']\n')

@@ -38,7 +38,7 @@ def sanitize_html(fragment: str, base_url: str | None = None) -> str:
     if not fragment:
         return ""
     cleaned = _cleaner().clean(fragment)
-    if base_url and ("href=" in cleaned or "src=" in cleaned):  # the regex alone costs ~50 us per article
+    if base_url and ("href=" in cleaned or "src=" in cleaned):  # most fragments hold no link: no regex pass
         cleaned = _absolutize(cleaned, base_url)
     return cleaned
 

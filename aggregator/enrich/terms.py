@@ -3,8 +3,8 @@
 An article's salient words are its most frequent useful words, title words
 counting triple. The store keeps them with each article (column `terms`,
 written with the row), so that ranking related posts reads a few hundred
-bytes per article instead of re-reading and re-tokenizing 10,000 bodies at
-every publish (0.7 s for 10,000).
+bytes per article instead of re-reading and re-tokenizing every searched
+body at every publish.
 """
 
 from __future__ import annotations

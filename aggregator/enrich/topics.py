@@ -111,8 +111,8 @@ class TermPattern:
     """Keywords or excludes: the whole-word regex, run only where it can match.
 
     Python's re tries the lookbehind and the whole alternation at every
-    character; for every topic on every title and body that was most of
-    the cost of tagging. Here the text's tokens rule out most terms
+    character, for every topic on every title and body: run that way it
+    is most of the cost of tagging. Here the text's tokens rule out most terms
     (usually all of a topic's, with one set operation), and the regex
     runs with `match` only where a term still possible starts, left to
     right from the end of the last match, as finditer would (the
@@ -240,7 +240,7 @@ def _bounded_search(pattern: regex.Pattern, text: str) -> bool:
 
 @lru_cache(maxsize=8)
 def _compiled(topics: tuple[TopicConfig, ...]) -> list[CompiledTopic]:
-    """Each config's topics compiled once per process (1.7 ms for 8 topics): a parse worker
+    """Each config's topics compiled once per process, not once per source: a parse worker
     builds TopicRules per source, since each source puts its articles in its own topics."""
     return [CompiledTopic.compile(t) for t in topics]
 

@@ -134,7 +134,6 @@ def canonical_url(url: str | None) -> str | None:
     return result
 
 
-
 def _canonical_path(path: str) -> str:
     """Without doubled or trailing slashes and AMP spellings, until none is left
     (`/story/amp/` is `/story`, so is `/amp/story.amp`)."""

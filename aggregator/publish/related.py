@@ -11,13 +11,12 @@ article never relates to itself or to a copy in its duplicate cluster.
 Three choices keep this fast at 100,000 articles. The search runs over the
 newest SEARCH_WINDOW articles only, so its cost does not grow with the
 store. Those articles' salient words, stored with each article, are read
-once per publish into an inverted index in memory (TermWindow, 0.3-0.4 s
-for 10,000), so a list costs a few numpy operations, not a full-text query
-(bm25 in FTS5 took 5 ms per list at 100,000 articles: it weighs each word
-over the whole store). And a list, once computed, is kept in the store
-(related_cache) until the article's own text changes: a published entry
-does not churn every time a new article arrives, and republishing costs no
-searches at all.
+once per publish into an inverted index in memory (TermWindow), so a list
+costs a few numpy operations, not a full-text query (FTS5's bm25 weighs
+each word over the whole store). And a list, once computed, is kept in the
+store (related_cache) until the article's own text changes: a published
+entry does not churn every time a new article arrives, and republishing
+costs no searches at all. The measurements: docs/decisions/0009.
 """
 
 from __future__ import annotations
