@@ -41,7 +41,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
+from urllib.parse import urlsplit
 
+from aggregator import dedup, ingest
+from aggregator import publish as publishing
 from aggregator.config import Config, DedupConfig, SourceConfig
 from aggregator.enrich.dates import iso_utc
 from aggregator.enrich.text import is_xml_safe, xml_safe
@@ -53,7 +56,7 @@ from aggregator.storage.store import Store
 
 if TYPE_CHECKING:
     from aggregator.ingest.local import ParseOptions
-    from aggregator.ingest.remote import FetchOutcome
+    from aggregator.ingest.remote_state import FetchOutcome
 
 log = logging.getLogger("aggregator")
 MAX_SKIP_LINES = 50  # per batch: a folder of 100,000 junk files is not 100,000 log lines
@@ -66,9 +69,8 @@ def topic_rules(config: Config) -> TopicRules:
 
 
 def parse_options(config: Config) -> "ParseOptions":
-    from aggregator.ingest.local import ParseOptions  # lazily: a feeds-only refresh never reads files
-
-    return ParseOptions(known_categories=config.ingest.known_categories, max_entries=config.ingest.max_entries)
+    return ingest.local.ParseOptions(known_categories=config.ingest.known_categories,
+                                     max_entries=config.ingest.max_entries)
 
 
 # --- the entry points: run --once, ingest PATH, the daemon's job ---
@@ -93,19 +95,15 @@ def ingest_all(config: Config, store: Store, honour_schedule: bool = False) -> l
 def ingest_remote(config: Config, store: Store, sources: list[SourceConfig], rules: TopicRules,
                   honour_schedule: bool = False) -> dict[str, IngestReport]:
     """Fetch and parse on threads (bounded overall and per host); store each batch on this thread."""
-    from urllib.parse import urlsplit
-
-    from aggregator.ingest.concurrency import run_bounded
-    from aggregator.ingest.remote import new_fetcher, plan_from_store, run_fetch  # lazily: HTTP is slow to import
-
     states = store.source_states()  # one query for all sources, not one each
-    jobs = [plan_from_store(config, store, s, honour_schedule=honour_schedule, state=states.get(s.name, {}))
-            for s in sources]
+    jobs = [ingest.remote.plan_from_store(config, store, s, honour_schedule=honour_schedule,
+                                          state=states.get(s.name, {})) for s in sources]
     reports: dict[str, IngestReport] = {}
-    with new_fetcher(config) as fetcher:
-        for finished in run_bounded(jobs, key=lambda j: (urlsplit(j.url).hostname or "").lower(),
-                                    work=lambda j: run_fetch(j, fetcher),
-                                    limit=config.fetch.concurrency, per_key=config.fetch.per_host):
+    with ingest.remote.new_fetcher(config) as fetcher:
+        for finished in ingest.concurrency.run_bounded(jobs, key=lambda j: (urlsplit(j.url).hostname or "").lower(),
+                                                       work=lambda j: ingest.remote.run_fetch(j, fetcher),
+                                                       limit=config.fetch.concurrency,
+                                                       per_key=config.fetch.per_host):
             outcomes = [o for _job, o in finished if not (o.skipped and not o.results)]  # not due: nothing
             with store.one_commit():  # every feed that finished meanwhile
                 stored = [(o, store_outcome(config, store, o, rules)) for o in outcomes]
@@ -122,8 +120,6 @@ def ingest_path(config: Config, store: Store, path: Path,
     A source's whole folder (or file) is that source's read, its row included;
     a part of it says nothing about the rest, so it leaves the row alone.
     """
-    from aggregator.ingest.local import read_local_source
-
     rules = rules or topic_rules(config)
     source = source_for_path(config, path)
     if source is not None and source.path is not None:
@@ -131,13 +127,13 @@ def ingest_path(config: Config, store: Store, path: Path,
             return read_folder(config, store, source, rules, progress)
         # Ids relative to the source's root: the same ids the source's own runs give, so one copy.
         root = source.path if source.path.is_dir() else source.path.parent
-        results = read_local_source(path, source.name, parse_options(config), config.ingest.max_file_size,
-                                    source.include, source.exclude, known=store.file_states(source.name),
-                                    base=root)
+        results = ingest.local.read_local_source(path, source.name, parse_options(config),
+                                                 config.ingest.max_file_size, source.include, source.exclude,
+                                                 known=store.file_states(source.name), base=root)
         return store_results(store, source.name, results, rules, progress, config.dedup.threshold)
     name = f"local:{path.resolve().name if path.is_dir() else path.resolve().parent.name}"
-    results = read_local_source(path, name, parse_options(config), config.ingest.max_file_size,
-                                known=store.file_states(name))
+    results = ingest.local.read_local_source(path, name, parse_options(config), config.ingest.max_file_size,
+                                             known=store.file_states(name))
     return store_results(store, name, results, rules, progress, config.dedup.threshold)
 
 
@@ -161,13 +157,11 @@ def ingest_one(config: Config, store: Store, source: SourceConfig, rules: TopicR
     """
     if source.path is not None:
         return SourceTurn(read_folder(config, store, source, rules, progress))
-    from aggregator.ingest.remote import plan_from_store, run_fetch
-
-    job = plan_from_store(config, store, source, honour_schedule=due_by is not None, now=due_by)
+    job = ingest.remote.plan_from_store(config, store, source, honour_schedule=due_by is not None, now=due_by)
     if job.skip and job.quiet_skip:
         return SourceTurn(None, skip=job.skip)
     assert fetcher is not None, "a feed needs the caller's fetcher"
-    outcome = run_fetch(job, fetcher)
+    outcome = ingest.remote.run_fetch(job, fetcher)
     return SourceTurn(store_outcome(config, store, outcome, rules, progress), outcome.http_status, outcome.note)
 
 
@@ -177,9 +171,7 @@ def ingest_source(config: Config, store: Store, source: SourceConfig,
     rules = rules or topic_rules(config)
     if source.path is not None:
         return read_folder(config, store, source, rules, progress)
-    from aggregator.ingest.remote import new_fetcher
-
-    with new_fetcher(config) as fetcher:
+    with ingest.remote.new_fetcher(config) as fetcher:
         turn = ingest_one(config, store, source, rules, fetcher, progress=progress)
     assert turn.report is not None  # without due_by every skip is reported
     log_fetched(source.name, turn.note, turn.report)
@@ -188,11 +180,9 @@ def ingest_source(config: Config, store: Store, source: SourceConfig,
 
 def count_files(config: Config, path: Path) -> int:
     """How many files an ingest of `path` will look at: the length of a progress bar."""
-    from aggregator.ingest.local import iter_files
-
     source = source_for_path(config, path)
     include, exclude = (source.include, source.exclude) if source else ((), ())
-    return sum(1 for _ in iter_files(path, include, exclude)) if path.exists() else 0
+    return sum(1 for _ in ingest.local.iter_files(path, include, exclude)) if path.exists() else 0
 
 
 def source_for_path(config: Config, path: Path) -> SourceConfig | None:
@@ -212,11 +202,10 @@ def source_for_path(config: Config, path: Path) -> SourceConfig | None:
 def read_folder(config: Config, store: Store, source: SourceConfig, rules: TopicRules,
                 progress: Progress | None = None) -> IngestReport:
     """A configured folder (or file): what changed is read and stored with the source's new row."""
-    from aggregator.ingest.local import read_local_source
-
     assert source.path is not None
-    results = read_local_source(source.path, source.name, parse_options(config), config.ingest.max_file_size,
-                                source.include, source.exclude, known=store.file_states(source.name))
+    results = ingest.local.read_local_source(source.path, source.name, parse_options(config),
+                                             config.ingest.max_file_size, source.include, source.exclude,
+                                             known=store.file_states(source.name))
     report, batch = gather(source.name, results, progress)
     row = status_after_read(source, report, store.source_state(source.name), _now())
     return store_batch(store, report, batch, rules, config.dedup.threshold, source_state=row)
@@ -320,10 +309,8 @@ def store_batch(store: Store, report: IngestReport, batch: Batch, rules: TopicRu
             store.save_source_state(report.source, **source_state)
         return _finish(report)
     dedup_rows = None
-    if articles:  # a 304 that only moves the source's state needs no dedup, and no numpy import (0.2 s)
-        from aggregator.dedup.detect import Deduplicator
-
-        dedup_rows = Deduplicator(store, dedup_threshold).assign(articles, batch.fingerprints)  # sets cluster_id
+    if articles:  # only a batch with articles loads dedup (numpy: 0.2 s); assign() sets each cluster_id
+        dedup_rows = dedup.detect.Deduplicator(store, dedup_threshold).assign(articles, batch.fingerprints)
     outcome = store.write_articles(articles, tags, dedup_rows, files=batch.files,
                                    source_state=(report.source, source_state) if source_state else None)
     report.new, report.updated = outcome.new, outcome.updated
@@ -364,13 +351,9 @@ def scrub(article: Article) -> None:
 
 
 def publish(config: Config, store: Store, force: bool = False):
-    from aggregator.publish.last_publish import unchanged_report
-
-    stamp, report = unchanged_report(config, store)  # answered without importing feedgen and lxml
+    stamp, report = publishing.last_publish.unchanged_report(config, store)  # without feedgen and lxml
     if report is None or force:
-        from aggregator.publish.render import publish_changed
-
-        report = publish_changed(config, store, stamp, force)
+        report = publishing.render.publish_changed(config, store, stamp, force)
     log.info("%s", report.summary())
     return report
 

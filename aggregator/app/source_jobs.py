@@ -23,12 +23,11 @@ import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from aggregator import pipeline
+from aggregator import ingest, pipeline
 from aggregator.app.schedule import due_by
 from aggregator.app.thread_stores import ThreadStores
 from aggregator.config import Config, FetchConfig, SourceConfig
 from aggregator.enrich.topics import TopicRules
-from aggregator.ingest.remote import new_fetcher
 from aggregator.models import IngestReport
 from aggregator.storage.faults import StorageFault, storage_fault
 from aggregator.storage.store import BUSY_TIMEOUT_MS, Store
@@ -127,7 +126,7 @@ class SourceJobs:
         """
         with self._fetcher_lock:
             if self._fetcher is None or self._fetcher[0] != config.fetch:
-                old, self._fetcher = self._fetcher, (config.fetch, new_fetcher(config))
+                old, self._fetcher = self._fetcher, (config.fetch, ingest.remote.new_fetcher(config))
                 if old is not None:
                     old[1].close()
             return self._fetcher[1]
