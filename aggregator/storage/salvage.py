@@ -139,7 +139,7 @@ def _tidy_salvaged(target: "Store", report: Salvage) -> None:
         stored = {article_id for (article_id,) in conn.execute("SELECT id FROM articles")}
         orphaned = [cluster for (cluster,) in conn.execute(
             "SELECT DISTINCT cluster_id FROM articles WHERE cluster_id IS NOT NULL").fetchall() if cluster not in stored]
-        for chunk in chunks(orphaned, IN_CLAUSE_KEYS):  # a cluster whose representative was lost: its oldest member
+        for chunk in chunks(orphaned, IN_CLAUSE_KEYS):  # lost representatives: the oldest member heads
             target._repoint_clusters_to_heirs(chunk)
         lost_files = [path for path, ids in conn.execute("SELECT path, article_ids FROM files").fetchall()
                       if any(i not in stored for i in json.loads(ids or "[]"))]
