@@ -136,6 +136,7 @@ def test_folders_become_topics_and_come_back_as_folders(tmp_path):
     assert {t.slug: t.title for t in config.topics} == {"middle-east": "Middle East", "tech-science": "Tech & Science"}
     assert config.topics[0].keywords == ("gaza",)  # the existing topic was reused, not replaced
     assert invoke(tmp_path, "check").exit_code == 0
+    assert {s.name: s.home_page for s in config.sources}["Levant Wire"] == "https://levant.example/"
 
     exported = invoke(tmp_path, "sources", "export").output
     (tmp_path / "out.opml").write_text(exported, encoding="utf-8")
@@ -153,3 +154,5 @@ def test_folders_become_topics_and_come_back_as_folders(tmp_path):
     assert invoke(tmp_path / "fresh", "sources", "import", str(tmp_path / "out.opml")).exit_code == 0
     fresh = load_config(tmp_path / "fresh" / "config.toml")
     assert {s.name: s.topics for s in fresh.sources} == topics
+    assert {s.name: s.home_page for s in fresh.sources}["Levant Wire"] == "https://levant.example/"
+    assert 'htmlUrl="https://levant.example/"' in exported

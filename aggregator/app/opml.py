@@ -23,7 +23,8 @@ from defusedxml import ElementTree as SafeTree
 from defusedxml.common import DefusedXmlException
 
 from aggregator.app.config_edit import EditError, load_document, save_document, sources_of, unique_name, url_key
-from aggregator.config import Config
+from aggregator.config import Config, SourceConfig
+from aggregator.config.checks import WEB_URL_RE
 from aggregator.redact import redact
 
 MAX_OPML_SIZE = 5 * 1024 * 1024
@@ -38,6 +39,7 @@ class OpmlFeed:
     title: str
     url: str
     category: str = ""  # the title of the folder it sits in, "" at the top level
+    html_url: str = ""  # the site's own page, as feed readers show it
 
 
 def read_opml(path: Path) -> list[OpmlFeed]:
@@ -66,7 +68,8 @@ def _walk(node: ElementTree.Element, category: str, feeds: list[OpmlFeed]) -> No
         title = (outline.get("title") or outline.get("text") or "").strip()
         url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
         if url:
-            feeds.append(OpmlFeed(title or url, url, category))
+            html_url = (outline.get("htmlUrl") or outline.get("htmlurl") or "").strip()
+            feeds.append(OpmlFeed(title or url, url, category, html_url))
         _walk(outline, title if not url else category, feeds)
 
 
@@ -98,6 +101,8 @@ def import_opml(config_file: Path, opml_file: Path) -> ImportReport:
             table = tomlkit.table()
             table.add("name", unique_name(feed.title, names))
             table.add("url", feed.url)
+            if WEB_URL_RE.fullmatch(feed.html_url):  # else left out: the config would refuse it
+                table.add("home_page", feed.html_url)
             sources.append(table)
             added[key] = sources[-1]
             _add_topic(document, added[key], feed.category)
@@ -161,6 +166,7 @@ def export_opml(config: Config, now: datetime | None = None) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(root, encoding="unicode") + "\n"
 
 
-def _outline(parent: ElementTree.Element, source) -> None:
+def _outline(parent: ElementTree.Element, source: SourceConfig) -> None:
+    extra = {"htmlUrl": source.home_page} if source.home_page else {}
     ElementTree.SubElement(parent, "outline", type="rss", text=source.name, title=source.name,
-                           xmlUrl=redact(source.url))
+                           xmlUrl=redact(source.url), **extra)

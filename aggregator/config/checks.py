@@ -108,10 +108,13 @@ def parse_size(value: Any) -> int:
     return size
 
 
+# An http(s) URL we write into feeds, pages and OPML: no quotes, brackets or spaces to break out of them.
+WEB_URL_RE = re.compile(r"https?://[^/\s\"'<>`\\]+[^\s\"'<>`\\]*", re.I)
+
+
 def _base_url(value: Any) -> str:
     text = _str(value)
-    # It is written into every page and feed: no quotes, brackets or spaces to break out of them.
-    if not re.fullmatch(r"https?://[^/\s\"'<>`\\]+[^\s\"'<>`\\]*", text):
+    if not WEB_URL_RE.fullmatch(text):
         raise ValueError(f'expected an http(s) URL like "http://127.0.0.1:8080/", got {text!r}')
     return text if text.endswith("/") else text + "/"
 
@@ -120,6 +123,13 @@ def _feed_url(value: Any) -> str:
     text = _str(value).strip()
     if not re.match(r"^https?://[^/\s]+", text, re.I):
         raise ValueError(f"only http:// and https:// URLs can be fetched, got {short_repr(value)}")
+    return text
+
+
+def _web_url(value: Any) -> str:
+    text = _str(value).strip()
+    if not WEB_URL_RE.fullmatch(text):
+        raise ValueError(f'expected an http(s) URL like "https://news.example/", got {short_repr(value)}')
     return text
 
 
@@ -158,7 +168,7 @@ SITE = {"title": _nonempty_str, "base_url": _base_url, "description": _str, "lan
 STORAGE = {"database": _nonempty_str, "feeds_dir": _nonempty_str,
            "keep_days": _int_at_least(0), "max_articles_per_source": _int_at_least(0)}
 PUBLISH = {"max_items": _int_at_least(1), "related_posts": _int_at_least(0),
-           "formats": _formats, "full_content": _bool}
+           "formats": _formats, "full_content": _bool, "websub_hub": _web_url}
 INGEST = {"known_categories": _str_list, "max_file_size": parse_size, "max_entries": _int_at_least(1)}
 FETCH = {"timeout": parse_duration, "max_body_size": parse_size,
          "concurrency": _int_at_least(1), "per_host": _int_at_least(1),
@@ -168,7 +178,8 @@ SERVER = {"listen": _listen}
 SOURCE = {"name": _nonempty_str, "path": _nonempty_str, "url": _feed_url,
           "topics": _str_list, "interval": _interval, "include": _str_list,
           "exclude": _str_list, "allow_private_network": _bool, "full_text": _bool,
-          "enabled": _bool, "username": _nonempty_str, "password_file": _nonempty_str}
+          "enabled": _bool, "username": _nonempty_str, "password_file": _nonempty_str,
+          "home_page": _web_url}
 TOPIC = {"title": _nonempty_str, "description": _str, "keywords": _str_list,
          "categories": _str_list, "exclude": _str_list, "regex": _regex_list,
          "sources": _str_list, "min_score": _number}

@@ -43,6 +43,7 @@ class PublishConfig:
     related_posts: int = 5
     formats: tuple[str, ...] = FORMATS
     full_content: bool = True
+    websub_hub: str = ""  # a WebSub hub: named in every feed, told after each publish that changed feeds
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class SourceConfig:
     enabled: bool = True
     username: str = ""  # with password_file: Basic authorization, kept out of the URL (and so out of every output)
     password_file: Path | None = None  # read at each fetch; its content is never logged or printed
+    home_page: str = ""  # the site's own page (OPML htmlUrl): kept by import, written back by export
 
     @property
     def kind(self) -> str:
