@@ -354,6 +354,8 @@ def publish(config: Config, store: Store, force: bool = False):
     stamp, report = publishing.last_publish.unchanged_report(config, store)  # without feedgen and lxml
     if report is None or force:
         report = publishing.render.publish_changed(config, store, stamp, force)
+        publishing.websub.announce(config, report.written)  # on its own thread: the files are out already
+    publishing.status_page.write_status_page(config, store)  # source states change even when feeds do not
     log.info("%s", report.summary())
     return report
 

@@ -108,3 +108,21 @@ def test_text_from_sources_is_escaped(tmp_path: Path) -> None:
     tree = lxml_html.fromstring(browser.dump_dom(path))
     assert not tree.xpath("//script") and not tree.xpath("//img")
     assert tree.xpath("string(//tbody/tr/td[1]/b)") == "<script>x</script>"
+
+
+def test_run_once_writes_the_page_and_links_it_only_when_it_may_differ(ran: Path) -> None:
+    page = ran / "feeds" / "status.html"
+    assert page.exists() and 'href="status.html"' in (ran / "feeds" / "index.html").read_text()
+    assert "Dead wire" in page.read_text() and "Local newsroom" in page.read_text()
+    written = page.stat().st_mtime_ns
+    config = ran / "config.toml"
+    CliRunner().invoke(cli, ["-c", str(config), "run", "--once"])  # the dead source fails again: its row changes
+    assert page.stat().st_mtime_ns != written
+    db = sqlite3.connect(load_config(config).storage.database)
+    db.execute("UPDATE sources SET error_count = 0")  # not what a run writes; only to prove the stamp is read
+    db.commit()
+    from aggregator.publish.status_page import write_status_page
+
+    with Store(load_config(config).storage.database) as store:
+        assert write_status_page(load_config(config), store) is True
+        assert write_status_page(load_config(config), store) is False  # nothing it shows changed

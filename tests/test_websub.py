@@ -87,11 +87,54 @@ def test_a_dead_hub_costs_bounded_attempts_and_never_raises(hub_factory):
     hub.close()
     pauses = []
     report = notify_hub(url, FEEDS, OPEN, timeout=2, sleep=pauses.append)
-    assert report.notified == [] and len(report.failed) == 2 and pauses == [1.0, 2.0, 1.0, 2.0]
+    assert report.notified == [] and pauses == [1.0, 2.0]  # the second feed is not tried against a dead hub
     assert "after 3 attempts" in report.failed[0] and "network error" in report.failed[0]
+    assert report.failed[1].endswith("1 more changed feeds not announced")
 
 
 def test_private_hubs_are_refused_unless_allowed(hub_factory):
     hub = hub_factory([204])
     report = notify_hub(hub.url, FEEDS[:1], NetPolicy(), sleep=lambda s: None)
     assert hub.forms == [] and report.notified == [] and "allow_private_network" in report.failed[0]
+
+
+def test_run_once_names_the_hub_in_every_feed_and_announces_the_changed_ones(hub_factory, project):
+    import json as jsonlib
+
+    import feedparser
+    from click.testing import CliRunner
+    from lxml import etree
+
+    from aggregator.app.cli import cli
+
+    hub = hub_factory([204])
+    config = project / "config.toml"
+    text = config.read_text(encoding="utf-8")
+    text = text.replace("[publish]\n", f'[publish]\nwebsub_hub = "{hub.url}"\n', 1)
+    config.write_text(text + "\n[fetch]\nallow_private_network = true\n", encoding="utf-8")
+    first = CliRunner().invoke(cli, ["-c", str(config), "run", "--once"])
+    assert first.exit_code == 0, first.output
+    _join_announcements()
+    feeds = project / "feeds"
+    announced = sorted(form["hub.url"][0] for _, form in hub.forms)
+    expected = sorted(f"http://127.0.0.1:8080/{p.name}" for p in feeds.iterdir() if p.suffix in (".atom", ".rss", ".json"))
+    assert announced == expected and len(expected) == 18  # 5 topics and "all", 3 formats each
+    atom = etree.parse(str(feeds / "europe.atom")).getroot()
+    assert atom.find("{http://www.w3.org/2005/Atom}link[@rel='hub']").get("href") == hub.url
+    rss = etree.parse(str(feeds / "europe.rss")).getroot()
+    assert rss.find("channel/{http://www.w3.org/2005/Atom}link[@rel='hub']").get("href") == hub.url
+    assert jsonlib.loads((feeds / "europe.json").read_text())["hubs"] == [{"type": "WebSub", "url": hub.url}]
+    assert any(link.rel == "hub" for link in feedparser.parse(str(feeds / "europe.atom")).feed.links)
+
+    again = CliRunner().invoke(cli, ["-c", str(config), "run", "--once"])
+    _join_announcements()
+    assert again.exit_code == 0 and len(hub.forms) == 18  # nothing changed: nothing announced
+
+
+def _join_announcements() -> None:
+    """The CLI's process waits for the announcing thread at exit; in-process, the test waits for it."""
+    import threading
+
+    for thread in threading.enumerate():
+        if thread.name == "websub":
+            thread.join(30)

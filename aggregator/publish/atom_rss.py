@@ -40,6 +40,28 @@ class _FeedExtras(BaseExtension):
         return {}
 
 
+class _HubLink(BaseExtension):
+    """`<link rel="hub">` (WebSub) in Atom, and as atom:link in RSS, where feedgen writes only rel="self"."""
+
+    ATOM = "http://www.w3.org/2005/Atom"
+
+    def __init__(self) -> None:
+        self.url = ""
+
+    def extend_ns(self) -> dict[str, str]:
+        return {}
+
+    def extend_atom(self, feed: etree._Element) -> etree._Element:
+        if self.url:
+            etree.SubElement(feed, "link", rel="hub", href=self.url)
+        return feed
+
+    def extend_rss(self, feed: etree._Element) -> etree._Element:
+        if self.url:
+            etree.SubElement(feed.find("channel"), f"{{{self.ATOM}}}link", rel="hub", href=self.url)
+        return feed
+
+
 class EntryExtras(BaseEntryExtension):
     """Writes an Atom entry's links (alternate, related, enclosure) and its <source> element."""
 
@@ -91,6 +113,9 @@ def _generator(config: Config, topic: TopicConfig, entries: list[Entry], fmt: st
     generator.register_extension("extras", _FeedExtras, EntryExtras, atom=True, rss=False)
     if fmt == "rss":
         generator.load_extension("dc", atom=False, rss=True)
+    if config.publish.websub_hub:
+        generator.register_extension("hub", _HubLink, atom=True, rss=True)
+        generator.hub.url = config.publish.websub_hub
     generator.id(feed_url(base_url, topic.slug, "atom"))
     generator.title(f"{config.site.title}: {topic.title}")
     generator.subtitle(topic.description or f"{topic.title} from {config.site.title}")

@@ -23,6 +23,8 @@ def render_json(config: Config, topic: TopicConfig, entries: list[Entry]) -> byt
         "authors": [{"name": config.site.title}],
         "items": [_json_item(e) for e in entries],
     }
+    if config.publish.websub_hub:
+        feed["hubs"] = [{"type": "WebSub", "url": config.publish.websub_hub}]
     return (html_safe_json(feed) + "\n").encode("utf-8")
 
 

@@ -52,7 +52,8 @@ def render_index(config: Config, topics: list[TopicConfig], latest: dict[str, li
 <body>
 <h1>{title}</h1>
 <p>{html.escape(config.site.description)}</p>
-<p>Subscribe to every topic at once with <a href="topics.opml">topics.opml</a>.</p>
+<p>Subscribe to every topic at once with <a href="topics.opml">topics.opml</a>.
+How the sources are doing: <a href="status.html">status</a>.</p>
 {chr(10).join(sections)}
 </body>
 </html>

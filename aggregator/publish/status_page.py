@@ -9,13 +9,16 @@ included, renders without fetching anything.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from aggregator.config import Config
 from aggregator.ingest.source_status import source_rows
+from aggregator.publish.files import write_if_changed
 from aggregator.storage import status_counts
 
 DAYS = 30
@@ -63,6 +66,40 @@ def status_data(config: Config, store: Any, today: date | None = None) -> Status
     fetched = [s.last_fetch for s in sources if s.last_fetch]
     return StatusData(config.site.title, max(fetched) if fetched else today.isoformat(), first_day,
                       sources, topics, status_counts.merged(store.conn, first_day, DAYS))
+
+
+def write_status_page(config: Config, store: Any, today: date | None = None) -> bool:
+    """feeds/status.html from the store as it is now; True when it was rewritten.
+
+    An unchanged refresh must stay cheap, so the page is only rendered when
+    what it shows may differ: stored articles, a source's row, the config's
+    sources and topics, or the day (the plots' window) changed. Those are
+    read in one small query and kept in the page as a comment.
+    """
+    today = today or datetime.now(timezone.utc).date()
+    path = config.storage.feeds_dir / "status.html"
+    stamp = _stamp(config, store, today)
+    if _stamp_of(path) == stamp:
+        return False
+    page = render_status_page(status_data(config, store, today)).replace("<html", f"{stamp}\n<html", 1)
+    return write_if_changed(path, page.encode("utf-8"), False)
+
+
+def _stamp(config: Config, store: Any, today: date) -> str:
+    sources = store.conn.execute("SELECT count(*), max(last_fetch), sum(error_count), "
+                                 "group_concat(status) FROM sources").fetchone()
+    shape = hashlib.sha256(repr(([(s.name, s.kind, s.enabled) for s in config.sources],
+                                 [(t.slug, t.title) for t in config.topics], config.site.title)).encode())
+    return (f"<!-- status {today.isoformat()} {store.content_version()} {shape.hexdigest()[:16]} "
+            f"{hashlib.sha256(repr(sources).encode()).hexdigest()[:16]} -->")
+
+
+def _stamp_of(path: Path) -> str:
+    try:
+        with path.open("rb") as page:
+            return page.read(200).decode("utf-8", "replace").split("\n", 2)[1]
+    except (OSError, IndexError):
+        return ""
 
 
 def render_status_page(data: StatusData) -> str:

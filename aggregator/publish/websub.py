@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import logging
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import certifi
 from urllib3 import PoolManager, Timeout
 from urllib3.exceptions import HTTPError
 
+from aggregator.config import Config
 from aggregator.ingest.netguard import BlockedAddress, NetPolicy
 from aggregator.ingest.transport import pool_manager
 from aggregator.redact import redact
@@ -28,6 +31,8 @@ from aggregator.redact import redact
 log = logging.getLogger("aggregator")
 
 ATTEMPTS = 3
+UNREACHABLE = "network error"
+FEED_SUFFIXES = {".atom", ".rss", ".json"}
 FIRST_PAUSE = 1.0  # seconds before the second attempt; doubled before each next one
 
 
@@ -44,14 +49,39 @@ def notify_hub(hub: str, feed_urls: list[str], policy: NetPolicy, timeout: float
     if not feed_urls:
         return report
     with _hub_pool(hub, policy) as manager:
-        for url in feed_urls:
+        for i, url in enumerate(feed_urls):
             error = _notify_one(manager, hub, url, timeout, attempts, sleep)
             if error is None:
                 report.notified.append(url)
-            else:
-                report.failed.append(f"WebSub hub {redact(hub)} did not take {url}: {error}")
-                log.warning("%s", report.failed[-1])
+                continue
+            report.failed.append(f"WebSub hub {redact(hub)} did not take {url}: {error}")
+            log.warning("%s", report.failed[-1])
+            if error.startswith(UNREACHABLE):  # the others would wait as long for the same answer
+                untried = len(feed_urls) - i - 1
+                if untried:
+                    report.failed.append(f"WebSub hub {redact(hub)}: {untried} more changed feeds not announced")
+                    log.warning("%s", report.failed[-1])
+                break
     return report
+
+
+def announce(config: Config, written: list[Path]) -> threading.Thread | None:
+    """Tell the configured hub about the feed files a publish changed, on a thread of its own.
+
+    The thread is not a daemon thread: `run --once` waits for it (bounded by
+    the attempts and timeouts) instead of cutting the announcement off.
+    """
+    hub = config.publish.websub_hub
+    feeds_dir = config.storage.feeds_dir
+    urls = [config.site.base_url + path.relative_to(feeds_dir).as_posix() for path in written
+            if path.suffix in FEED_SUFFIXES and path.parent == feeds_dir]
+    if not hub or not urls:
+        return None
+    policy = NetPolicy(allow_private=config.fetch.allow_private_network)
+    thread = threading.Thread(target=notify_hub, args=(hub, urls, policy, min(config.fetch.timeout, 10.0)),
+                              name="websub", daemon=False)
+    thread.start()
+    return thread
 
 
 def _notify_one(manager: PoolManager, hub: str, url: str, timeout: float, attempts: int,
@@ -69,7 +99,7 @@ def _notify_one(manager: PoolManager, hub: str, url: str, timeout: float, attemp
             return ("its address is private (loopback, LAN, link-local); set [fetch] allow_private_network "
                     "= true if the hub is meant to be on this network")
         except HTTPError as exc:
-            error = f"network error ({exc.__class__.__name__}: {exc})"
+            error = f"{UNREACHABLE} ({exc.__class__.__name__}: {exc})"
             continue
         if 200 <= response.status < 300:
             return None
