@@ -76,15 +76,16 @@ def parse_options(config: Config) -> "ParseOptions":
 # --- the entry points: run --once, ingest PATH, the daemon's job ---
 
 
-def ingest_all(config: Config, store: Store, honour_schedule: bool = False) -> list[IngestReport]:
-    """Every enabled source: local ones in turn, remote ones fetched concurrently.
+def ingest_all(config: Config, store: Store, honour_schedule: bool = False,
+               only: set[str] | None = None) -> list[IngestReport]:
+    """Every enabled source (or those named in `only`): local ones in turn, remote ones fetched concurrently.
 
     `honour_schedule` skips remote sources that are not due; `run --once`
     fetches them all (conditional GET still makes it cheap). Reports come
     back in config order; sources not due have none.
     """
     rules = topic_rules(config)
-    enabled = [s for s in config.sources if s.enabled]
+    enabled = [s for s in config.sources if s.enabled and (only is None or s.name in only)]
     reports = {s.name: read_folder(config, store, s, rules) for s in enabled if s.path is not None}
     remote = [s for s in enabled if s.path is None]
     if remote:
@@ -355,7 +356,8 @@ def publish(config: Config, store: Store, force: bool = False):
     if report is None or force:
         report = publishing.render.publish_changed(config, store, stamp, force)
         publishing.websub.announce(config, report.written)  # on its own thread: the files are out already
-    publishing.status_page.write_status_page(config, store)  # source states change even when feeds do not
+    page = publishing.status_page.write_status_page(config, store, force=force)  # source rows change without feeds
+    (report.written if page.written else report.unchanged).append(page.path)
     log.info("%s", report.summary())
     return report
 

@@ -152,11 +152,11 @@ def test_topics_command_lists_counts_and_paths(project: Path) -> None:
     assert counts
 
 
-def test_check_reports_errors_with_exit_1_and_no_traceback(project: Path) -> None:
+def test_check_reports_errors_with_exit_78_and_no_traceback(project: Path) -> None:
     assert invoke(project, "check").exit_code == 0
     (project / "config.toml").write_text('[topics.world]\ntitle = "W"\nkeywords = 3\n')
     result = invoke(project, "check")
-    assert result.exit_code == 1
+    assert result.exit_code == 78  # EX_CONFIG
     assert "topics.world.keywords: expected a list of strings, got 3" in result.output
     assert "Traceback" not in result.output
 

@@ -15,7 +15,7 @@ from aggregator.models import IngestReport
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple], float]:
-    text = metrics.exposition().decode()
+    text = metrics.exposition()[1].decode()
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
 

@@ -69,7 +69,7 @@ def test_import_refuses_entities_and_junk_without_touching_the_config(tmp_path):
     (tmp_path / "junk.opml").write_text("<html><body>hi", encoding="utf-8")
     for name, message in [("bomb.opml", "refuse for safety"), ("junk.opml", "not valid XML")]:
         result = invoke(tmp_path, "sources", "import", str(tmp_path / name))
-        assert result.exit_code == 1 and message in result.output
+        assert result.exit_code == 78 and message in result.output
     assert (tmp_path / "config.toml").read_text(encoding="utf-8") == CONFIG
 
 

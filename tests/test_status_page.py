@@ -124,5 +124,5 @@ def test_run_once_writes_the_page_and_links_it_only_when_it_may_differ(ran: Path
     from aggregator.publish.status_page import write_status_page
 
     with Store(load_config(config).storage.database) as store:
-        assert write_status_page(load_config(config), store) is True
-        assert write_status_page(load_config(config), store) is False  # nothing it shows changed
+        assert write_status_page(load_config(config), store).written is True
+        assert write_status_page(load_config(config), store).written is False  # nothing it shows changed

@@ -17,7 +17,7 @@ from aggregator.enrich.urls import canonical_url
 from aggregator.storage import fulltext
 from aggregator.storage.faults import OlderSchema, storage_fault
 from aggregator.storage.migrations import MIGRATIONS
-from aggregator.storage.store import Store
+from aggregator.storage.store import SearchError, Store
 
 
 def article(article_id: str, title: str = "Iraq talks resume", text: str = "Talks in Baghdad resumed.") -> Article:
@@ -147,7 +147,9 @@ def test_full_text_search_finds_words_and_follows_updates(tmp_path: Path) -> Non
         store.write_articles([article("a2", "Greek vote", "Parliament in Thessaloniki voted.")], {})
         assert store.articles(search="athens") == []
         assert [a.id for a in store.articles(search="thessaloniki")] == ["a2"]
-        assert store.articles(search='"; DROP TABLE articles; --') == []
+        with pytest.raises(SearchError, match="not a valid query"):  # FTS5 syntax, never SQL: a clear error
+            store.articles(search='"; DROP TABLE articles; --')
+        assert store.count() == 2
 
 
 def test_a_search_on_a_read_only_connection_sees_what_is_indexed_and_says_what_is_not(tmp_path: Path,

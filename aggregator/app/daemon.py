@@ -16,6 +16,9 @@
               the sources the fault stopped
     signals:  SIGHUP reload config.toml (a bad edit is logged, the old config keeps running)
               SIGTERM / SIGINT stop scheduling, let running batches finish, close, exit
+    systemd:  READY=1 once serving and scheduled, WATCHDOG=1 from the main loop,
+              RELOADING=1 / STOPPING=1 around a reload and a stop (systemd.py)
+    metrics:  /metrics (metrics.py): fetches, errors, articles stored, publish durations
 
 Crash safety comes from the layers below: each source batch is one SQLite
 transaction and every feed file is replaced atomically, so a SIGKILL at any
@@ -27,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -35,10 +39,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from aggregator import pipeline
+from aggregator.app import systemd
 from aggregator.app.daemon_logging import configure_logging
 from aggregator.app.debounce import DebouncedRunner
 from aggregator.app.health import Faults, daemon_health, now_utc
 from aggregator.app.instance import AlreadyRunning, InstanceLock
+from aggregator.app.metrics import Metrics
 from aggregator.app.schedule import Schedule
 from aggregator.app.server import make_server, start_in_thread
 from aggregator.app.source_jobs import SourceJobs
@@ -66,10 +72,11 @@ class Daemon:
         self.serve = serve
         self.out = out or (lambda line: print(line, flush=True))
         self.stores = ThreadStores(self.database)
+        self.metrics = Metrics(connect=self._read_only_connection)
         self.lock = InstanceLock(self.database)
         self.publisher = DebouncedRunner(self._publish_cycle, publish_delay, PUBLISH_MAX_DELAY)
         self.jobs = SourceJobs(lambda: self._current, self.stores, self._storage_failed, self.publisher.request,
-                               lambda: self._stop_requested)
+                               lambda: self._stop_requested, self.metrics)
         self.schedule = Schedule(self.jobs.run, self.publisher.request)
         self.server = None
         self._wake = threading.Event()
@@ -100,7 +107,9 @@ class Daemon:
             self.publisher.start()
             self.publisher.request()  # feeds exist even if no source has anything new
             self._announce()
+            systemd.ready(f"{len(self.config.sources)} sources")
             self._main_loop()
+            systemd.stopping()
             return self._shutdown()
         finally:
             self.lock.release()
@@ -121,16 +130,22 @@ class Daemon:
         self._wake.set()
 
     def _main_loop(self) -> None:
+        ping = systemd.watchdog_interval()  # None unless the unit sets WatchdogSec=
         while not self._stop_requested:
-            self._wake.wait(1.0)
+            self._wake.wait(min(1.0, ping or 1.0))
             self._wake.clear()
+            if ping:
+                systemd.watchdog()
             if self._reload_requested and not self._stop_requested:
                 self._reload_requested = False
+                systemd.notify("RELOADING=1")
                 self.reload()
+                systemd.ready(f"{len(self.config.sources)} sources")
 
     def _start_server(self) -> None:
         self.server = make_server(self.config.server.listen, self.config.storage.feeds_dir, self.health,
-                                  published=lambda: self.faults.last_publish is not None)
+                                  published=lambda: self.faults.last_publish is not None,
+                                  metrics=self.metrics.exposition)
         start_in_thread(self.server)
 
     def _announce(self) -> None:
@@ -162,6 +177,10 @@ class Daemon:
         log.info("stopped")
         return 0
 
+    def _read_only_connection(self) -> sqlite3.Connection:
+        """For /metrics: its own read-only connection, so a scrape never waits on a writer's transaction."""
+        return sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+
     def health(self) -> dict[str, Any]:
         """/healthz (health.daemon_health): the database's view with this process's faults on top."""
         return daemon_health(self.config, self.faults, self.publisher, self.database)
@@ -181,7 +200,9 @@ class Daemon:
                 if pruned:
                     log.info("retention: pruned %d articles (keep_days=%d, max_articles_per_source=%d)",
                              len(pruned), keep, most)
+            started = time.monotonic()
             pipeline.publish(config, store)  # logs its own line
+            self.metrics.published(time.monotonic() - started)
             store.index_pending_text()  # now, while idle, so that a search later finds the index current
         except Exception as exc:
             self._publish_failed(exc)

@@ -20,9 +20,6 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from aggregator.models import IngestReport
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
-
-
 class Metrics:
     """One registry per daemon (not the process-wide default), so tests can run several."""
 
@@ -51,8 +48,9 @@ class Metrics:
     def published(self, seconds: float) -> None:
         self.publish_seconds.observe(seconds)
 
-    def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+    def exposition(self) -> tuple[str, bytes]:
+        """(Content-Type, body) in the text format this prometheus_client version speaks."""
+        return CONTENT_TYPE_LATEST, generate_latest(self.registry)
 
 
 class _StoredState:

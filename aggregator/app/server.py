@@ -179,6 +179,11 @@ class FeedRequestHandler(BaseHTTPRequestHandler):
         if self.path.split("?", 1)[0] == "/healthz":
             self._send_health(send_body)
             return
+        if self.path.split("?", 1)[0] == "/metrics" and self.server.metrics is not None:
+            content_type, body = self.server.metrics()
+            self._send_plain(HTTPStatus.OK, body.decode("utf-8"), {"Content-Type": content_type,
+                                                                   "Cache-Control": "no-store"}, send_body)
+            return
         try:
             path = resolve_request_path(self.server.root, self.path)
         except UnicodeDecodeError:
@@ -245,10 +250,10 @@ class FeedRequestHandler(BaseHTTPRequestHandler):
     def _send_plain(self, status: HTTPStatus, text: str, extra: dict[str, str] | None = None,
                     send_body: bool = True) -> None:
         body = text.encode("utf-8")
+        headers = {"Content-Type": "text/plain; charset=utf-8", **(extra or {})}
         self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
-        for name, value in (extra or {}).items():
+        for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
         if send_body and self.command != "HEAD":
@@ -300,11 +305,12 @@ class FeedServer(ThreadingHTTPServer):
     request_queue_size = 64
 
     def __init__(self, address: tuple[str, int], root: Path, health: Health, family: int = socket.AF_INET,
-                 published: Callable[[], bool] = lambda: True):
+                 published: Callable[[], bool] = lambda: True, metrics: Callable[[], tuple[str, bytes]] | None = None):
         self.address_family = family
         self.root = Path(root)
         self.health = health
         self.published = published  # False until the first publish has run
+        self.metrics = metrics  # (content type, body) of the Prometheus exposition, served at /metrics
         self.cache = FileCache()
         super().__init__(address, FeedRequestHandler)
 
@@ -332,14 +338,15 @@ def parse_listen(listen: str) -> tuple[str, int, int]:
 
 
 def make_server(listen: str, root: Path, health: Health,
-                published: Callable[[], bool] = lambda: True) -> FeedServer:
+                published: Callable[[], bool] = lambda: True, metrics: Callable[[], tuple[str, bytes]] | None = None
+                ) -> FeedServer:
     """Bind (raising OSError with the address on failure); call serve_forever() to run.
 
     Until `published()` is true a missing file is 503 with Retry-After, not 404.
     """
     host, port, family = parse_listen(listen)
     try:
-        return FeedServer((host, port), root, health, family, published)
+        return FeedServer((host, port), root, health, family, published, metrics)
     except OSError as exc:
         raise OSError(exc.errno, f"cannot listen on {listen}: {exc.strerror}; "
                                  "change [server] listen or stop what uses it") from None

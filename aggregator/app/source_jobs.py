@@ -33,6 +33,7 @@ from aggregator.storage.faults import StorageFault, storage_fault
 from aggregator.storage.store import BUSY_TIMEOUT_MS, Store
 
 if TYPE_CHECKING:
+    from aggregator.app.metrics import Metrics
     from aggregator.ingest.http import Fetcher
 
 log = logging.getLogger("aggregator.app.daemon")
@@ -55,12 +56,13 @@ class SourceJobs:
 
     def __init__(self, current: Callable[[], tuple[Config, TopicRules]], stores: ThreadStores,
                  on_storage_fault: Callable[[StorageFault, str], None], on_stored: Callable[[], None],
-                 stopping: Callable[[], bool]):
+                 stopping: Callable[[], bool], metrics: Metrics | None = None):
         self.current = current  # the running config and its topic rules (a reload replaces both at once)
         self.stores = stores
         self.on_storage_fault = on_storage_fault
         self.on_stored = on_stored  # something new or updated: publish
         self.stopping = stopping
+        self.metrics = metrics
         self._errors: dict[str, str | None] = {}  # each source's last error, to log a changed one loudly
         self._fetcher: tuple[FetchConfig, Fetcher] | None = None
         self._fetcher_lock = threading.Lock()
@@ -78,6 +80,10 @@ class SourceJobs:
             if turn is None or turn.report is None:
                 return  # a storage fault, or a feed backing off or told to wait: nothing to log
             self._log_fetch(source, turn.report, turn.http_status, time.monotonic() - started)
+            if self.metrics is not None:
+                if source.url:
+                    self.metrics.fetched(turn.http_status)
+                self.metrics.ingested(turn.report)
         if turn.report.new or turn.report.updated:
             self.on_stored()
 

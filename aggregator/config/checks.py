@@ -149,7 +149,7 @@ def _formats(value: Any) -> tuple[str, ...]:
     return formats
 
 
-def _listen(value: Any) -> str:
+def listen_address(value: Any) -> str:
     text = _str(value)
     host, _, port = text.rpartition(":")
     if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
@@ -174,7 +174,7 @@ FETCH = {"timeout": parse_duration, "max_body_size": parse_size,
          "concurrency": _int_at_least(1), "per_host": _int_at_least(1),
          "allow_private_network": _bool, "user_agent": _user_agent}
 DEDUP = {"threshold": _fraction}
-SERVER = {"listen": _listen}
+SERVER = {"listen": listen_address}
 SOURCE = {"name": _nonempty_str, "path": _nonempty_str, "url": _feed_url,
           "topics": _str_list, "interval": _interval, "include": _str_list,
           "exclude": _str_list, "allow_private_network": _bool, "full_text": _bool,

@@ -68,8 +68,14 @@ def status_data(config: Config, store: Any, today: date | None = None) -> Status
                       sources, topics, status_counts.merged(store.conn, first_day, DAYS))
 
 
-def write_status_page(config: Config, store: Any, today: date | None = None) -> bool:
-    """feeds/status.html from the store as it is now; True when it was rewritten.
+@dataclass(frozen=True)
+class PageWrite:
+    path: Path
+    written: bool
+
+
+def write_status_page(config: Config, store: Any, today: date | None = None, force: bool = False) -> PageWrite:
+    """feeds/status.html from the store as it is now, and whether it was rewritten.
 
     An unchanged refresh must stay cheap, so the page is only rendered when
     what it shows may differ: stored articles, a source's row, the config's
@@ -79,10 +85,10 @@ def write_status_page(config: Config, store: Any, today: date | None = None) -> 
     today = today or datetime.now(timezone.utc).date()
     path = config.storage.feeds_dir / "status.html"
     stamp = _stamp(config, store, today)
-    if _stamp_of(path) == stamp:
-        return False
+    if _stamp_of(path) == stamp and not force:
+        return PageWrite(path, False)
     page = render_status_page(status_data(config, store, today)).replace("<html", f"{stamp}\n<html", 1)
-    return write_if_changed(path, page.encode("utf-8"), False)
+    return PageWrite(path, write_if_changed(path, page.encode("utf-8"), force))
 
 
 def _stamp(config: Config, store: Any, today: date) -> str:

@@ -12,6 +12,7 @@ transaction of the articles it covers: the rows never disagree.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -22,7 +23,7 @@ from aggregator.models import Article, FileState, RelatedCandidate, RelatedLink
 from aggregator.storage.connection import WRITE_BATCH
 from aggregator.storage.duplicates import DuplicatesMixin
 from aggregator.storage.files import FilesMixin
-from aggregator.storage.fulltext import FullTextMixin, fts_query
+from aggregator.storage.fulltext import FullTextMixin, fts_query, search_error
 from aggregator.storage.rows import ARTICLE_COLUMNS, article_from_row, article_row, parse_iso
 from aggregator.storage.sources import SourcesMixin
 from aggregator.storage.topics import TopicsMixin
@@ -140,8 +141,12 @@ class ArticlesMixin(TopicsMixin, SourcesMixin, FilesMixin, DuplicatesMixin, Full
         return {a.id: a for a in self._hydrate(rows)}
 
     def articles(self, topic: str | None = None, search: str | None = None,
-                 limit: int | None = None, source: str | None = None) -> list[Article]:
-        """Newest first; optionally one topic, one source, or matching a search."""
+                 limit: int | None = None, source: str | None = None, by_relevance: bool = False) -> list[Article]:
+        """Newest first (or best match first); optionally one topic, one source, or matching a search.
+
+        `search` takes FTS5 query syntax (fulltext.fts_query); a query SQLite
+        cannot read raises SearchError, which names it and shows the syntax.
+        """
         where, params = [], []
         sql = "SELECT a.* FROM articles a"
         if search:
@@ -161,11 +166,18 @@ class ArticlesMixin(TopicsMixin, SourcesMixin, FilesMixin, DuplicatesMixin, Full
             params.append(source)
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY COALESCE(a.published, a.first_seen) DESC, a.id"
+        order = "f.rank, " if search and by_relevance else ""  # rank: FTS5's bm25, best first
+        sql += f" ORDER BY {order}COALESCE(a.published, a.first_seen) DESC, a.id"
         if limit:
             sql += " LIMIT ?"
             params.append(limit)
-        return self._hydrate(self.conn.execute(sql, params).fetchall())
+        try:
+            rows = self.conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if search and (error := search_error(search, exc)):
+                raise error from None
+            raise
+        return self._hydrate(rows)
 
     def all_ids(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT id FROM articles")]

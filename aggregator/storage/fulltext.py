@@ -15,6 +15,7 @@ many articles it cannot see.
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import time
 
@@ -28,10 +29,38 @@ log = logging.getLogger("aggregator")
 FTS_CATCH_UP_ROWS = 20_000
 
 
+class SearchError(ValueError):
+    """A search query SQLite cannot read; str() quotes it and shows the syntax."""
+
+
+SEARCH_SYNTAX = ('words (all required), "a phrase", prefix*, title:word or text:word, '
+                 "a OR b, a NOT b (or a -b), parentheses")
+_OPERATORS = re.compile(r'["*():^]|(?:^|\s)-\S|\b(?:AND|OR|NOT|NEAR)\b')
+_EXCLUSION = re.compile(r"(^|\s)-(?=[^\s-])")
+
+
 def fts_query(text: str) -> str:
-    """User text -> a safe FTS5 query: every word quoted, all required."""
-    words = [w for w in fold_for_matching(text).replace('"', " ").split() if w]
-    return " ".join(f'"{w}"' for w in words) or '""'
+    """What a user typed -> an FTS5 query: FTS5's own syntax, plus `-word` for NOT word.
+
+    Text without any operator is taken as plain words, each quoted, so that
+    "U.S. tariffs" or "covid-19" search as typed instead of failing as syntax.
+    """
+    text = text.strip()
+    if not _OPERATORS.search(text):
+        words = [w for w in fold_for_matching(text).replace('"', " ").split() if w]
+        return " ".join(f'"{w}"' for w in words) or '""'
+    if text.startswith("-"):
+        raise SearchError(f"search {text!r}: an exclusion (-word) needs something to exclude it from, "
+                          f"like 'gaza -football'; syntax: {SEARCH_SYNTAX}")
+    return _EXCLUSION.sub(lambda m: f"{m[1]}NOT ", text)
+
+
+def search_error(query: str, exc: sqlite3.OperationalError) -> SearchError | None:
+    """The user's mistake in a query, or None when the error is not about the query."""
+    message = str(exc)
+    if not message.startswith(("fts5:", "no such column", "unknown special query", "unterminated string")):
+        return None
+    return SearchError(f"search {query!r} is not a valid query ({message}); syntax: {SEARCH_SYNTAX}")
 
 
 class FullTextMixin(Connection):

@@ -26,12 +26,12 @@ import sqlite3
 
 from aggregator.storage.articles import ArticlesMixin, WriteOutcome
 from aggregator.storage.connection import BUSY_TIMEOUT_MS, WRITE_BATCH
-from aggregator.storage.fulltext import fts_query
+from aggregator.storage.fulltext import SearchError, fts_query
 from aggregator.storage.related_cache import RelatedCacheMixin
 from aggregator.storage.retention import RetentionMixin
 from aggregator.storage.salvage import Salvage, quick_check, salvage  # `aggregator recover` imports them here
 
-__all__ = ["BUSY_TIMEOUT_MS", "WRITE_BATCH", "Salvage", "Store", "WriteOutcome", "fts_query", "quick_check",
+__all__ = ["BUSY_TIMEOUT_MS", "WRITE_BATCH", "Salvage", "SearchError", "Store", "WriteOutcome", "fts_query", "quick_check",
            "salvage"]
 
 log = logging.getLogger("aggregator")

@@ -24,7 +24,7 @@ def test_check_fails_on_an_empty_config_in_one_line(tmp_path: Path) -> None:
     for empty in (b"", b"\n  \n", b"# sources come later\n"):
         config.write_bytes(empty)
         checked = aggregator(tmp_path, "check")
-        assert checked.returncode == 1
+        assert checked.returncode == 78
         assert checked.stderr == f"error: {config}: the file holds no settings; {FIX}\n"
         assert checked.stdout == ""
 
@@ -34,7 +34,7 @@ def test_check_fails_on_a_config_without_sources_in_one_line(tmp_path: Path) -> 
     for text in (NO_SOURCES, NO_SOURCES + "sources = []\n"):
         config.write_text(text, encoding="utf-8")
         checked = aggregator(tmp_path, "check")
-        assert checked.returncode == 1
+        assert checked.returncode == 78
         assert checked.stderr == f"error: {config}: sources: no sources configured; {FIX}\n"
 
 
@@ -42,7 +42,7 @@ def test_check_lists_the_missing_sources_with_every_other_problem(tmp_path: Path
     config = tmp_path / "config.toml"
     config.write_text("[publish]\nmax_item = 3\n", encoding="utf-8")
     checked = aggregator(tmp_path, "check")
-    assert checked.returncode == 1
+    assert checked.returncode == 78
     assert checked.stderr.splitlines() == [
         f"error: {config}: publish.max_item: unknown key; did you mean 'max_items'?",
         f"error: {config}: sources: no sources configured; {FIX}",

@@ -84,6 +84,6 @@ def test_a_saved_feed_and_a_json_list_past_the_cap_name_their_file(tmp_path: Pat
 def test_the_cap_is_checked_like_every_other_key(tmp_path: Path) -> None:
     write_config(tmp_path, 8080, '[[sources]]\nname = "Desk"\npath = "."\n', storage="[ingest]\nmax_entries = 0")
     check = aggregator(tmp_path, "check")
-    assert check.returncode == 1
+    assert check.returncode == 78
     assert f"error: {tmp_path / 'config.toml'}: ingest.max_entries: expected a number >= 1, got 0" \
         in check.stderr.splitlines()

@@ -237,8 +237,8 @@ def test_a_big_ingest_commits_in_batches_and_never_holds_the_lock_long(project: 
 
 def test_every_command_uses_the_documented_statuses(project: Path) -> None:
     stored_once(project)
-    assert aggregator(project, "articles", "--no-such-option").returncode == 1  # the command line: as the config
-    assert aggregator(project, "articles", "--topic", "no-such-topic").returncode == 1
+    assert aggregator(project, "articles", "--no-such-option").returncode == 64  # EX_USAGE: the command line
+    assert aggregator(project, "articles", "--topic", "no-such-topic").returncode == 64
     missing = aggregator(project, "ingest", str(project / "nowhere"))
     assert missing.returncode == 2 and missing.stderr == f"error: {project / 'nowhere'}: no such file or folder\n"
     (project / "data" / "test.db").write_bytes(b"\0" * 4096)

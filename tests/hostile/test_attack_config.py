@@ -86,9 +86,9 @@ def test_config_attack_is_one_clear_error(tmp_path: Path, name: str) -> None:
     assert str(path) in message
     for part in expected:
         assert part in message, f"{part!r} not in {message!r}"
-    # And the CLI prints it as error lines with exit status 1, not a traceback.
+    # And the CLI prints it as error lines with exit status 78 (EX_CONFIG), not a traceback.
     result = CliRunner().invoke(cli, ["-c", str(path), "check"], catch_exceptions=False)
-    assert result.exit_code == 1
+    assert result.exit_code == 78
     assert "Traceback" not in result.output
     assert all(line.startswith("error: ") for line in result.stderr.splitlines() if line), result.stderr
 

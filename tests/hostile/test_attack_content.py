@@ -142,7 +142,10 @@ def test_html_pages_escape_titles_and_run_nothing(published: Path) -> None:
     for page in pages:
         document = lxml.html.fromstring(page.read_bytes())
         body = document.find("body")
-        problems = element_problems(body, page.name)
+        # status.html draws its plots as inline SVG (bars only: rect, line, title); every attribute is
+        # still checked for handlers and URLs, and nothing else dangerous is allowed in it.
+        plots = {"svg"} if page.name == "status.html" else set()
+        problems = element_problems(body, page.name, allowed_tags=plots)
         head = document.find("head")
         problems += [p for p in element_problems(head, page.name, allowed_tags={"meta", "link", "style"})]
         for style in head.iter("style"):
