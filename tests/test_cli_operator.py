@@ -203,3 +203,21 @@ def test_journald_gets_priorities_when_stderr_is_its_stream(folder: Path) -> Non
     lines = _run_logging(folder, "--log-level", "info", env={})
     logged = [line for line in lines if not line.startswith("error:")]
     assert logged and all(line[:3] in ("<6>", "<4>", "<3>", "<7>") for line in logged), lines
+
+
+def test_sqlite_utils_searches_and_browses_the_database(searchable: Path) -> None:
+    """The full-text index is configured as sqlite-utils expects, and views make the file browsable."""
+    database = str(load_config(searchable / "config.toml").storage.database)
+    sqlite_utils = [sys.executable, "-m", "sqlite_utils"]
+    found = subprocess.run([*sqlite_utils, "search", database, "articles", "convoy", "-c", "title"],
+                           capture_output=True, text=True, check=True)
+    assert json.loads(found.stdout) == [{"title": "Syria aid convoy crosses border"}]
+    views = subprocess.run([*sqlite_utils, "views", database], capture_output=True, text=True, check=True)
+    assert {v["view"] for v in json.loads(views.stdout)} == {"articles_view", "source_status"}
+    rows = json.loads(subprocess.run([*sqlite_utils, database, "select name, status, articles from source_status"],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert rows == [{"name": "Inbox", "status": "ok", "articles": 4}]
+    listed = json.loads(subprocess.run([*sqlite_utils, database, "select title, topics, cluster, is_copy from "
+                                        "articles_view where title like 'Gaza%'"], capture_output=True,
+                                       text=True, check=True).stdout)
+    assert listed[0]["title"] == "Gaza ceasefire talks resume" and listed[0]["is_copy"] == 0

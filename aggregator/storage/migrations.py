@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from aggregator import storage
 from aggregator.storage.faults import OlderSchema
+from aggregator.storage.schema import VIEWS
 
 if TYPE_CHECKING:
     from aggregator.storage.connection import Connection
@@ -196,11 +197,16 @@ MIGRATION_15 = [
     "WHERE url IS NOT NULL AND canonical_url IS NOT canonical_url_of(url)",
 ]
 
+# Views for browsing with sqlite-utils and Datasette (issue 23). A later change to a view is a new
+# migration that drops and creates it again.
+MIGRATION_16 = [f"CREATE VIEW IF NOT EXISTS {name} AS {sql}" for name, sql in VIEWS.items()]
+
 # Numbered schema changes, applied in order. Append a new number; never edit one that has shipped.
 MIGRATIONS: dict[int, list[str]] = {
     1: MIGRATION_1, 2: MIGRATION_2, 3: MIGRATION_3, 4: MIGRATION_4, 5: MIGRATION_5, 6: MIGRATION_6,
     7: MIGRATION_7, 8: MIGRATION_8, 9: MIGRATION_9, 10: MIGRATION_10,
     11: MIGRATION_11, 12: MIGRATION_12, 13: MIGRATION_13, 14: MIGRATION_14, 15: MIGRATION_15,
+    16: MIGRATION_16,
 }
 
 

@@ -66,8 +66,23 @@ def _cascade(table: str, column: str, other: str = "articles", other_column: str
     return ForeignKey(table, column, other, other_column, on_delete="CASCADE")
 
 
+# Views for people browsing the file with sqlite-utils or Datasette: each article with its topics
+# and cluster, each source with its state and article count. The code reads the tables.
+VIEWS = {
+    "articles_view": """SELECT a.id, a.title, a.url, a.site, a.source, a.published, a.first_seen,
+        (SELECT group_concat(t.topic, ', ') FROM article_topics t WHERE t.article_id = a.id) AS topics,
+        COALESCE(a.cluster_id, a.id) AS cluster,
+        (a.cluster_id IS NOT NULL AND a.cluster_id != a.id) AS is_copy, a.summary
+        FROM articles a""",
+    "source_status": """SELECT s.name, s.kind, s.location, s.status, s.last_fetch, s.last_success,
+        s.last_error, s.error_count, s.http_status, s.next_due, s.warning,
+        (SELECT count(*) FROM articles a WHERE a.source = s.name) AS articles
+        FROM sources s""",
+}
+
+
 def create(conn: sqlite3.Connection) -> None:
-    """Every table, index and trigger of the current schema (the caller holds a transaction)."""
+    """Every table, index, trigger and view of the current schema (the caller holds a transaction)."""
     db = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
     _articles(db)
     _topics(db)
@@ -76,6 +91,8 @@ def create(conn: sqlite3.Connection) -> None:
     _derived(db)
     for statement in [*FULL_TEXT_TRIGGERS, *CONTENT_VERSION_TRIGGERS]:
         conn.execute(statement)
+    for name, sql in VIEWS.items():
+        db.create_view(name, sql)
 
 
 def _articles(db: sqlite_utils.Database) -> None:
