@@ -221,3 +221,15 @@ def test_sqlite_utils_searches_and_browses_the_database(searchable: Path) -> Non
                                         "articles_view where title like 'Gaza%'"], capture_output=True,
                                        text=True, check=True).stdout)
     assert listed[0]["title"] == "Gaza ceasefire talks resume" and listed[0]["is_copy"] == 0
+
+
+def test_verbose_flags_raise_the_log_level_before_or_after_the_command(folder: Path) -> None:
+    def logged(*args: str) -> str:
+        done = subprocess.run([*AGGREGATOR, *args], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    config = str(folder / "config.toml")
+    assert "INFO " not in logged("-c", config, "run", "--once")
+    assert "INFO published" in logged("-c", config, "run", "--once", "-v")
+    assert "DEBUG " in logged("-vv", "-c", config, "run", "--once")

@@ -78,6 +78,8 @@ def test_metrics_count_fetches_and_read_the_store(tmp_path: Path) -> None:
             assert values[("aggregator_source_last_success_timestamp_seconds", (("source", "Local"),))] > 1.7e9
             wait_for(lambda: daemon.get("/metrics")[2].find(b"aggregator_publish_duration_seconds_count 0") < 0,
                      what="a publish measured", daemon=daemon)
+            status, _, page = daemon.get("/status.html")  # the status page is served with the feeds
+            assert status == 200 and b"Wire" in page and b"<svg" in page
         finally:
             daemon.stop()
     finally:

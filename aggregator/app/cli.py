@@ -21,7 +21,7 @@ from aggregator.app.logs import FORMATS, formatter
 from aggregator.config import config_path
 from aggregator.redact import RedactingFilter
 
-GLOBAL_FLAGS = ("-q", "--quiet")
+GLOBAL_FLAGS = ("-q", "--quiet", "-v", "--verbose", "-vv")
 GLOBAL_VALUES = ("-c", "--config", "--log-level", "--log-format")
 
 
@@ -75,6 +75,7 @@ class Group(click.Group):
               envvar="AGGREGATOR_CONFIG", default=None, show_envvar=True,
               help="Config file [default: ./config.toml]. Paths inside it are relative to it.")
 @click.option("-q", "--quiet", is_flag=True, help="Only print errors and results; no progress.")
+@click.option("-v", "--verbose", count=True, help="Log more: -v is --log-level info, -vv debug.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
               default="warning", help="How much to log to stderr [default: warning; info for the daemon, "
                                       "`run` without --once].")
@@ -82,7 +83,8 @@ class Group(click.Group):
               help="text (with journald priorities under systemd) or json, one object per line [default: text].")
 @click.version_option(__version__, prog_name="aggregator")
 @click.pass_context
-def cli(ctx: click.Context, config_file: Path | None, quiet: bool, log_level: str, log_format: str) -> None:
+def cli(ctx: click.Context, config_file: Path | None, quiet: bool, verbose: int, log_level: str,
+        log_format: str) -> None:
     """Turn many news sources into a few clean, per-topic feeds.
 
     Sources and topics live in config.toml. Typical use:
@@ -93,6 +95,8 @@ def cli(ctx: click.Context, config_file: Path | None, quiet: bool, log_level: st
       aggregator run --once     ingest every source, then publish the feeds
       aggregator articles       what is stored
     """
+    if verbose and ctx.get_parameter_source("log_level") is click.core.ParameterSource.DEFAULT:
+        log_level = "debug" if verbose > 1 else "info"
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter(log_format))
     handler.addFilter(RedactingFilter())  # a login in a source URL never reaches a log line

@@ -36,9 +36,10 @@ def run(ctx: Context, once: bool, only: tuple[str, ...], listen: str | None) -> 
     if not once:
         from aggregator.app.daemon import run_daemon
 
-        explicit = click.get_current_context().find_root().get_parameter_source("log_level")
-        sys.exit(run_daemon(ctx.config_file, config,
-                            explicit_log_level=explicit is not click.core.ParameterSource.DEFAULT))
+        root = click.get_current_context().find_root()
+        explicit = (root.get_parameter_source("log_level") is not click.core.ParameterSource.DEFAULT
+                    or bool(root.params.get("verbose")))
+        sys.exit(run_daemon(ctx.config_file, config, explicit_log_level=explicit))
     with ctx.store() as store:
         reports = aggregator.pipeline.ingest_all(config, store, only=set(only) or None)
         for report in reports:
