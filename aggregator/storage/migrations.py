@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from aggregator import storage
 from aggregator.storage.faults import OlderSchema
-from aggregator.storage.schema import VIEWS
+from aggregator.storage.views import VIEWS
 
 if TYPE_CHECKING:
     from aggregator.storage.connection import Connection

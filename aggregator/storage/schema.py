@@ -21,6 +21,8 @@ import sqlite3
 import sqlite_utils
 from sqlite_utils.db import DescIndex, ForeignKey
 
+from aggregator.storage.views import VIEWS
+
 # An article's own text and title, searchable by word: stemmed, accents folded.
 FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
 
@@ -64,21 +66,6 @@ CONTENT_VERSION_TRIGGERS = [
 def _cascade(table: str, column: str, other: str = "articles", other_column: str = "id") -> ForeignKey:
     """A row that goes with the row it names."""
     return ForeignKey(table, column, other, other_column, on_delete="CASCADE")
-
-
-# Views for people browsing the file with sqlite-utils or Datasette: each article with its topics
-# and cluster, each source with its state and article count. The code reads the tables.
-VIEWS = {
-    "articles_view": """SELECT a.id, a.title, a.url, a.site, a.source, a.published, a.first_seen,
-        (SELECT group_concat(t.topic, ', ') FROM article_topics t WHERE t.article_id = a.id) AS topics,
-        COALESCE(a.cluster_id, a.id) AS cluster,
-        (a.cluster_id IS NOT NULL AND a.cluster_id != a.id) AS is_copy, a.summary
-        FROM articles a""",
-    "source_status": """SELECT s.name, s.kind, s.location, s.status, s.last_fetch, s.last_success,
-        s.last_error, s.error_count, s.http_status, s.next_due, s.warning,
-        (SELECT count(*) FROM articles a WHERE a.source = s.name) AS articles
-        FROM sources s""",
-}
 
 
 def create(conn: sqlite3.Connection) -> None:
