@@ -7,11 +7,13 @@ Remote feeds, in the order a fetch runs:
     remote_state.py   an HTTP answer (and its parse) -> the source's new state row (pure)
     http.py           URL + validators -> FetchResult: redirects, limits, the deadline (urllib3)
     http_request.py   a URL -> the request as it goes on the wire
+    wire_host.py      a Unicode host name -> its ASCII form (idna, loaded only for such names)
     http_body.py      a response -> its body, bounded while it streams and decompressed
     http_errors.py    urllib3 and socket exceptions -> one line the source's owner can act on
     http_headers.py   Cache-Control, Expires, Retry-After -> seconds
     transport.py      urllib3 connections under netguard and a total deadline
     netguard.py       which addresses a fetch may reach (no SSRF, no DNS rebinding)
+    tls.py            the TLS context: Mozilla's CA bundle, host names verified (loaded for https only)
     feed_links.py     a web page -> the feeds it links to
     full_text.py      summary-only entries -> their page's article text
     parsing_pool.py   a large feed -> parsed, fingerprinted and tagged in a worker process
@@ -47,7 +49,7 @@ import importlib
 
 _SUBMODULES = {
     "remote_plan", "remote", "remote_state", "http", "http_request", "http_body", "http_errors", "http_headers",
-    "transport", "netguard", "feed_links", "full_text", "parsing_pool", "concurrency",
+    "wire_host", "transport", "netguard", "tls", "feed_links", "full_text", "parsing_pool", "concurrency",
     "feed", "feed_xml", "feed_fast", "xml_document", "feed_json", "feed_entries",
     "local", "plaintext", "markdown", "front_matter", "html", "jsonfile", "encoding", "charset_guess", "source_status",
 }

@@ -1,12 +1,11 @@
 """The fast path for RSS and Atom: feedparser-rs, only where it reads a feed as feedparser does.
 
-feedparser-rs reads the same structure about 20x faster (8x with these
-checks, on bench/corpus.py's 500 KB feeds: 7-10 ms against 80 ms);
-tests/test_feed_parsers.py compares the two on every feed fixture,
-tests/conformance/ on feeds from other projects' test suites. It only sees
-the plain case, which `parse_if_plain` checks on the bytes before and on
-its result after; anything else goes to feedparser, the reference
-(feed_xml.py).
+feedparser-rs reads the same structure several times faster, these checks
+included (figures in docs/decisions/0005). tests/test_feed_parsers.py
+compares the two on every feed fixture, tests/conformance/ on feeds from
+other projects' test suites. It only sees the plain case, which
+`parse_if_plain` checks on the bytes before and on its result after;
+anything else goes to feedparser, the reference (feed_xml.py).
 """
 
 from __future__ import annotations

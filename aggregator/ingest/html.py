@@ -158,11 +158,12 @@ def _extract(html: str, url: str | None) -> Extraction | None:
 def _long_page(html: str, url: str | None, protect: bool) -> Extraction:
     """A page with much text: metadata from its head, and the whole page as its content.
 
-    trafilatura is for finding an article among a page's boilerplate. On 10 MB
-    of text its main extractor alone took 160 MB, its fallbacks (readability,
-    jusText, each parsing the page again) 330 MB; a page this long is the
-    document itself, so it is only sanitized, navigation, headers, footers and
-    asides dropped (normalize.sanitize_whole_page).
+    trafilatura is for finding an article among a page's boilerplate, and on a
+    long text its main extractor and its fallbacks (readability, jusText, each
+    parsing the page again) hold many times the page's size (figures in
+    docs/decisions/0005). A page this long is the document itself, so it is
+    only sanitized, navigation, headers, footers and asides dropped
+    (enrich.sanitize.sanitize_whole_page).
     """
     head = _head(html)
     try:

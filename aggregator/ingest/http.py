@@ -25,14 +25,14 @@ problem is the source's problem, not the run's.
 
 from __future__ import annotations
 
-import ssl
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import certifi
 from urllib3 import BaseHTTPResponse, PoolManager, Retry, Timeout
 
+from aggregator import ingest
 from aggregator.ingest.http_body import drain, read_body
 from aggregator.ingest.http_errors import FetchError, translate_errors
 from aggregator.ingest.http_headers import freshness_seconds, retry_after_seconds
@@ -41,6 +41,9 @@ from aggregator.ingest.http_request import (
 )
 from aggregator.ingest.netguard import NetPolicy
 from aggregator.ingest.transport import WATCHDOG, Deadline, pool_manager
+
+if TYPE_CHECKING:
+    import ssl
 
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 PERMANENT_REDIRECTS = {301, 308}
@@ -133,9 +136,9 @@ class Fetcher:
             return self._managers[policy, tls]
 
     def _tls_context(self) -> ssl.SSLContext:
-        """Certificates verified against the host name, as browsers do, with Mozilla's CA bundle (certifi)."""
+        """One TLS context (tls.py) for every https manager of this Fetcher: the CA bundle is read once."""
         if self._tls is None:
-            self._tls = ssl.create_default_context(cafile=self.ca_file or certifi.where())
+            self._tls = ingest.tls.client_context(self.ca_file)
         return self._tls
 
     def fetch(self, url: str, policy: NetPolicy, etag: str | None = None,

@@ -70,10 +70,8 @@ def read_body(response: BaseHTTPResponse, max_size: int, deadline: Deadline) -> 
     if encoding not in ALLOWED_ENCODINGS:
         raise FetchError(f"the server used Content-Encoding {encoding!r}, which we did not ask for")
     declared = response.headers.get("content-length") or ""
-    too_large = (f"the feed is larger than the {_size(max_size)} limit (fetch.max_body_size); "
-                 "nothing from it was stored")
     if encoding in ("", "identity") and declared.isdigit() and int(declared) > max_size:
-        raise FetchError(too_large)
+        raise FetchError(_too_large(max_size))
     decoder = _Decoder(encoding)
     parts: list[bytes] = []
     total = 0
@@ -83,7 +81,7 @@ def read_body(response: BaseHTTPResponse, max_size: int, deadline: Deadline) -> 
         piece = decoder.feed(chunk, max_size - total + 1)
         total += len(piece)
         if total > max_size:
-            raise FetchError(too_large + (f" (after {encoding} decompression)" if encoding else ""))
+            raise FetchError(_too_large(max_size) + (f" (after {encoding} decompression)" if encoding else ""))
         if deadline.expired or deadline.seconds_left() <= 0:
             raise FetchError("the download took longer than the total timeout (fetch.timeout); "
                              "the server is too slow")
@@ -108,5 +106,6 @@ def drain(response: BaseHTTPResponse, deadline: Deadline) -> None:
         response.close()
 
 
-def _size(n: int) -> str:
-    return f"{n / 1_000_000:g} MB" if n >= 1_000_000 else f"{n} bytes"
+def _too_large(max_size: int) -> str:
+    size = f"{max_size / 1_000_000:g} MB" if max_size >= 1_000_000 else f"{max_size} bytes"
+    return f"the feed is larger than the {size} limit (fetch.max_body_size); nothing from it was stored"

@@ -14,9 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-import idna
-
-from aggregator import __version__
+from aggregator import __version__, ingest
 from aggregator.ingest.http_errors import FetchError
 
 if TYPE_CHECKING:
@@ -68,7 +66,7 @@ def wire_request(url: str, headers: dict[str, str]) -> WireRequest:
         raise FetchError(f"invalid URL {url!r}: bad port") from None
     host = parts.hostname or ""
     try:
-        host = host if host.isascii() else _idna(host)
+        host = host if host.isascii() else ingest.wire_host.ascii_host(host)
     except (UnicodeError, ValueError):
         raise FetchError(f"invalid URL {url!r}: the host name is not a valid domain") from None
     if not host or not _HOST_RE.fullmatch(host):
@@ -84,12 +82,9 @@ def wire_request(url: str, headers: dict[str, str]) -> WireRequest:
         secret = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
         sent["Authorization"] = "Basic " + base64.b64encode(secret).decode("ascii")
     # Header values go out as Latin-1, as HTTP/1.1 defines them; anything else becomes "?".
-    wire_headers = [(k, v.encode("latin-1", "replace").decode("latin-1")) for k, v in sent.items()]
+    wire_headers = [(k, v if v.isascii() else v.encode("latin-1", "replace").decode("latin-1"))
+                    for k, v in sent.items()]
     return WireRequest(scheme, host, port if port is not None else default, target, wire_headers)
-
-
-def _idna(host: str) -> str:
-    return idna.encode(host, uts46=True).decode("ascii")
 
 
 def conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:

@@ -124,8 +124,8 @@ def _yaml(source: str) -> dict[str, Any]:
 
 
 def _render(body: str) -> str:
-    """The body as HTML. A long one is rendered a part at a time (_parts): whole, Python-Markdown
-    took 15 times a 10 MB body's size; by parts of 256 KB, a fifth of that."""
+    """The body as HTML. A long one is rendered a part at a time (_parts): Python-Markdown holds
+    many times the size of what it renders at once (figures in docs/decisions/0005)."""
     renderer = markdown.Markdown(extensions=["extra", "sane_lists"], output_format="html")
     if len(body) <= LONG_BODY_CHARS:
         return renderer.convert(body)

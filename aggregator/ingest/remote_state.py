@@ -76,11 +76,12 @@ def answered(job: FetchJob, fetched: FetchResult, now: datetime,
     if fetched.error:
         return failed(job, now, fetched.error, rng, http_status=fetched.status, elapsed=fetched.elapsed)
     outcome = FetchOutcome(job.source.name, http_status=fetched.status, elapsed=fetched.elapsed)
+    if fetched.status == 304 and not _worth_recording(job, fetched, now):
+        return outcome  # nothing new, and a recent OK fetch is on record: no state, so no write
     base = _base_state(job, fetched.status, now)
     if fetched.status == 304:
-        if _worth_recording(job, fetched, now):
-            outcome.state = _succeeded(job, base, fetched, now, interval=job.interval)
-        return outcome  # not worth recording: nothing new, and a recent OK fetch is on record, so no write
+        outcome.state = _succeeded(job, base, fetched, now, interval=job.interval)
+        return outcome
     if fetched.status == 410:
         outcome.state = {**base, "status": "gone", "last_error": http_error(fetched, "the publisher removed "
                          "the feed; it will not be fetched again until you change this source's config"),

@@ -23,10 +23,9 @@ import logging
 import socket
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from urllib3 import PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -70,22 +69,23 @@ class Watchdog:
         self._thread: threading.Thread | None = None
         self._current = threading.local()
 
-    @contextmanager
-    def deadline(self, at: float) -> Iterator[Deadline]:
-        """Bound the sockets this thread opens or reuses until the block ends by `at`."""
-        deadline = Deadline(at)
+    def deadline(self, at: float) -> DeadlineScope:
+        """Bound the sockets this thread opens or reuses until the `with` block ends, by `at`."""
+        return DeadlineScope(self, Deadline(at))
+
+    def _begin(self, deadline: Deadline) -> Deadline:
         with self._wakeup:
-            heapq.heappush(self._queue, (at, next(self._order), deadline))
+            heapq.heappush(self._queue, (deadline.at, next(self._order), deadline))
             self._start()
             if self._queue[0][2] is deadline:  # the new earliest: the watchdog's wait must be shortened
                 self._wakeup.notify()
         self._current.deadline = deadline
-        try:
-            yield deadline
-        finally:
-            self._current.deadline = None
-            with self._wakeup:  # after this, the watchdog never touches these sockets again
-                deadline.finished = True
+        return deadline
+
+    def _end(self, deadline: Deadline) -> None:
+        self._current.deadline = None
+        with self._wakeup:  # after this, the watchdog never touches these sockets again
+            deadline.finished = True
 
     def current(self) -> Deadline | None:
         return getattr(self._current, "deadline", None)
@@ -122,6 +122,21 @@ class Watchdog:
                 deadline.expired = True
                 for sock in deadline.sockets:
                     _shut(sock)
+
+
+class DeadlineScope:
+    """`with WATCHDOG.deadline(at) as deadline:` a plain class, as every fetch enters one."""
+
+    __slots__ = ("_watchdog", "_deadline")
+
+    def __init__(self, watchdog: Watchdog, deadline: Deadline) -> None:
+        self._watchdog, self._deadline = watchdog, deadline
+
+    def __enter__(self) -> Deadline:
+        return self._watchdog._begin(self._deadline)
+
+    def __exit__(self, *exc: object) -> None:
+        self._watchdog._end(self._deadline)
 
 
 def _shut(sock: socket.socket) -> None:
