@@ -5,6 +5,11 @@ Atom (python-feedgen issue #135), and writes an Atom <source> without the
 id RFC 4287 asks for, so `EntryExtras` below, a feedgen entry extension,
 removes the links and source feedgen wrote and writes them itself.
 
+An entry shown by several feeds of one format (every entry of the "all"
+feed is in a topic's feed too) is set up in feedgen once per publish
+(`XmlEntries`), and its element built once and copied into each further
+feed: the feeds come out as if each had built it.
+
 The only module that imports feedgen (and lxml): render.py loads it, and
 render.py is loaded only when something changed, so an unchanged refresh
 never pays for either.
@@ -12,8 +17,10 @@ never pays for either.
 
 from __future__ import annotations
 
+import copy
 import html
 
+from feedgen.entry import FeedEntry
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
@@ -25,12 +32,61 @@ from aggregator.publish.entries import Entry, Origin, entry_dates, feed_updated,
 from aggregator.publish.names import MIME_TYPES, feed_url
 
 
-def render_xml(fmt: str, config: Config, topic: TopicConfig, entries: list[Entry]) -> bytes:
-    """The topic's Atom ("atom") or RSS 2.0 ("rss") feed."""
-    generator = _generator(config, topic, entries, fmt)
+def render_xml(fmt: str, config: Config, topic: TopicConfig, entries: list[Entry],
+               made: "XmlEntries | None" = None) -> bytes:
+    """The topic's Atom ("atom") or RSS 2.0 ("rss") feed; `made` shares entries between the feeds of a publish."""
+    generator = _generator(config, topic, entries, fmt, made or XmlEntries())
     if fmt == "atom":
         return generator.atom_str(pretty=True, encoding="UTF-8")
     return generator.rss_str(pretty=True, encoding="UTF-8")
+
+
+class XmlEntries:
+    """One publish's feedgen entries, each set up once per format and added to every feed that shows it.
+
+    `shared` names the articles shown by more than one feed: their elements are
+    kept and copied. A kept element stays outside every feed, because lxml moves
+    an element into the tree it is appended to. An entry that raises while it is
+    set up or built is not kept, so each feed that shows it raises the same way.
+    """
+
+    def __init__(self, shared: frozenset[str] = frozenset()):
+        self.shared = shared
+        self._made: dict[tuple[str, str], FeedEntry] = {}
+
+    def add(self, generator: FeedGenerator, fmt: str, entry: Entry) -> None:
+        key = (fmt, entry.article.id)
+        kept = self._made.get(key)
+        if kept is not None:
+            generator.add_entry(kept, order="append")  # its extensions are registered already
+            return
+        item = generator.add_entry(_KeptEntry(entry.article.id in self.shared), order="append")
+        _fill_entry(item, entry, fmt)
+        self._made[key] = item
+
+
+class _KeptEntry(FeedEntry):
+    """A feedgen entry whose built element, when `keep`, is kept and copied for the next feed."""
+
+    def __init__(self, keep: bool = False) -> None:
+        super().__init__()
+        self._keep = keep
+        self._elements: dict[tuple[str, bool], etree._Element] = {}
+
+    def atom_entry(self, extensions: bool = True) -> etree._Element:
+        kept = self._elements.get(("atom", extensions))
+        return copy.deepcopy(kept) if kept is not None else self._keeping("atom", extensions,
+                                                                          super().atom_entry(extensions))
+
+    def rss_entry(self, extensions: bool = True) -> etree._Element:
+        kept = self._elements.get(("rss", extensions))
+        return copy.deepcopy(kept) if kept is not None else self._keeping("rss", extensions,
+                                                                          super().rss_entry(extensions))
+
+    def _keeping(self, fmt: str, extensions: bool, element: etree._Element) -> etree._Element:
+        if self._keep:
+            self._elements[(fmt, extensions)] = copy.deepcopy(element)
+        return element
 
 
 class _FeedExtras(BaseExtension):
@@ -107,7 +163,8 @@ def _atom_source(origin: Origin) -> etree._Element:
     return source
 
 
-def _generator(config: Config, topic: TopicConfig, entries: list[Entry], fmt: str) -> FeedGenerator:
+def _generator(config: Config, topic: TopicConfig, entries: list[Entry], fmt: str,
+               made: XmlEntries) -> FeedGenerator:
     base_url = config.site.base_url
     generator = FeedGenerator()
     generator.register_extension("extras", _FeedExtras, EntryExtras, atom=True, rss=False)
@@ -130,14 +187,13 @@ def _generator(config: Config, topic: TopicConfig, entries: list[Entry], fmt: st
     generator.lastBuildDate(newest)
     generator.pubDate(newest)
     for entry in entries:
-        _add_entry(generator, config, entry, fmt)
+        made.add(generator, fmt, entry)
     return generator
 
 
-def _add_entry(generator: FeedGenerator, config: Config, entry: Entry, fmt: str) -> None:
+def _fill_entry(item: FeedEntry, entry: Entry, fmt: str) -> None:
     article = entry.article
     published, updated = entry_dates(entry)
-    item = generator.add_entry(order="append")
     item.guid(entry.entry_id, permalink=False)
     item.title(article.title)
     item.link(href=entry.link, rel="alternate")

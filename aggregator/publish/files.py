@@ -9,10 +9,25 @@ from __future__ import annotations
 
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from aggregator.publish.last_publish import orphan_pages
 from aggregator.publish.names import EXTENSIONS
+
+WRITERS = 4  # threads: each file's fsync waits on the disk without the GIL, so several overlap
+
+
+def write_files(outputs: dict[Path, bytes], force: bool = False) -> list[bool]:
+    """write_if_changed for every file, a few at a time; whether each was written, in the order given.
+
+    The first failure in that order is raised, as writing them one by one would.
+    """
+    if len(outputs) <= 1:
+        return [write_if_changed(path, data, force) for path, data in outputs.items()]
+    with ThreadPoolExecutor(max_workers=min(WRITERS, len(outputs)), thread_name_prefix="publish-write") as pool:
+        return list(pool.map(lambda item: write_if_changed(item[0], item[1], force), outputs.items()))
+
 
 def write_if_changed(path: Path, data: bytes, force: bool = False) -> bool:
     """Atomically replace path with data unless it already holds exactly that (or `force`)."""

@@ -11,7 +11,10 @@ from aggregator.publish.names import entry_id, feed_url
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 
 
-def render_json(config: Config, topic: TopicConfig, entries: list[Entry]) -> bytes:
+def render_json(config: Config, topic: TopicConfig, entries: list[Entry],
+                items: dict[str, dict] | None = None) -> bytes:
+    """The topic's JSON Feed; `items` (article id -> item) shares items between the feeds of a publish."""
+    items = {} if items is None else items
     base_url = config.site.base_url
     feed = {
         "version": JSON_FEED_VERSION,
@@ -21,7 +24,7 @@ def render_json(config: Config, topic: TopicConfig, entries: list[Entry]) -> byt
         "description": topic.description or f"{topic.title} from {config.site.title}",
         "language": config.site.language,
         "authors": [{"name": config.site.title}],
-        "items": [_json_item(e) for e in entries],
+        "items": [_kept_item(items, e) for e in entries],
     }
     if config.publish.websub_hub:
         feed["hubs"] = [{"type": "WebSub", "url": config.publish.websub_hub}]
@@ -36,6 +39,14 @@ def html_safe_json(value: object) -> str:
     """
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))  # no indent: C encoder, 5x faster
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _kept_item(items: dict[str, dict], entry: Entry) -> dict:
+    """The entry's item, made once per publish: serializing the same dict again gives the same text."""
+    item = items.get(entry.article.id)
+    if item is None:
+        item = items[entry.article.id] = _json_item(entry)
+    return item
 
 
 def _json_item(entry: Entry) -> dict:

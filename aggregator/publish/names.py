@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from functools import lru_cache
 from pathlib import Path
 
 from aggregator.config import TopicConfig
@@ -18,13 +19,18 @@ ALL_TOPIC = TopicConfig(slug="all", title="All articles", description="Every art
 EXTENSIONS = {"atom": "atom", "rss": "rss", "json": "json"}
 MIME_TYPES = {"atom": "application/atom+xml", "rss": "application/rss+xml", "json": "application/feed+json"}
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,100}")
+# An article's id and link are asked for once per feed, format and related list that shows
+# it; both are pure functions of strings, so each is worked out once and then looked up.
+NAMES_KEPT = 16384
 
 
+@lru_cache(maxsize=NAMES_KEPT)
 def entry_id(article_id: str) -> str:
     """Globally unique and stable across topics and base URL changes (newsboat keys on it)."""
     return f"urn:uuid:{uuid.uuid5(ID_NAMESPACE, article_id)}"
 
 
+@lru_cache(maxsize=NAMES_KEPT)
 def article_link(base_url: str, article_id: str, url: str | None) -> str:
     """The article's own URL, or the page we publish for a local article."""
     return safe_url(url) or f"{base_url}articles/{page_name(article_id)}"

@@ -15,15 +15,17 @@ unchanged input gives unchanged bytes, and last_publish.py can answer
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aggregator.config import Config, TopicConfig
 from aggregator.dedup.clusters import ClusterView, collapse_clusters
 from aggregator.enrich.text import xml_safe
 from aggregator.models import RelatedLink
-from aggregator.publish.atom_rss import render_xml
+from aggregator.publish.atom_rss import XmlEntries, render_xml
 from aggregator.publish.entries import Entry, LeftOut, build_entry, entry_html
-from aggregator.publish.files import remove_orphan_pages, remove_stale_feeds, write_if_changed
+from aggregator.publish.files import remove_orphan_pages, remove_stale_feeds, write_files
 from aggregator.publish.json_feed import render_json
 from aggregator.publish.last_publish import PublishReport, remember, unchanged_report
 from aggregator.publish.names import ALL_TOPIC, feed_path
@@ -56,8 +58,8 @@ def publish_changed(config: Config, store: Store, stamp: str, force: bool = Fals
     outputs[feeds_dir / "index.html"] = render_index(config, topics, latest)
     outputs[feeds_dir / "topics.opml"] = render_opml(config, topics)
     outputs[feeds_dir / STYLESHEET] = STYLE_CSS.encode("utf-8")
-    for path, data in outputs.items():
-        (report.written if write_if_changed(path, data, force) else report.unchanged).append(path)
+    for path, written in zip(outputs, write_files(outputs, force)):
+        (report.written if written else report.unchanged).append(path)
     report.removed = remove_stale_feeds(feeds_dir, {t.slug for t in topics}, config.publish.formats)
     report.removed += remove_orphan_pages(feeds_dir, outputs)
     remember(config, store, stamp, outputs)
@@ -71,16 +73,17 @@ def render_feeds(config: Config, store: Store, topics: list[TopicConfig],
 
     An article that cannot be made an entry is left out of every feed, one
     that a format cannot render out of that format's files (`left_out` says so).
+    A story in several topics is one entry, rendered once per format (`Rendered`).
     """
     left_out = left_out or LeftOut(config.storage.feeds_dir)
     titles = {t.slug: t.title for t in config.topics}
     outputs: dict[Path, bytes] = {}
     latest: dict[str, list[Entry]] = {}
-    views = {topic.slug: collapse_clusters(store, store.articles(  # each story once; copies listed in it
-        topic=None if topic is ALL_TOPIC else topic.slug, limit=config.publish.max_items)) for topic in topics}
+    views = topic_views(config, store, topics)
     shown = {v.representative.id: v.representative for vs in views.values() for v in vs}
     related = related_for_many(store, list(shown.values()), config.publish.related_posts)
-    entries_by_id: dict[str, Entry | None] = {}  # a story in several topics is one entry, rendered once
+    rendered = Rendered.for_views(views)
+    entries_by_id: dict[str, Entry | None] = {}
     for topic in topics:
         for view in views[topic.slug]:
             if view.representative.id not in entries_by_id:
@@ -89,8 +92,32 @@ def render_feeds(config: Config, store: Store, topics: list[TopicConfig],
         latest[topic.slug] = entries
         for fmt in config.publish.formats:
             path = feed_path(config.storage.feeds_dir, topic.slug, fmt)
-            outputs[path] = render_leaving_out(fmt, config, topic, entries, path, left_out)
+            outputs[path] = render_leaving_out(fmt, config, topic, entries, path, left_out, rendered)
     return outputs, latest
+
+
+def topic_views(config: Config, store: Store, topics: list[TopicConfig]) -> dict[str, list[ClusterView]]:
+    """Each topic's newest stories, each story once with its copies listed in it."""
+    return {topic.slug: collapse_clusters(store, store.articles(
+        topic=None if topic is ALL_TOPIC else topic.slug, limit=config.publish.max_items)) for topic in topics}
+
+
+@dataclass
+class Rendered:
+    """What one publish has rendered of its entries, for the next feed that shows them.
+
+    The feeds are independent renders of shared entries: the same entry gives
+    the same element or item in every feed, so it is made once and reused.
+    """
+
+    xml: XmlEntries = field(default_factory=XmlEntries)
+    json_items: dict[str, dict] = field(default_factory=dict)
+
+    @classmethod
+    def for_views(cls, views: dict[str, list[ClusterView]]) -> "Rendered":
+        """Kept elements only for stories more than one topic shows: a copy costs more than a reuse saves otherwise."""
+        shown = Counter(view.representative.id for topic_views in views.values() for view in topic_views)
+        return cls(xml=XmlEntries(frozenset(article_id for article_id, feeds in shown.items() if feeds > 1)))
 
 
 def prepared_entry(config: Config, view: ClusterView, related: dict[str, list[RelatedLink]],
@@ -109,36 +136,39 @@ def prepared_entry(config: Config, view: ClusterView, related: dict[str, list[Re
 
 
 def render_leaving_out(fmt: str, config: Config, topic: TopicConfig, entries: list[Entry], path: Path,
-                       left_out: "LeftOut") -> bytes:
+                       left_out: "LeftOut", rendered: Rendered | None = None) -> bytes:
     """render(), without the entries the format cannot render (each noted in `left_out`).
 
     The whole feed is tried first; only when it raises is each entry rendered
     alone to find the ones to blame. None to blame is our own bug: it raises.
     """
+    rendered = rendered or Rendered()
     try:
-        return render(fmt, config, topic, entries)
+        return render(fmt, config, topic, entries, rendered)
     except Exception:  # noqa: BLE001 - blamed on the entries below, or raised again
-        failing = _failing_entries(fmt, config, topic, entries)
+        failing = _failing_entries(fmt, config, topic, entries, rendered)
         if not failing:
             raise
     for article_id, exc in failing.items():
         left_out.note(article_id, exc, path)
-    return render(fmt, config, topic, [e for e in entries if e.article.id not in failing])
+    return render(fmt, config, topic, [e for e in entries if e.article.id not in failing], rendered)
 
 
-def _failing_entries(fmt: str, config: Config, topic: TopicConfig,
-                     entries: list[Entry]) -> dict[str, BaseException]:
+def _failing_entries(fmt: str, config: Config, topic: TopicConfig, entries: list[Entry],
+                     rendered: Rendered) -> dict[str, BaseException]:
     failing: dict[str, BaseException] = {}
     for entry in entries:
         try:
-            render(fmt, config, topic, [entry])
+            render(fmt, config, topic, [entry], rendered)
         except Exception as exc:  # noqa: BLE001 - this entry is one to blame
             failing[entry.article.id] = exc
     return failing
 
 
-def render(fmt: str, config: Config, topic: TopicConfig, entries: list[Entry]) -> bytes:
+def render(fmt: str, config: Config, topic: TopicConfig, entries: list[Entry],
+           rendered: Rendered | None = None) -> bytes:
     """The topic's feed in one format: "atom", "rss" or "json"."""
+    rendered = rendered or Rendered()
     if fmt == "json":
-        return render_json(config, topic, entries)
-    return render_xml(fmt, config, topic, entries)
+        return render_json(config, topic, entries, rendered.json_items)
+    return render_xml(fmt, config, topic, entries, rendered.xml)
