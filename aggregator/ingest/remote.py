@@ -31,7 +31,6 @@ from typing import Any
 from aggregator import ingest
 from aggregator.config import Config, SourceConfig
 from aggregator.ingest import remote_state
-from aggregator.ingest.feed_links import explain_not_feed, linked_feed
 from aggregator.ingest.http import Fetcher, FetchLimits, FetchResult, Login
 from aggregator.ingest.remote_plan import FetchJob, now_utc, plan_fetch
 from aggregator.ingest.remote_state import FetchOutcome, http_error, refused_type
@@ -79,14 +78,14 @@ def _read(job: FetchJob, page: FetchResult, fetcher: Fetcher, login: Login | Non
           rng: random.Random | None) -> FetchOutcome:
     """Parse a 2xx body; follow a web page's feed link once; fetch full text where the source asks."""
     fetched, result, found_on, elapsed = page, _parse_body(job, page), None, page.elapsed
-    if result.error and not job.found_on and (link := linked_feed(page)):
+    if result.error and not job.found_on and (link := ingest.feed_links.linked_feed(page)):
         found = _follow_feed_link(job, page, link, fetcher, login)
         elapsed += found.fetched.elapsed
         if found.error or found.result is None:
             return remote_state.failed(job, now, found.error or "", rng, http_status=page.status, elapsed=elapsed)
         job, fetched, result, found_on = dataclasses.replace(job, url=link), found.fetched, found.result, page.final_url
     if result.error:
-        return remote_state.failed(job, now, explain_not_feed(result.error, fetched), rng,
+        return remote_state.failed(job, now, ingest.feed_links.explain_not_feed(result.error, fetched), rng,
                                    http_status=fetched.status, elapsed=elapsed)
     if job.source.full_text:
         ingest.full_text.add_full_text(result.articles, job, fetcher)
