@@ -22,12 +22,17 @@ class SiteRelated:
     author: str = ""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Article:
-    """One story as we store and publish it.
+    """One story as it flows between stages, and as we store and publish it.
 
     `id` is stable: the same input always yields the same id, so ingesting
     twice updates instead of duplicating.
+
+    Frozen: a stage that adds something (topics, salient words, a cluster)
+    returns a new Article made with `dataclasses.replace`, so a value a
+    stage received never changes under the stage that handed it over. The
+    sequences are tuples; a parser may pass lists, which become tuples here.
     """
 
     id: str
@@ -38,18 +43,27 @@ class Article:
     guid: str | None = None
     published: datetime | None = None
     updated: datetime | None = None
-    authors: list[str] = field(default_factory=list)
-    categories: list[str] = field(default_factory=list)
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
     summary: str = ""
     text: str = ""
     content_html: str = ""
     image: str | None = None
-    site_related: list[SiteRelated] = field(default_factory=list)
+    site_related: tuple[SiteRelated, ...] = ()
     origin: str = ""  # file path or feed URL it came from
     content_hash: str = ""
-    topics: list[str] = field(default_factory=list)
-    cluster_id: str = ""  # the id of its duplicate cluster's representative
-    terms: str = ""  # its salient words (terms.py), when worked out before storing; else the store does
+    topics: tuple[str, ...] = ()  # set by the enrich chain's tagging (enrich/chain.py)
+    cluster_id: str = ""  # the id of its duplicate cluster's representative, set by dedup
+    terms: str = ""  # its salient words (enrich/terms.py), set by the enrich chain; else the store works them out
+
+    def __post_init__(self) -> None:
+        for name in _SEQUENCE_FIELDS:
+            value = getattr(self, name)
+            if type(value) is not tuple:
+                object.__setattr__(self, name, tuple(value))  # the one write a frozen dataclass allows itself
+
+
+_SEQUENCE_FIELDS = ("authors", "categories", "site_related", "topics")
 
 
 @dataclass(frozen=True)
@@ -87,17 +101,25 @@ class Skipped:
 
 @dataclass
 class ParseResult:
-    """What one input (a file or a fetched feed) produced."""
+    """What one input (a file or a fetched feed) produced.
+
+    A builder, filled in by the ingest stage alone (a parser, and the reader
+    that names its file or adds the file's state); the stages after it only
+    read it. A step that changes its articles (the parse worker's enrich
+    chain, full_text.py) returns a new one made with `dataclasses.replace`.
+    """
 
     articles: list[Article] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     error: str | None = None  # the whole input failed (a feed that could not be fetched)
     file: "FileState | None" = None  # a local file's new state, stored with the batch
     unchanged: int = 0  # articles of a local file skipped unread because it did not change
-    # Dedup fingerprints and topic slugs already computed where the feed was parsed (a worker
-    # process), by article id; the main thread computes whatever is missing.
+    # True when the articles have been through the enrich chain (enrich/chain.py) where the
+    # feed was parsed (a worker process); the main thread enriches the others.
+    enriched: bool = False
+    # Dedup fingerprints already computed where the feed was parsed, by article id; the
+    # main thread computes whatever is missing.
     fingerprints: dict[str, Any] = field(default_factory=dict)
-    tags: dict[str, list[str]] = field(default_factory=dict)
     # What the input was read in spite of (an ill-formed feed recovered leniently, entries past
     # the cap): one line each, without the source's name. The main process logs them; a parse
     # worker cannot.
@@ -133,7 +155,11 @@ def warning_line(warnings: list[str], shown: int = 3) -> str | None:
 
 @dataclass
 class IngestReport:
-    """Counts for one source batch; printed by the CLI and logged by the daemon."""
+    """Counts for one source batch; printed by the CLI and logged by the daemon.
+
+    A builder filled by its one owner, the pipeline's batch of that source
+    (pipeline.gather and store_batch); the callers only read it.
+    """
 
     source: str
     new: int = 0

@@ -9,8 +9,8 @@ feeds/ (Atom, RSS, JSON Feed, index.html, OPML).
     ingest   ingest/   a folder is read (local.py, one parser per kind of file); a feed is
                        planned and fetched (remote.py over http.py) and parsed (feed.py, in
                        parsing_pool.py's workers) -> ParseResults: articles, skips, warnings
-    enrich   enrich/   what XML cannot hold is scrubbed (text.py), topics tagged
-                       (topics.py); salient terms (terms.py) come with the parse
+    enrich   enrich/   one chain (chain.py): what XML cannot hold scrubbed, topics tagged,
+                       salient words worked out; in the parse worker for a large feed, else here
     dedup    dedup/    which stored story each article is a copy of (detect.py)
     storage  storage/  the batch, its files' states and the source's new row: one transaction
     publish  publish/  related posts, then every feed rendered and written atomically,
@@ -37,21 +37,19 @@ records one as the source's error (record_raised) and goes on.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 from urllib.parse import urlsplit
 
-from aggregator import dedup, ingest
+from aggregator import dedup, enrich, ingest
 from aggregator import publish as publishing
 from aggregator.config import Config, DedupConfig, SourceConfig
 from aggregator.enrich.dates import iso_utc
-from aggregator.enrich.text import is_xml_safe, xml_safe
 from aggregator.enrich.topics import TopicRules
 from aggregator.ingest.source_status import status_after_read
 from aggregator.models import Article, FileState, IngestReport, ParseResult
-from aggregator.redact import redact
 from aggregator.storage.store import Store
 
 if TYPE_CHECKING:
@@ -246,11 +244,14 @@ def _now() -> str:
 
 @dataclass
 class Batch:
-    """One source's parse results gathered: its articles, and what the parse already computed for them."""
+    """One source's parse results gathered: its articles, and what the parse already worked out for them.
+
+    A builder filled by gather alone; store_batch only reads it.
+    """
 
     articles: dict[str, Article] = field(default_factory=dict)  # by id: a repeated entry counts once
+    enriched: set[str] = field(default_factory=set)  # ids of those a parse worker ran the enrich chain on
     fingerprints: dict = field(default_factory=dict)  # dedup fingerprints the parsing worker computed
-    tags: dict[str, list[str]] = field(default_factory=dict)  # and topic slugs
     files: list[FileState] = field(default_factory=list)  # local files' new states, stored with their articles
 
 
@@ -258,7 +259,7 @@ def store_results(store: Store, source: str, results: Iterable[ParseResult],
                   rules: TopicRules, progress: Progress | None = None,
                   dedup_threshold: float = DedupConfig.threshold,
                   source_state: dict | None = None) -> IngestReport:
-    """gather, then store_batch: tag and cluster every article, write the batch in one transaction."""
+    """gather, then store_batch: enrich and cluster every article, write the batch in one transaction."""
     report, batch = gather(source, results, progress)
     return store_batch(store, report, batch, rules, dedup_threshold, source_state)
 
@@ -281,10 +282,13 @@ def gather(source: str, results: Iterable[ParseResult],
             log.debug("%s: caught while parsing:\n%s", source, trace.rstrip())
         if result.error:
             report.error = result.error
-        for article in result.articles:
-            batch.articles[article.id] = article
+        ids = [article.id for article in result.articles]
+        batch.articles.update(zip(ids, result.articles))
+        if result.enriched:
+            batch.enriched.update(ids)
+        else:
+            batch.enriched.difference_update(ids)
         batch.fingerprints.update(result.fingerprints)
-        batch.tags.update(result.tags)
         if result.file is not None:
             batch.files.append(result.file)
         report.unchanged += result.unchanged
@@ -300,23 +304,33 @@ def store_batch(store: Store, report: IngestReport, batch: Batch, rules: TopicRu
     into the same transaction, so a stored ETag or status never covers articles that were not stored."""
     pruned = store.pruned_ids(batch.articles)  # retention removed them; a feed still listing them must not revive them
     articles = [a for a in batch.articles.values() if a.id not in pruned]
-    for article in articles:
-        scrub(article)
-    tags = {a.id: batch.tags[a.id] if a.id in batch.tags else rules.tags(a) for a in articles}
-    for article in articles:
-        article.topics = tags[article.id]
     if not articles and not batch.files:  # an unchanged folder, a 304: at most the source's row to write
         if source_state:
             store.save_source_state(report.source, **source_state)
         return _finish(report)
+    articles = enrich_batch(store, articles, batch.enriched, rules)
     dedup_rows = None
-    if articles:  # only a batch with articles loads dedup (numpy: 0.2 s); assign() sets each cluster_id
-        dedup_rows = dedup.detect.Deduplicator(store, dedup_threshold).assign(articles, batch.fingerprints)
-    outcome = store.write_articles(articles, tags, dedup_rows, files=batch.files,
+    if articles:  # only a batch with articles loads dedup (numpy: 0.2 s)
+        clustered = dedup.detect.Deduplicator(store, dedup_threshold).assign(articles, batch.fingerprints)
+        articles, dedup_rows = list(clustered.articles), clustered.rows
+    outcome = store.write_articles(articles, {a.id: list(a.topics) for a in articles}, dedup_rows, files=batch.files,
                                    source_state=(report.source, source_state) if source_state else None)
     report.new, report.updated = outcome.new, outcome.updated
     report.unchanged += outcome.unchanged
     return _finish(report)
+
+
+def enrich_batch(store: Store, articles: list[Article], done: set[str], rules: TopicRules) -> list[Article]:
+    """The batch through the enrich chain (enrich/chain.py), new values in the same order.
+
+    Left as they are: those a parse worker already ran the same chain on (`done`), and
+    those stored with the same content hash, which the store does not write again.
+    """
+    ids = [a.id for a in articles if a.id not in done]
+    stored = store.content_hashes(ids) if ids else {}
+    chain = enrich.chain.steps(rules)
+    return [a if a.id in done or stored.get(a.id) == a.content_hash else enrich.chain.enrich(a, chain)
+            for a in articles]
 
 
 def _finish(report: IngestReport) -> IngestReport:
@@ -324,28 +338,6 @@ def _finish(report: IngestReport) -> IngestReport:
         log.warning("%s: skipped %d more inputs (not listed)", report.source, len(report.skipped) - MAX_SKIP_LINES)
     log.debug("%s", report.summary())  # the CLI prints it; the daemon logs its own fetch line
     return report
-
-
-TEXT_FIELDS = ("title", "site", "url", "guid", "summary", "text", "content_html", "image", "origin")
-LONG_TEXT_FIELDS = ("text", "content_html")
-
-
-def scrub(article: Article) -> None:
-    """What no article carries into the store, whichever parser produced it: characters XML 1.0
-    cannot hold (one would stop every publish), and the login of the feed URL it came from."""
-    texts = [getattr(article, name) or "" for name in TEXT_FIELDS if name not in LONG_TEXT_FIELDS]
-    texts += article.authors + article.categories + [r.title + r.author for r in article.site_related]
-    # One pass over the short fields joined (nearly always clean), one over each long one: a
-    # joined copy of a 10 MB text is 20-40 MB more at the moment memory peaks.
-    if not all(is_xml_safe(text) for text in ["\n".join(texts), article.text, article.content_html]):
-        for name in TEXT_FIELDS:
-            if value := getattr(article, name):
-                setattr(article, name, xml_safe(value))
-        article.authors = [xml_safe(a) for a in article.authors]
-        article.categories = [xml_safe(c) for c in article.categories]
-        article.site_related = [replace(r, title=xml_safe(r.title), author=xml_safe(r.author))
-                                for r in article.site_related]
-    article.origin = redact(article.origin)  # a feed URL's login must not reach a published <source url>
 
 
 # --- stage 5: publish; and re-tagging what is stored ---

@@ -70,9 +70,7 @@ def article(number: int, rng: random.Random, common: list[str], topical: list[li
             minutes=rng.randint(0, 60 * 24 * 60)), summary=paragraphs[0][:300], text=text,
         content_html="".join(f"<p>{p}</p>" for p in paragraphs), categories=[f"Cat {topics[0]}"],
         topics=[f"topic-{t:02d}" for t in topics], origin=f"https://site{number % 200}.example/feed.xml")
-    item.content_hash = content_hash(item.title, item.text)
-    item.cluster_id = item.id
-    return item
+    return dataclasses.replace(item, content_hash=content_hash(item.title, item.text), cluster_id=item.id)
 
 
 def build(db: Path, count: int, topics: int, seed: int) -> float:

@@ -30,7 +30,7 @@ import shutil
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Iterator
@@ -112,10 +112,8 @@ def _article(n: int, source: str, title: str, paragraphs: list[str], categories:
 def store_batch(store: Store, rules: TopicRules, batch: list[Article], threshold: float) -> None:
     """What pipeline.store_results does for a parsed batch: tag, cluster, one transaction."""
     tags = {a.id: rules.tags(a) for a in batch}
-    for article in batch:
-        article.topics = tags[article.id]
-    rows = Deduplicator(store, threshold).assign(batch)
-    store.write_articles(batch, tags, rows)
+    done = Deduplicator(store, threshold).assign([replace(a, topics=tags[a.id]) for a in batch])
+    store.write_articles(done.articles, tags, done.rows)
 
 
 def store_truth(store: Store, batch: list[tuple[Article, Truth]], places: dict[str, str]) -> None:
@@ -127,13 +125,12 @@ def store_truth(store: Store, batch: list[tuple[Article, Truth]], places: dict[s
     its subject topic, every place topic whose place its text names, and its
     original's cluster.
     """
-    tags = {}
+    tags, truthful = {}, []
     for article, truth in batch:
         lowered = article.text.lower()
         tags[article.id] = [truth.topic, *(slug for place, slug in places.items() if place in lowered)]
-        article.topics = tags[article.id]
-        article.cluster_id = truth.copy_of or article.id
-    store.write_articles([a for a, _ in batch], tags)
+        truthful.append(replace(article, topics=tags[article.id], cluster_id=truth.copy_of or article.id))
+    store.write_articles(truthful, tags)
 
 
 def build(db: Path, count: int, config, seed: int, fast: bool) -> float:
@@ -202,18 +199,12 @@ def dedup_cost(db: Path, rules: TopicRules, threshold: float, seed: int, repeat:
     with Store(db) as store:
         stored = store.count()
         tag_s = min(_timed(lambda: [rules.tags(a) for a in batch]) for _ in range(repeat))
-        inputs = [_copies(batch) for _ in range(repeat)]
-        dedup_s = min(_timed(lambda: Deduplicator(store, threshold).assign(copy)) for copy in inputs)
+        dedup_s = min(_timed(lambda: Deduplicator(store, threshold).assign(batch)) for _ in range(repeat))
         tags = {a.id: rules.tags(a) for a in batch}
-        rows = Deduplicator(store, threshold).assign(batch)
-        write_s = _timed(lambda: store.write_articles(batch, tags, rows))
+        done = Deduplicator(store, threshold).assign(batch)
+        write_s = _timed(lambda: store.write_articles(done.articles, tags, done.rows))
     per = 1e6 / len(batch)
     return DedupCost(stored, tag_s * per, dedup_s * per, write_s * per)
-
-
-def _copies(batch: list[Article]) -> list[Article]:
-    """assign() sets cluster_id; give every repeat the same untouched input."""
-    return [Article(**{**a.__dict__, "cluster_id": ""}) for a in batch]
 
 
 def _timed(fn) -> float:

@@ -39,6 +39,7 @@ def copy_fixture(folder: Path, kind: str, name: str) -> Path:
 
 def as_record(article: Article) -> dict:
     record = {name: getattr(article, name) for name in FIELDS}
+    record["authors"], record["categories"] = list(article.authors), list(article.categories)  # as JSON has them
     record["published"] = article.published.isoformat() if article.published else None
     record["updated"] = article.updated.isoformat() if article.updated else None
     return record

@@ -19,6 +19,7 @@ from aggregator.config import TopicConfig
 from aggregator.dedup.detect import Fingerprint
 from aggregator.models import ParseResult
 from aggregator.ingest.feed import parse_feed
+from aggregator.enrich import chain
 from aggregator.enrich.terms import encoded
 from aggregator.enrich.topics import TopicRules
 from helpers.command import wait_until
@@ -36,14 +37,17 @@ def big_feed(items: int = 300) -> bytes:
 
 
 def test_a_large_feed_parses_in_a_worker_exactly_as_in_place() -> None:
+    """Parsed as in place, then through the same enrich chain the main thread runs (enrich/chain.py)."""
     data = big_feed()
     assert len(data) >= parsing_pool.POOL_MIN_BYTES
     pooled = parsing_pool.parse_feed_bytes(data, source="s", url="https://news.example/feed", content_type=None)
     inline = parse_feed(data, source="s", url="https://news.example/feed", content_type=None)
     assert parsing_pool._pool is not None  # it really went to the worker
+    assert pooled.enriched and not inline.enriched
     assert all(a.terms for a in pooled.articles)  # worked out in the worker, as the store would
     assert [a.terms for a in pooled.articles] == [encoded(a) for a in inline.articles]
     assert [asdict(a) | {"terms": ""} for a in pooled.articles] == [asdict(a) for a in inline.articles]
+    assert pooled.articles == [chain.enrich(a, chain.steps(TopicRules(()))) for a in inline.articles]
     assert len(pooled.articles) == 300
 
 
@@ -54,10 +58,12 @@ def test_the_worker_tags_and_fingerprints_as_the_main_thread_would() -> None:
     data = big_feed()
     pooled = parsing_pool.parse_feed_bytes(data, source="s", url="https://news.example/feed", content_type=None,
                                            topics=topics, source_topics=("own",))
+    inline = parse_feed(data, source="s", url="https://news.example/feed", content_type=None)
     rules = TopicRules(topics, {"s": ("own",)})
-    assert pooled.tags == {a.id: rules.tags(a) for a in pooled.articles}
-    assert {tuple(t) for t in pooled.tags.values()} == {("harbour", "links", "own")}
-    assert pooled.fingerprints.keys() == pooled.tags.keys()
+    assert pooled.articles == [chain.enrich(a, chain.steps(rules)) for a in inline.articles]
+    assert [a.topics for a in pooled.articles] == [tuple(rules.tags(a)) for a in inline.articles]
+    assert {a.topics for a in pooled.articles} == {("harbour", "links", "own")}
+    assert pooled.fingerprints.keys() == {a.id for a in pooled.articles}
     for article in pooled.articles[:20]:
         mine = Fingerprint.of(article)
         theirs = pooled.fingerprints[article.id]

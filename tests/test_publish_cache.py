@@ -7,6 +7,8 @@ content, config, version) are unchanged renders nothing at all.
 
 from __future__ import annotations
 
+import dataclasses
+
 from click.testing import CliRunner
 
 from aggregator.publish import related
@@ -37,7 +39,7 @@ def test_related_lists_are_kept_and_reused_until_the_text_changes(project, monke
         assert related.related_posts(store, article, 3) == first  # reused: no search ran
         assert related.related_posts(store, article, 2) == first[:2]  # a shorter list is a prefix
         monkeypatch.undo()
-        article.content_hash = "edited"
+        article = dataclasses.replace(article, content_hash="edited")
         calls = []
         original = related.TermWindow
         monkeypatch.setattr(related, "TermWindow", lambda *a, **k: calls.append(1) or original(*a, **k))
@@ -100,9 +102,9 @@ def test_many_lists_computed_together_equal_one_by_one(tmp_path) -> None:
     for i in range(90):
         subject = subjects[i % len(subjects)]
         text = f"Officials discussed the {subject} on day {i}. The {subject} affects {i % 7} regions and ports."
-        article = Article(id=f"a{i:03d}", source="s", title=f"{subject.title()} update {i}", text=text,
+        title = f"{subject.title()} update {i}"
+        article = Article(id=f"a{i:03d}", source="s", title=title, text=text, content_hash=content_hash(title, text),
                           published=datetime(2025, 1, 1, tzinfo=timezone.utc) + timedelta(hours=i))
-        article.content_hash = content_hash(article.title, text)
         articles.append(article)
     with Store(tmp_path / "many.db") as store:
         store.write_articles(articles, {})

@@ -19,11 +19,10 @@ NOW = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
 
 def art(article_id: str, title: str, text: str, *, topics: tuple[str, ...] = (), days_ago: float = 0,
         cluster: str = "", related: tuple[str, ...] = ()) -> Article:
-    article = Article(id=article_id, source="test", site=f"Site {article_id}", title=title, text=text,
-                      published=NOW - timedelta(days=days_ago), topics=list(topics),
-                      cluster_id=cluster or article_id, site_related=[SiteRelated(t) for t in related])
-    article.content_hash = content_hash(title, text)
-    return article
+    return Article(id=article_id, source="test", site=f"Site {article_id}", title=title, text=text,
+                   published=NOW - timedelta(days=days_ago), topics=list(topics),
+                   cluster_id=cluster or article_id, site_related=[SiteRelated(t) for t in related],
+                   content_hash=content_hash(title, text))
 
 
 def stored(tmp_path: Path, articles: list[Article]) -> Store:
@@ -75,8 +74,8 @@ def test_limit_is_respected_and_zero_means_none(store: Store) -> None:
 def test_site_picks_come_first_in_the_sites_order_but_never_its_own_cluster(tmp_path: Path) -> None:
     picker = art("picker", "Tigris river record low as drought bites", DROUGHT, topics=("climate",),
                  related=("Chipmaker opens new semiconductor plant", "Iraq reach Asian Cup quarter-finals",
-                          "Tigris river hits record low in Iraq drought", "A title nobody stored"))
-    picker.cluster_id = "base"  # a copy of `base`: the site's pick of base is its own story
+                          "Tigris river hits record low in Iraq drought", "A title nobody stored"),
+                 cluster="base")  # a copy of `base`: the site's pick of base is its own story
     with stored(tmp_path, [*CORPUS, picker]) as store:
         ids = [r.id for r in related_posts(store, store.get("picker"), 4)]
     assert ids[:2] == ["chips", "sport"]

@@ -371,7 +371,7 @@ def test_relative_links_resolve_against_xml_base_and_feed_url(tmp_path, server):
     assert atom.url == "https://northgate.example/blog/posts/ai-rules"
     assert 'href="https://northgate.example/blog/details"' in atom.content_html  # xml:base, not the entry link
     assert ferry.url == server.url("/news/ferry-strike") and "<script" not in ferry.content_html
-    assert ferry.image == "https://harbour.example/img/ferry.jpg" and ferry.authors == ["Mara Ellis"]
+    assert ferry.image == "https://harbour.example/img/ferry.jpg" and ferry.authors == ("Mara Ellis",)
 
 
 def test_declared_encoding_that_lies(tmp_path, server):

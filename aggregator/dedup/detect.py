@@ -32,13 +32,13 @@ survives restarts; the band buckets are derived from them in memory
 
 In: a batch of articles, their fingerprints when a parse worker computed
 them (minhash.py), and a store answering the lookups of stored.DedupStore.
-Out: each article's cluster_id, and DedupRows for the store to write with
-the batch.
+Out: `Deduplicated`, the batch's articles as new values with their
+cluster_id set, and the DedupRows the store writes with them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -50,11 +50,19 @@ MAX_CANDIDATES = 64  # per new article: the ones sharing the most LSH buckets
 JACCARD_FLOOR = 0.5  # and Jaccard >= threshold * this: a long story swallowing a short one is not a copy
 
 
-@dataclass
+@dataclass(frozen=True)
 class Match:
     id: str
     reason: str
     score: float = 1.0
+
+
+@dataclass(frozen=True)
+class Deduplicated:
+    """A batch after dedup: each article (a new value) with its cluster_id, and the rows the store writes with them."""
+
+    articles: tuple[Article, ...]
+    rows: DedupRows
 
 
 def _unchanged(article: Article, stored: StoredDoc | None) -> bool:
@@ -101,10 +109,11 @@ class Deduplicator:
         self._orders: dict[str, tuple] = {}  # cluster representative id -> its order key
         self._prefetched: _Prefetched | None = None  # the batch's stored keys, read in a few queries
 
-    def assign(self, articles: list[Article], precomputed: dict[str, Fingerprint] | None = None) -> DedupRows:
-        """Set every article's cluster_id; return the index rows and cluster renames to write.
+    def assign(self, articles: list[Article], precomputed: dict[str, Fingerprint] | None = None) -> Deduplicated:
+        """Every article with its cluster_id, and the index rows and cluster renames to write.
 
-        `precomputed` fingerprints (from the parsing worker) are used as they are.
+        The articles given are left as they are. `precomputed` fingerprints
+        (from the parsing worker) are used as they are.
         """
         stored = stored_docs(self.store, [a.id for a in articles])
         changed = [a for a in articles if not _unchanged(a, stored.get(a.id))]
@@ -114,11 +123,14 @@ class Deduplicator:
         for article in sorted(articles, key=lambda a: order_key(a.published, None, len(a.text), a.id)):
             self._assign_one(article, stored.get(article.id), fingerprints.get(article.id))
         self._prefetched = None
-        for article in articles:
-            article.cluster_id = self._resolve(self._clusters.get(article.id, article.cluster_id or article.id))
+        clustered = tuple(self._clustered(article) for article in articles)
         self.rows.renames = {old: self._resolve(old) for old in self.rows.renames}
         self.rows.renames = {old: new for old, new in self.rows.renames.items() if old != new}
-        return self.rows
+        return Deduplicated(clustered, self.rows)
+
+    def _clustered(self, article: Article) -> Article:
+        cluster_id = self._resolve(self._clusters.get(article.id, article.cluster_id or article.id))
+        return article if cluster_id == article.cluster_id else replace(article, cluster_id=cluster_id)
 
     def matches(self, article: Article, fingerprint: Fingerprint | None = None) -> list[Match]:
         """Stored or pending articles this one is a copy of, and why (explain and tests use it)."""

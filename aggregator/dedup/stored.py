@@ -40,7 +40,10 @@ class StoredDoc:
 
 @dataclass
 class DedupRows:
-    """What the store writes, in the batch's transaction, to keep the index current."""
+    """What the store writes, in the batch's transaction, to keep the index current.
+
+    A builder: one Deduplicator fills it for one batch; the store only reads it.
+    """
 
     signatures: list[tuple[str, str | None, int, bytes, str]] = field(default_factory=list)
     # (article_id, body_hash, shingle count, signature bytes, content_hash); replaces any earlier one

@@ -9,13 +9,16 @@
     dates.py       dates as stored: UTC, to the second, never absurd
     topics.py      topic rules from the config -> the topics an article belongs to
     terms.py       an article's salient words, what related posts match on
+    scrub.py       an Article -> the same without XML-unsafe characters or a URL's login
+    chain.py       the enrich chain: a parsed Article -> scrubbed -> tagged -> with its terms
 
-The same functions run in a parse worker and in the main process.
+The chain runs unchanged in a parse worker and in the main process; each
+step returns a new Article and never changes the one it got.
 """
 
 import importlib
 
-_SUBMODULES = {"dates", "html_text", "sanitize", "terms", "text", "topics", "url_syntax", "urls"}
+_SUBMODULES = {"chain", "dates", "html_text", "sanitize", "scrub", "terms", "text", "topics", "url_syntax", "urls"}
 
 
 def __getattr__(name: str):  # PEP 562: a submodule loads on first use, so start-up stays small

@@ -67,8 +67,8 @@ def _first_words(text: str, count: int) -> tuple[str, ...]:
 
 
 def encoded(article: "Article") -> str:
-    """The article's salient words as stored: the ones worked out with it (a parse worker does
-    that, beside its dedup fingerprint, whose text fold it reuses) or worked out now."""
+    """The article's salient words as stored: the ones the enrich chain worked out (chain.py),
+    or, for an article that did not go through it (a script, a test), worked out now."""
     return article.terms or encode(salient_words(article.title, article.text))
 
 

@@ -9,6 +9,7 @@ the usual synonyms), so an export from most CMSs works without mapping.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable
 
@@ -52,8 +53,7 @@ def parse_json_file(text: str, *, source: str, origin: str, make_id: MakeId,
     if is_json_feed(document):
         data = text.lstrip("\ufeff").encode("utf-8")  # decoded by us: the feed parser needs no guessing
         result = skipped_for(origin, parse_feed(data, source=source, url=None, max_entries=max_entries))
-        for article in result.articles:
-            article.origin = origin
+        result.articles = [replace(article, origin=origin) for article in result.articles]
         return result
     if isinstance(document, dict):
         article = article_from_object(document, source=source, origin=origin, article_id=make_id(None),

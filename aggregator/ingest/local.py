@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from stat import S_ISREG
@@ -274,8 +275,7 @@ def parse_feed_file(file: LocalFile, data: bytes, source: str, options: ParseOpt
     shown = display_path(file.path)
     parsed = ingest.feed.parse_feed(data, source=source, max_entries=options.max_entries)
     result = ingest.feed.skipped_for(shown, parsed)
-    for article in result.articles:
-        article.origin = str(file.path)
+    result.articles = [replace(article, origin=str(file.path)) for article in result.articles]
     if not result.articles and not result.skipped:
         raise NotAnArticle("a feed with no entries")
     return result

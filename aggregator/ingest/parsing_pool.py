@@ -28,7 +28,7 @@ import signal
 import threading
 import traceback
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, Callable, Iterator
@@ -44,7 +44,7 @@ log = logging.getLogger("aggregator")
 POOL_MIN_BYTES = 64 * 1024
 HANDOVER_ATTEMPTS = 3  # workers tried for one feed when each turns out to have died while idle
 STOP_TIMEOUT = 2.0  # seconds a worker told to stop gets to exit before SIGKILL
-PRELOAD = ["aggregator.ingest.feed", "aggregator.dedup.detect", "aggregator.enrich.topics", "aggregator.enrich.terms"]
+PRELOAD = ["aggregator.ingest.feed", "aggregator.dedup.detect", "aggregator.enrich.chain"]
 _lock = threading.Lock()
 _pool: "Workers | None" = None
 
@@ -66,9 +66,10 @@ def parse_feed_bytes(data: bytes, *, source: str, url: str | None, content_type:
                      max_entries: int = MAX_ENTRIES) -> ParseResult:
     """parse_feed, in a worker process when the feed is large and a second core exists.
 
-    There the articles are also fingerprinted for dedup and tagged with `topics`
-    (`source_topics`: the topics the source puts every article in). A worker
-    that dies or cannot be started is this feed's error, never the run's.
+    There the articles also go through the enrich chain, tagged with `topics`
+    (`source_topics`: the topics the source puts every article in), and are
+    fingerprinted for dedup. A worker that dies or cannot be started is this
+    feed's error, never the run's.
     """
     if len(data) < POOL_MIN_BYTES or (os.cpu_count() or 1) < 2:
         return parse_feed(data, source=source, url=url, content_type=content_type, max_entries=max_entries)
@@ -105,18 +106,20 @@ def _parse_in_worker(pool: "Workers", data: bytes, source: str, *args: Any) -> P
 def _parse(data: bytes, source: str, url: str | None, content_type: str | None,
            topics: tuple[TopicConfig, ...], source_topics: tuple[str, ...],
            max_entries: int = MAX_ENTRIES) -> ParseResult:
-    """In the worker: parse, then fingerprint, tag and find salient words (pure CPU, off the main thread).
+    """In the worker: parse, run the enrich chain, fingerprint (pure CPU, off the main thread).
 
-    dedup.detect and enrich.terms are the worker's (its forkserver preloads them): a
-    feed parsed in place never imports them, nor numpy.
+    The chain is the one the main thread runs on a feed parsed in place
+    (enrich/chain.py). dedup.detect and enrich.chain load on first use (the
+    worker's forkserver preloads them): parsing a feed in place loads neither.
     """
     result = parse_feed(data, source=source, url=url, content_type=content_type, max_entries=max_entries)
-    for article in result.articles:
-        result.fingerprints[article.id] = dedup.detect.Fingerprint.of(article)
-        article.terms = enrich.terms.encoded(article)  # right after the fingerprint: its text fold is remembered
-    rules = TopicRules(topics, {source: source_topics})  # its topics compiled once per process (topics.py)
-    result.tags = {a.id: rules.tags(a) for a in result.articles}
-    return result
+    chain = enrich.chain.steps(TopicRules(topics, {source: source_topics}))  # topics compiled once per process
+    articles, fingerprints = [], {}
+    for parsed in result.articles:
+        article = enrich.chain.enrich(parsed, chain)
+        fingerprints[article.id] = dedup.detect.Fingerprint.of(article)  # right after: its text fold is remembered
+        articles.append(article)
+    return replace(result, articles=articles, fingerprints=fingerprints, enriched=True)
 
 
 # --- in the worker process ---

@@ -88,11 +88,7 @@ def _read(job: FetchJob, page: FetchResult, fetcher: Fetcher, login: Login | Non
         return remote_state.failed(job, now, ingest.feed_links.explain_not_feed(result.error, fetched), rng,
                                    http_status=fetched.status, elapsed=elapsed)
     if job.source.full_text:
-        ingest.full_text.add_full_text(result.articles, job, fetcher)
-        result.fingerprints.clear()  # computed from the summaries; the main thread redoes them
-        result.tags.clear()
-        for article in result.articles:
-            article.terms = ""
+        result = ingest.full_text.with_full_text(result, job, fetcher)
     outcome = remote_state.feed_read(job, fetched, result, now, found_on=found_on, elapsed=elapsed)
     _log_move(job, fetched)
     return outcome

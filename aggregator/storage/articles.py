@@ -254,6 +254,10 @@ class ArticlesMixin(TopicsMixin, SourcesMixin, FilesMixin, DuplicatesMixin, Full
                                parse_iso(published) or parse_iso(first_seen))
             yield article_id, RelatedCandidate(link, cluster[0] if cluster else "")
 
+    def content_hashes(self, ids: list[str]) -> dict[str, str]:
+        """id -> content hash of those stored: one with the same hash is not written again (_write_batch)."""
+        return dict(self._rows_in("SELECT id, content_hash FROM articles WHERE id IN ({marks})", ids))
+
     def content_hashes_of_source(self, source: str) -> dict[str, str]:
         """id -> content hash of every stored article of one source (full-text fetching skips these)."""
         return dict(self.conn.execute("SELECT id, content_hash FROM articles WHERE source = ?", [source]).fetchall())

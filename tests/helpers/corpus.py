@@ -64,10 +64,8 @@ def hard_cases() -> list[Article]:
         published=when, summary="Germany and France agreed on new rules in Brussels.",
         text="Germany and France agreed on new rules in Brussels for the european union.",
         content_html='<p>Germany and France agreed <a href="vbscript:x">rules</a>.</p>', topics=["europe"])
-    for article in (remote, copy, odd):
-        article.content_hash = content_hash(article.title, article.text, article.content_html)
-        article.cluster_id = article.cluster_id or article.id
-    return [remote, copy, odd]
+    return [dataclasses.replace(article, content_hash=content_hash(article.title, article.text, article.content_html),
+                                cluster_id=article.cluster_id or article.id) for article in (remote, copy, odd)]
 
 
 def build_store(config: Config) -> Store:
