@@ -1,8 +1,10 @@
-"""Related posts: text similarity blended with topics and recency; the site's picks first;
-never the article itself or a copy from its duplicate cluster; one per cluster."""
+"""Related posts: a search for candidates, then each judged on the whole story (words and names,
+generic news vocabulary left out, topics and categories); fewer links rather than filler; the site's
+picks first; never the article itself or a copy from its duplicate cluster; one per cluster."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -187,3 +189,97 @@ def test_articles_in_other_scripts_relate_by_their_own_words(tmp_path: Path) -> 
     with stored(tmp_path, [*CORPUS, *greek]) as store:
         ids = [r.id for r in related_posts(store, store.get("g2"), 3)]
     assert ids[0] == "g1" and "r1" not in ids
+
+
+def sentences(*parts: str) -> str:
+    return " ".join(parts)
+
+
+RAIL = [
+    art("rail1", "Rail strike halts trains across the north",
+        sentences("Train drivers walked out on Monday in a dispute over pay, and only one train in five ran.",
+                  "The train drivers' union said the pay offer fell short of inflation.",
+                  "Commuters faced crowded platforms as the strike shut rail lines and signal boxes.")),
+    art("rail2", "Train drivers announce fresh rail strike dates",
+        sentences("The train drivers' union announced two more days of strike action over pay.",
+                  "Rail operators said the walkout would close most lines and leave platforms empty.",
+                  "Signal workers may join the dispute, the union said, as commuters braced for disruption.")),
+    art("football", "Late strike keeps Lyon Athletic top of the league",
+        sentences("A curling strike in stoppage time gave Lyon Athletic a win in the derby on Saturday.",
+                  "The striker's goal was the strike of the season, said the manager, and the league leaders",
+                  "stay two points clear. Fans sang as the goalkeeper was beaten from twenty yards.")),
+    art("rates", "Central bank holds interest rates as inflation eases",
+        sentences("The central bank left interest rates unchanged as inflation eased to three percent.",
+                  "Bond yields fell and markets now expect a rate cut before the summer.")),
+    art("vaccines", "Measles vaccination rates fall to a record low",
+        sentences("Measles vaccination rates among children fell again, health officials said, and clinics",
+                  "will offer catch-up vaccines. Doctors said rates had to rise to stop the outbreak.")),
+]
+
+
+def test_a_shared_word_in_another_sense_is_not_a_subject(tmp_path: Path) -> None:
+    """"strike" in a rail dispute and in a football report, "rates" of interest and of vaccination."""
+    with stored(tmp_path, RAIL) as store:
+        lists = {a.id: [r.id for r in related_posts(store, store.get(a.id), 5)] for a in RAIL}
+    assert lists["rail1"] == ["rail2"] and lists["rail2"] == ["rail1"]
+    assert lists["football"] == [] and lists["rates"] == [] and lists["vaccines"] == []
+
+
+def test_fewer_links_rather_than_filler(tmp_path: Path) -> None:
+    """Every stored article shares some words with the Tigris story, none its subject."""
+    with stored(tmp_path, [CORPUS[0], *RAIL]) as store:
+        assert related_posts(store, store.get("base"), 5) == []
+
+
+def test_generic_news_vocabulary_relates_nothing(tmp_path: Path) -> None:
+    generic = "Officials said on Tuesday that the figures would be published next week, a spokesperson added."
+    articles = [art("g1", "Officials expect figures next week", generic + " The harbour ferry timetable changes."),
+                art("g2", "Figures due next week, officials say", generic + " A museum opens a sculpture garden.")]
+    with stored(tmp_path, articles) as store:
+        assert related_posts(store, store.get("g1"), 5) == []
+
+
+def test_a_name_is_a_feature_of_its_own_and_its_words_count_less() -> None:
+    from aggregator.publish.related_profile import INSIDE_NAME_WEIGHT, NAME_PREFIX, profile
+
+    red = profile(art("red", "Insurers raise premiums", "Ships avoid the Red Sea after attacks. The sea is calm."))
+    assert NAME_PREFIX + "red sea" in red.weights and red.spelled[NAME_PREFIX + "red sea"] == "Red Sea"
+    assert red.weights["sea"] == pytest.approx(1 + math.log(1 + INSIDE_NAME_WEIGHT))  # once alone, once in the name
+    assert "attacks" in red.weights and "after" not in red.weights
+
+
+def test_similarity_is_symmetric_and_names_what_is_shared(tmp_path: Path) -> None:
+    from aggregator.publish.related_explain import why
+
+    with stored(tmp_path, [*CORPUS, *RAIL]) as store:
+        base, near = store.get("base"), store.get("near")
+        there, back = why(store, base, ["near"])["near"], why(store, near, ["base"])["base"]
+    assert abs(there.similarity - back.similarity) < 1e-9 and there.similarity > 0.25
+    assert {"drought", "farms"} <= set(there.terms) and {"Tigris", "Iraq"} <= set(there.names)
+    assert there.topics == ("climate", "middle-east") and not there.site_pick
+    assert there.summary().startswith(f"similarity {there.similarity:.2f}: terms ")
+
+
+def test_a_read_only_store_computes_lists_and_keeps_none(tmp_path: Path) -> None:
+    with stored(tmp_path, CORPUS):
+        pass
+    with Store(tmp_path / "related.db", read_only=True) as reader:
+        assert [r.id for r in related_posts(reader, reader.get("base"), 3)]
+        assert reader.db.execute("SELECT count(*) FROM related_cache").fetchone()[0] == 0
+
+
+def test_explain_shows_why_each_related_post_is_related(project: Path) -> None:
+    from click.testing import CliRunner
+
+    from aggregator.app.cli import cli
+
+    runner = CliRunner()
+    config = str(project / "config.toml")
+    assert runner.invoke(cli, ["-c", config, "run", "--once"]).exit_code == 0
+    listed = runner.invoke(cli, ["-c", config, "articles", "--search", "Tigris", "--limit", "1"]).output
+    explained = runner.invoke(cli, ["-c", config, "explain", listed.split()[0]])
+    assert explained.exit_code == 0, explained.output
+    lines = explained.output.splitlines()
+    related = [i for i, line in enumerate(lines) if line.startswith("  related ")]
+    assert related and all(lines[i + 1].startswith("    similarity ") for i in related)
+    assert any("the site's own pick" in line for line in lines) and any("names " in line for line in lines)

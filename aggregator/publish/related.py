@@ -1,22 +1,27 @@
-"""Related posts: what a reader might want to read next.
+"""Related posts: what a reader might want to read next, on the same subject.
 
-Text similarity is a bm25 score over salient words (terms.py: frequent in
-the article, title words triple), blended with shared topics and closeness
-in time. The query is the article's MAX_TERMS most salient words that are
-also rare among the searched articles: a word every other article uses says
-nothing about what this one is about. The site's own "Related Posts" titles
-that match stored articles come first: the editor's choice beats ours. An
-article never relates to itself or to a copy in its duplicate cluster.
+Two steps. The search finds candidates fast: bm25 over salient words
+(terms.py: frequent in the article, title words triple), the query being
+the article's MAX_TERMS most salient words that are also rare among the
+searched articles. Then each candidate is judged on the whole story
+(related_profile.py, related_similarity.py): words and names, generic news
+vocabulary left out, weighted by rarity, with topics and categories; a
+candidate below MIN_SIMILARITY is not shown, so a list holds fewer links
+rather than filler. The site's own "Related Posts" titles that match stored
+articles come first: the editor's choice beats ours. An article never
+relates to itself or to a copy in its duplicate cluster.
 
 Three choices keep this fast at 100,000 articles. The search runs over the
 newest SEARCH_WINDOW articles only, so its cost does not grow with the
 store. Those articles' salient words, stored with each article, are read
-once per publish into an inverted index in memory (TermWindow), so a list
+once per publish into an inverted index in memory (TermWindow), so a search
 costs a few numpy operations, not a full-text query (FTS5's bm25 weighs
-each word over the whole store). And a list, once computed, is kept in the
-store (related_cache) until the article's own text changes: a published
-entry does not churn every time a new article arrives, and republishing
-costs no searches at all. The measurements: docs/decisions/0009.
+each word over the whole store); only the candidates found, and a sample of
+BACKGROUND_SAMPLE articles for word rarity, are read whole. And a list, once
+computed, is kept in the store (related_cache) until the article's own text
+changes: a published entry does not churn every time a new article arrives,
+and republishing costs no searches at all. The measurements:
+docs/decisions/0009 and 0014.
 """
 
 from __future__ import annotations
@@ -27,16 +32,18 @@ from typing import Iterable
 
 import numpy as np
 
-from aggregator.models import Article, RelatedCandidate, RelatedLink
-from aggregator.enrich.text import fold_for_matching
-from aggregator.storage.store import Store
 from aggregator.enrich.terms import decode, encoded
+from aggregator.enrich.text import fold_for_matching
+from aggregator.models import Article, RelatedCandidate, RelatedLink
+from aggregator.publish.related_profile import Profile, profile
+from aggregator.publish.related_similarity import MIN_SIMILARITY, Background, similarity
+from aggregator.storage.store import Store
 
-MAX_TERMS = 8
+MAX_TERMS = 16
 SEARCH_WINDOW = 10_000
-CANDIDATES_PER_SLOT = 4
-TOPIC_WEIGHT = 0.3
-RECENCY_WEIGHT = 0.15
+CANDIDATES_PER_SLOT = 6  # candidates the search hands to the judging step, per list slot (+1)
+BACKGROUND_SAMPLE = 200  # newest articles whose profiles give word rarity
+RECENCY_WEIGHT = 0.05  # orders links of like similarity; never lifts one over MIN_SIMILARITY
 RECENCY_DAYS = 14.0
 K1, B = 1.2, 0.75  # bm25's usual term-frequency saturation and length normalisation
 
@@ -161,14 +168,24 @@ def related_for_many(store: Store, articles: list[Article], limit: int) -> dict[
 
 
 def compute_related(store: Store, articles: list[Article], limit: int) -> dict[str, list[RelatedCandidate]]:
-    """The ranking itself, without the kept lists: one window read, one candidate lookup."""
+    """The ranking itself, without the kept lists: one window read, one read of the candidates."""
     if not articles:
         return {}
     window = TermWindow(store.recent_terms(SEARCH_WINDOW))
     hits = {a.id: window.search(a, (limit + 1) * CANDIDATES_PER_SLOT) for a in articles}
-    candidates = store.related_candidates(list({i: None for found in hits.values() for i, _ in found}))
-    return {a.id: _pick(a, [*_site_choices(store, a), *_ranked(a, hits[a.id], candidates)], limit)
+    found = list({i: None for ids in hits.values() for i, _ in ids})
+    candidates = store.related_candidates(found)
+    background, profiles = judged(store, window.ids[-BACKGROUND_SAMPLE:], found)
+    return {a.id: _pick(a, [*site_choices(store, a), *_ranked(a, profile(a), [i for i, _ in hits[a.id]],
+                                                                  candidates, profiles, background)], limit)
             for a in articles}
+
+
+def judged(store: Store, sample: list[str], ids: list[str]) -> tuple[Background, dict[str, Profile]]:
+    """The background of word rarity from `sample`, and the profiles of `ids`, in one read."""
+    stored = store.get_many(list(dict.fromkeys([*sample, *ids])))
+    profiles = {i: profile(a) for i, a in stored.items()}
+    return Background(profiles[i] for i in sample if i in profiles), profiles
 
 
 def _pick(article: Article, ranked: list[RelatedCandidate], limit: int) -> list[RelatedCandidate]:
@@ -185,16 +202,20 @@ def _pick(article: Article, ranked: list[RelatedCandidate], limit: int) -> list[
     return picks
 
 
-def _ranked(article: Article, hits: list[tuple[str, float]],
-            candidates: dict[str, RelatedCandidate]) -> list[RelatedCandidate]:
-    """Text matches re-ranked with shared topics and recency."""
-    best_text = max((score for _, score in hits), default=1.0) or 1.0
-    scored = [(_blend(article, candidates[i], score / best_text), i) for i, score in hits if i in candidates]
+def _ranked(article: Article, own: Profile, ids: list[str], candidates: dict[str, RelatedCandidate],
+            profiles: dict[str, Profile], background: Background) -> list[RelatedCandidate]:
+    """Candidates at or above MIN_SIMILARITY, most similar first (recency orders near-ties)."""
+    scored = []
+    for i in ids:
+        if i in candidates and i in profiles:
+            match = similarity(own, profiles[i], background)
+            if match.similarity >= MIN_SIMILARITY:
+                scored.append((match.similarity + RECENCY_WEIGHT * _recency(article, candidates[i]), i))
     scored.sort(key=lambda pair: (-pair[0], pair[1]))
     return [candidates[i] for _, i in scored]
 
 
-def _site_choices(store: Store, article: Article) -> list[RelatedCandidate]:
+def site_choices(store: Store, article: Article) -> list[RelatedCandidate]:
     """Stored articles whose titles match the site's own "Related Posts", in the site's order."""
     keys = [fold_for_matching(r.title) for r in article.site_related]
     matches = store.ids_by_title_keys([k for k in keys if k])
@@ -203,11 +224,8 @@ def _site_choices(store: Store, article: Article) -> list[RelatedCandidate]:
     return [found[i] for i in ids if i in found]
 
 
-def _blend(article: Article, other: RelatedCandidate, text_score: float) -> float:
-    shared = len(set(article.topics) & set(other.topics))
-    topic_score = shared / max(1, len(article.topics))
-    recency = 0.0
-    if article.published and other.link.published:
-        days = abs((article.published - other.link.published).total_seconds()) / 86400
-        recency = math.exp(-days / RECENCY_DAYS)
-    return text_score + TOPIC_WEIGHT * topic_score + RECENCY_WEIGHT * recency
+def _recency(article: Article, other: RelatedCandidate) -> float:
+    if not (article.published and other.link.published):
+        return 0.0
+    days = abs((article.published - other.link.published).total_seconds()) / 86400
+    return math.exp(-days / RECENCY_DAYS)

@@ -68,12 +68,15 @@ def articles(ctx: Context, topic: str | None, search: str | None, sort: str | No
 @click.argument("article_id")
 @pass_context
 def explain(ctx: Context, article_id: str) -> None:
-    """Why an article is (or is not) in each topic, and which copies it is clustered with."""
+    """Why an article is (or is not) in each topic, which copies it is clustered with, and why each
+    related post is related."""
     with ctx.store(read_only=True) as store:
         article = store.get(article_id)
         if article is None:
             fail(f"no article {article_id!r}; see `aggregator articles`", EXIT_FAILED)
         copies = store.duplicate_ids([article.id])[article.id]
+        links = publish.related.related_for_many(store, [article], ctx.config.publish.related_posts)[article.id]
+        related_because = publish.related_explain.why(store, article, [link.id for link in links])
     click.echo(f"{article.id}  {terminal_safe(article.title)}")
     for match in aggregator.pipeline.topic_rules(ctx.config).explain(article):
         state = "match" if match.matched else "no"
@@ -82,6 +85,12 @@ def explain(ctx: Context, article_id: str) -> None:
     cluster = article.cluster_id or article.id
     role = "representative" if cluster == article.id else f"copy of {cluster}"
     click.echo(f"  cluster {cluster} ({role}); other copies: {', '.join(copies) or 'none'}")
+    if not links:
+        click.echo("  related posts: none similar enough")
+    for link in links:
+        click.echo(f"  related {link.id}  {terminal_safe(link.title)}")
+        if link.id in related_because:
+            click.echo(f"    {terminal_safe(related_because[link.id].summary())}")
 
 
 @click.command()

@@ -1,0 +1,141 @@
+"""What an article is about, as related posts compare it: its words, the names in it, its categories.
+
+In: an Article. Out: a Profile: weighted features (folded words, and the
+multi-word names of people, places and organisations as features of their
+own), its categories and topics, and how each name or capitalised word is
+spelled in the text (for `explain`).
+
+Why not the stored salient words alone: they are the 24 most frequent
+words, and in news most of those are the trade's own vocabulary
+(officials, week, plan, figures) that says nothing about the subject. A
+profile reads the text, leaves that vocabulary out (GENERIC) and keeps every
+other word, so two stories on one subject meet on the words they share
+however rare. A word inside a name counts for less than the same word alone,
+and the name counts as a feature of its own: "Red Sea" and "Baltic Sea" are
+two places, not one shared "sea".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from aggregator.enrich.terms import STOPWORDS
+from aggregator.enrich.text import fold_for_matching, word_tokens
+from aggregator.models import Article
+
+TITLE_WEIGHT = 3  # a headline says what the story is about
+PROFILE_CHARS = 8_000  # about 1,300 words: a story's subject is in its first part
+INSIDE_NAME_WEIGHT = 0.5  # a word as part of a name ("Sea" in "Red Sea") counts half
+NAME_PREFIX = "#"  # features that are names start with this; words never do (\w+ tokens)
+
+# Words any news story may use whatever its subject: reporting, time, quantity, officialdom,
+# vague verbs and adjectives. Kept out of profiles, so that two stories do not look alike
+# because both were "announced on Tuesday by officials who expect figures next week".
+GENERIC = frozenset("""
+able according across added adding affected afternoon again ago ahead agreed aim aimed already although
+announced announcement annual another anyone anything april area areas around asked august away back
+based become began begin behind believe best better big billion biggest board both bring brought call
+called calling calls came can cannot case cases cause caused central change changes chief city claim
+claims clear close closely come comes coming comment comments concern concerns confirmed continue
+continued cost costs could country countries course critics current currently daily date day days
+deal decade decades december decided decision despite detail details did director dozens due during
+earlier early either else end ended ending enough even evening events ever every expected experts
+face faced facing fact fall february federal feel felt few figure figures final find first five
+following former four friday full future gave general get getting give given giving going good got
+government great group groups grow growing half head held help high higher hold home hope hopes hour
+hours however hundreds important include included includes including increase information instead issue
+issues january july june keep kept key kind know known large largest last late later latest lead leader
+leaders least left less level levels likely line lines little local long longer look looking lost lot low
+lower made main major make makes making march matter may meanwhile measures meeting meetings member members
+message million minister ministers ministry monday month months morning move moved moves much must name
+national near nearly need needed needs never next night nine none november number numbers october
+office officer officers official officials often old ongoing open opened order others part parts past
+people percent perhaps period place plan planned plans point points possible press previous
+probably problem problems process public put question questions quickly rather reached read ready real
+really reason recent recently record region regional release released remain remained remains report
+reported reporters reports result results return right rise rising role run said saturday saw say saying
+says second see seen senior september set seven several short show showed shows side sides significant
+similar since situation six small so-called source sources speak speaking spokesman spokesperson
+spokeswoman start started state statement states still stop sunday support take taken taking talk
+talks team ten term terms thing things think third thousands three thursday time times today together
+told took top total towards tuesday turn two under understand until update use used using various
+warned warning warns way wednesday week weekend weeks well went whether whole wide without work worked
+working world would year years yesterday yet young
+""".split())
+
+# Runs of two or more capitalised words, joined by spaces or "of", in the body (titles are often
+# title case throughout, so names are read from the text only).
+_NAME_RE = re.compile(r"[A-ZÀ-ÖØ-Þ][\w'’.-]*(?:\s+(?:of\s+(?:the\s+)?)?[A-ZÀ-ÖØ-Þ][\w'’-]*)+")
+# A capitalised word after a lowercase word or a comma: a name, not a sentence's first word.
+_CAPITALISED_RE = re.compile(r"(?<=[a-z,;:] )[A-ZÀ-ÖØ-Þ][\w'’-]+")
+_POSSESSIVE_RE = re.compile(r"['’]s?$")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """An article's features with their weights (tf, before idf), and the facts compared besides."""
+
+    id: str
+    weights: dict[str, float]
+    categories: frozenset[str] = frozenset()
+    topics: frozenset[str] = frozenset()
+    spelled: dict[str, str] = field(default_factory=dict)  # feature -> how the text writes it, for names
+
+
+def profile(article: Article) -> Profile:
+    text = article.text[:PROFILE_CHARS]
+    counts: Counter[str] = Counter()
+    for word in word_tokens(fold_for_matching(article.title)):
+        if _useful(word):
+            counts[word] += TITLE_WEIGHT
+    for word in word_tokens(fold_for_matching(text)):
+        if _useful(word):
+            counts[word] += 1
+    spelled: dict[str, str] = {}
+    names: Counter[str] = Counter()
+    for match in _NAME_RE.finditer(text):
+        name, words = _name(match.group())
+        if len(words) < 2:
+            continue
+        names[name] += 1
+        spelled.setdefault(NAME_PREFIX + name, _spelling(match.group(), name))
+        for word in words:
+            if word in counts:
+                counts[word] -= 1 - INSIDE_NAME_WEIGHT
+    for match in _CAPITALISED_RE.finditer(text):
+        word = fold_for_matching(_POSSESSIVE_RE.sub("", match.group()))
+        if word in counts:
+            spelled.setdefault(word, _POSSESSIVE_RE.sub("", match.group()))
+    weights = {word: _saturated(count) for word, count in counts.items() if count > 0}
+    weights.update({NAME_PREFIX + name: _saturated(count) for name, count in names.items()})
+    return Profile(article.id, weights, frozenset(fold_for_matching(c) for c in article.categories if c.strip()),
+                   frozenset(article.topics), spelled)
+
+
+def _useful(word: str) -> bool:
+    return len(word) > 2 and not word.isdigit() and word not in STOPWORDS and word not in GENERIC
+
+
+def _name(surface: str) -> tuple[str, list[str]]:
+    """A name's folded form without leading function words ("The European Commission" ->
+    "european commission"), and its useful words."""
+    words = list(word_tokens(fold_for_matching(_POSSESSIVE_RE.sub("", surface))))
+    while words and (words[0] in STOPWORDS or words[0] in GENERIC):
+        words.pop(0)
+    return " ".join(words), [w for w in words if _useful(w)]
+
+
+def _spelling(surface: str, name: str) -> str:
+    """The name as the text writes it, without the function words _name drops ("The ")."""
+    words = surface.split()
+    while len(words) > 1 and not fold_for_matching(" ".join(words)).startswith(name.split(" ")[0]):
+        words.pop(0)
+    return _POSSESSIVE_RE.sub("", " ".join(words))
+
+
+def _saturated(count: float) -> float:
+    """A word's weight grows with the log of its count: the tenth mention adds little to the first."""
+    return 1.0 + math.log(count) if count >= 1 else count
