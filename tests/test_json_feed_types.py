@@ -3,9 +3,9 @@
 Publishers put objects where URLs belong, lists where strings belong,
 numbers for ids and dates, a bare string for `tags` or `author`. Each such
 field is read at the JSON Feed boundary (ingest/feed_json.py) or left out; the
-feed's other fields and items still count, and the run goes on. A
-home_page_url given as an object used to raise TypeError in safe_url and
-abort the whole run: the last test runs a whole `run --once` over such a file.
+feed's other fields and items still count, and the run goes on: the last
+test runs a whole `run --once` over a file whose home_page_url is an object,
+which must not raise in safe_url and stop the run.
 """
 
 from __future__ import annotations
