@@ -59,7 +59,8 @@ def main() -> int:
                   f"recall {s['recall']:.3f}; ours {s['our_links']} at {s['our_precision']:.3f}, "
                   f"the site's own {s['site_links']} at {s['site_precision']:.3f}; "
                   f"{s['short_lists']} lists shorter than the same-subject stories allowed")
-            for wrong in s["wrong"][:args.wrong]:
+            ours_first = sorted(s["wrong"], key=lambda w: "the site's own pick" in w["why"])  # stable
+            for wrong in ours_first[:args.wrong]:
                 print(f"  {wrong['article']} -> {wrong['other']} ({' -> '.join(wrong['subjects'])}) {wrong['why']}")
         d = result["duplicates"]
         print(f"duplicates: {d['articles']} articles, {d['stories']} stories: precision {d['dup_precision']:.3f}, "

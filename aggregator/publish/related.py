@@ -36,12 +36,12 @@ from aggregator.enrich.terms import decode, encoded
 from aggregator.enrich.text import fold_for_matching
 from aggregator.models import Article, RelatedCandidate, RelatedLink
 from aggregator.publish.related_profile import Profile, profile
-from aggregator.publish.related_similarity import MIN_SIMILARITY, Background, similarity
+from aggregator.publish.related_similarity import MIN_SIMILARITY, Background, score
 from aggregator.storage.store import Store
 
 MAX_TERMS = 16
 SEARCH_WINDOW = 10_000
-CANDIDATES_PER_SLOT = 6  # candidates the search hands to the judging step, per list slot (+1)
+CANDIDATES_PER_SLOT = 2  # candidates the search hands to the judging step, per list slot (+1)
 BACKGROUND_SAMPLE = 200  # newest articles whose profiles give word rarity
 RECENCY_WEIGHT = 0.05  # orders links of like similarity; never lifts one over MIN_SIMILARITY
 RECENCY_DAYS = 14.0
@@ -181,10 +181,11 @@ def compute_related(store: Store, articles: list[Article], limit: int) -> dict[s
             for a in articles}
 
 
-def judged(store: Store, sample: list[str], ids: list[str]) -> tuple[Background, dict[str, Profile]]:
+def judged(store: Store, sample: list[str], ids: list[str],
+           spellings: bool = False) -> tuple[Background, dict[str, Profile]]:
     """The background of word rarity from `sample`, and the profiles of `ids`, in one read."""
     stored = store.get_many(list(dict.fromkeys([*sample, *ids])))
-    profiles = {i: profile(a) for i, a in stored.items()}
+    profiles = {i: profile(a, spellings) for i, a in stored.items()}
     return Background(profiles[i] for i in sample if i in profiles), profiles
 
 
@@ -208,9 +209,9 @@ def _ranked(article: Article, own: Profile, ids: list[str], candidates: dict[str
     scored = []
     for i in ids:
         if i in candidates and i in profiles:
-            match = similarity(own, profiles[i], background)
-            if match.similarity >= MIN_SIMILARITY:
-                scored.append((match.similarity + RECENCY_WEIGHT * _recency(article, candidates[i]), i))
+            similarity = score(own, profiles[i], background)
+            if similarity >= MIN_SIMILARITY:
+                scored.append((similarity + RECENCY_WEIGHT * _recency(article, candidates[i]), i))
     scored.sort(key=lambda pair: (-pair[0], pair[1]))
     return [candidates[i] for _, i in scored]
 

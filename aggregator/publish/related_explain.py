@@ -39,8 +39,8 @@ class Reason:
 def why(store: Store, article: Article, ids: list[str]) -> dict[str, Reason]:
     """A Reason for each of `ids` that is stored; reads only."""
     sample = [i for i, _, _ in store.recent_terms(related.BACKGROUND_SAMPLE)]
-    background, profiles = related.judged(store, sample, ids)
-    own = profile(article)
+    background, profiles = related.judged(store, sample, ids, spellings=True)
+    own = profile(article, spellings=True)
     picks = {c.id for c in related.site_choices(store, article)}
     reasons = {}
     for i in ids:

@@ -28,6 +28,7 @@ from aggregator.models import Article
 
 TITLE_WEIGHT = 3  # a headline says what the story is about
 PROFILE_CHARS = 8_000  # about 1,300 words: a story's subject is in its first part
+MAX_WORDS = 96  # the most frequent words kept
 INSIDE_NAME_WEIGHT = 0.5  # a word as part of a name ("Sea" in "Red Sea") counts half
 NAME_PREFIX = "#"  # features that are names start with this; words never do (\w+ tokens)
 
@@ -66,6 +67,8 @@ warned warning warns way wednesday week weekend weeks well went whether whole wi
 working world would year years yesterday yet young
 """.split())
 
+_EXCLUDED = STOPWORDS | GENERIC
+
 # Runs of two or more capitalised words, joined by spaces or "of", in the body (titles are often
 # title case throughout, so names are read from the text only).
 _NAME_RE = re.compile(r"[A-ZÀ-ÖØ-Þ][\w'’.-]*(?:\s+(?:of\s+(?:the\s+)?)?[A-ZÀ-ÖØ-Þ][\w'’-]*)+")
@@ -85,15 +88,17 @@ class Profile:
     spelled: dict[str, str] = field(default_factory=dict)  # feature -> how the text writes it, for names
 
 
-def profile(article: Article) -> Profile:
+def profile(article: Article, spellings: bool = False) -> Profile:
+    """`spellings`: also note how the text writes each capitalised word (what `explain` shows;
+    ranking does not need it)."""
     text = article.text[:PROFILE_CHARS]
-    counts: Counter[str] = Counter()
+    counts: Counter[str] = Counter(word_tokens(fold_for_matching(text)))
     for word in word_tokens(fold_for_matching(article.title)):
-        if _useful(word):
-            counts[word] += TITLE_WEIGHT
-    for word in word_tokens(fold_for_matching(text)):
-        if _useful(word):
-            counts[word] += 1
+        counts[word] += TITLE_WEIGHT
+    useful = {w: n for w, n in counts.items() if w not in _EXCLUDED and len(w) > 2 and not w.isdigit()}
+    if len(useful) > MAX_WORDS:
+        useful = dict(sorted(useful.items(), key=lambda item: (-item[1], item[0]))[:MAX_WORDS])
+    counts = Counter(useful)
     spelled: dict[str, str] = {}
     names: Counter[str] = Counter()
     for match in _NAME_RE.finditer(text):
@@ -105,7 +110,7 @@ def profile(article: Article) -> Profile:
         for word in words:
             if word in counts:
                 counts[word] -= 1 - INSIDE_NAME_WEIGHT
-    for match in _CAPITALISED_RE.finditer(text):
+    for match in _CAPITALISED_RE.finditer(text) if spellings else ():
         word = fold_for_matching(_POSSESSIVE_RE.sub("", match.group()))
         if word in counts:
             spelled.setdefault(word, _POSSESSIVE_RE.sub("", match.group()))
@@ -116,7 +121,7 @@ def profile(article: Article) -> Profile:
 
 
 def _useful(word: str) -> bool:
-    return len(word) > 2 and not word.isdigit() and word not in STOPWORDS and word not in GENERIC
+    return len(word) > 2 and not word.isdigit() and word not in _EXCLUDED
 
 
 def _name(surface: str) -> tuple[str, list[str]]:

@@ -60,6 +60,8 @@ class Background:
             self.topics.update(profile.topics)
             self.categories.update(profile.categories)
         self._vectors: dict[str, tuple[Profile, dict[str, float]]] = {}
+        self.unseen = math.log(1.0 + max(self.size, 1))  # idf of a feature the sample never saw
+        self._idf = {f: self.idf(self.features, f) for f in self.features}
 
     def idf(self, counts: Counter[str], key: str) -> float:
         """Smoothed: a feature the sample never saw weighs as one it saw once."""
@@ -69,7 +71,8 @@ class Background:
         """The profile's unit-length idf-weighted vector, computed once per profile."""
         found = self._vectors.get(profile.id)
         if found is None or found[0] is not profile:
-            found = (profile, _unit({f: w * self.idf(self.features, f) for f, w in profile.weights.items()}))
+            idf, unseen = self._idf.get, self.unseen
+            found = (profile, _unit({f: w * idf(f, unseen) for f, w in profile.weights.items()}))
             self._vectors[profile.id] = found
         return found[1]
 
@@ -81,22 +84,32 @@ class Background:
         return sum(weight[x] for x in shared) / math.sqrt(sum(weight[x] for x in a) * sum(weight[x] for x in b))
 
 
-def similarity(a: Profile, b: Profile, background: Background) -> Match:
+def score(a: Profile, b: Profile, background: Background) -> float:
+    """The similarity alone: what ranking needs, without listing what is shared."""
     va, vb = background.vector(a), background.vector(b)
-    if len(va) > len(vb):
-        small, large = vb, va
-    else:
-        small, large = va, vb
+    small, large = (vb, va) if len(va) > len(vb) else (va, vb)
+    return _with_labels(sum(w * large[f] for f, w in small.items() if f in large), a, b, background)
+
+
+def similarity(a: Profile, b: Profile, background: Background) -> Match:
+    """The similarity, and the shared features behind it, strongest first."""
+    va, vb = background.vector(a), background.vector(b)
+    small, large = (vb, va) if len(va) > len(vb) else (va, vb)
     shared = sorted(((f, w * large[f]) for f, w in small.items() if f in large), key=lambda p: (-p[1], p[0]))
     text = sum(share for _, share in shared)
-    score = text
+    return Match(_with_labels(text, a, b, background), text, tuple(shared), tuple(sorted(a.topics & b.topics)),
+                 tuple(sorted(a.categories & b.categories)))
+
+
+def _with_labels(text: float, a: Profile, b: Profile, background: Background) -> float:
+    """The text cosine, plus shared topics and categories, minus a little for none shared."""
+    result = text
     for weight, counts, x, y in ((TOPIC_WEIGHT, background.topics, a.topics, b.topics),
                                  (CATEGORY_WEIGHT, background.categories, a.categories, b.categories)):
         if x and y:
             agreement = background.set_cosine(counts, x, y)
-            score += weight * agreement - (DISJOINT_PENALTY if agreement == 0 else 0.0)
-    return Match(score, text, tuple(shared), tuple(sorted(a.topics & b.topics)),
-                 tuple(sorted(a.categories & b.categories)))
+            result += weight * agreement - (DISJOINT_PENALTY if agreement == 0 else 0.0)
+    return result
 
 
 def shown(match: Match, a: Profile, b: Profile, count: int = SHOWN_FEATURES) -> tuple[list[str], list[str]]:
