@@ -74,6 +74,14 @@ def _str_list(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _languages(value: Any) -> tuple[str, ...]:
+    codes = tuple(code.strip().lower() for code in _str_list(value))
+    wrong = [code for code in codes if not re.fullmatch(r"[a-z]{2}", code)]
+    if wrong:
+        raise ValueError(f'expected ISO 639-1 codes like ["en", "de"], got {short_repr(wrong[0])}')
+    return codes
+
+
 def parse_duration(value: Any) -> float:
     """'30s', '15m', '2h', '1d' or a number of seconds -> seconds (> 0)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -182,7 +190,7 @@ SOURCE = {"name": _nonempty_str, "path": _nonempty_str, "url": _feed_url,
           "home_page": _web_url}
 TOPIC = {"title": _nonempty_str, "description": _str, "keywords": _str_list,
          "categories": _str_list, "exclude": _str_list, "regex": _regex_list,
-         "sources": _str_list, "min_score": _number}
+         "sources": _str_list, "min_score": _number, "languages": _languages}
 TABLES = {"site": SITE, "storage": STORAGE, "publish": PUBLISH, "ingest": INGEST,
           "fetch": FETCH, "dedup": DEDUP, "server": SERVER}
 TOP_LEVEL = [*TABLES, "sources", "topics"]

@@ -109,6 +109,7 @@ class TopicConfig:
     regex: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     min_score: float = 1.0
+    languages: tuple[str, ...] = ()  # ISO 639-1 codes; empty: every language. Unknown never excludes.
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ and on the main thread (pipeline.store_batch, for the rest), so an article
 comes out the same wherever its feed was parsed.
 
     scrub      characters XML 1.0 cannot hold, and a feed URL's login, out (scrub.py)
+    language   its language when the source did not declare one (language.py)
     tag        the topics the config's rules put it in (topics.py)
     add_terms  its salient words, what related posts match on (terms.py)
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Iterable
 
-from aggregator.enrich import terms
+from aggregator.enrich import language, terms
 from aggregator.enrich.scrub import scrub
 from aggregator.enrich.topics import TopicRules
 from aggregator.models import Article
@@ -29,7 +30,7 @@ Step = Callable[[Article], Article]
 
 def steps(rules: TopicRules) -> tuple[Step, ...]:
     """The chain for one config's topic rules (and its sources' own topics)."""
-    return (scrub, tagger(rules), add_terms)
+    return (scrub, with_language, tagger(rules), add_terms)
 
 
 def enrich(article: Article, chain: Iterable[Step]) -> Article:
@@ -37,6 +38,14 @@ def enrich(article: Article, chain: Iterable[Step]) -> Article:
     for step in chain:
         article = step(article)
     return article
+
+
+def with_language(article: Article) -> Article:
+    """The article with its language: as declared, else as CLD2 reads its title and text."""
+    if article.language:
+        return article
+    detected = language.detected_language(article.title, article.text)
+    return replace(article, language=detected) if detected else article
 
 
 def tagger(rules: TopicRules) -> Step:

@@ -173,6 +173,7 @@ class CompiledTopic:
     regexes: list[regex.Pattern]
     categories: frozenset[str]
     sources: frozenset[str]
+    languages: frozenset[str]
 
     @classmethod
     def compile(cls, topic: TopicConfig) -> CompiledTopic:
@@ -183,16 +184,21 @@ class CompiledTopic:
             regexes=_user_regexes(topic.regex),
             categories=frozenset(fold_for_matching(c) for c in topic.categories),
             sources=frozenset(topic.sources),
+            languages=frozenset(topic.languages),
         )
 
     def match(self, title: str, body: str, categories: set[str], source: str,
-              source_topics: tuple[str, ...] = (), words: tuple[set[str], set[str]] | None = None) -> TopicMatch:
+              source_topics: tuple[str, ...] = (), words: tuple[set[str], set[str]] | None = None,
+              language: str = "") -> TopicMatch:
         """Score one article (title and body already folded; `words`: their `words_of`, if known)."""
         slug = self.config.slug
         title_words, body_words = (words_of(title), words_of(body)) if words is None else words
         result = TopicMatch(slug, False)
         if self.sources and source not in self.sources:
             result.reasons.append(f"source {source!r} is not in sources")
+            return result
+        if self.languages and language and language not in self.languages:
+            result.reasons.append(f"language {language!r} is not in languages")
             return result
         if self.excludes and (hit := self.excludes.search(title, title_words)
                                   or self.excludes.search(body, body_words)):
@@ -269,7 +275,8 @@ class TopicRules:
         categories = {fold_for_matching(c) for c in article.categories}
         own = self.source_topics.get(article.source, ())
         words = (words_of(title), words_of(body)) if self.uses_words else (set(), set())
-        return [t.match(title, body, categories, article.source, own, words) for t in self.topics]
+        return [t.match(title, body, categories, article.source, own, words, article.language)
+                for t in self.topics]
 
     def tags(self, article: Article) -> list[str]:
         return [m.slug for m in self.explain(article) if m.matched]

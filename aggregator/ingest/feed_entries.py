@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from aggregator.config import IngestConfig
 from aggregator.enrich.html_text import clean_html_to_text
+from aggregator.enrich.language import declared_language
 from aggregator.enrich.sanitize import sanitize_html
 from aggregator.enrich.text import content_hash, stable_id
 from aggregator.models import Article, ParseResult, Skipped
@@ -112,7 +113,7 @@ def summary_text(fragment: str) -> str:
 def feed_article(*, source: str, site: str, base: str | None, title: str, link: str | None, guid: str,
                  text: str, content_html: str, summary: str, published: datetime | None,
                  updated: datetime | None, authors: list[str], categories: list[str],
-                 image: str | None) -> Article:
+                 image: str | None, language: str = "") -> Article:
     """The rules every feed format shares: the id from guid (else link, else a content hash),
     published falling back to updated, `updated` kept only when it is later, and the content hash."""
     guid = guid or link or content_hash(title, text)[:32]
@@ -133,6 +134,7 @@ def feed_article(*, source: str, site: str, base: str | None, title: str, link: 
         image=image,
         origin=base or "",
         content_hash=content_hash(title, text, link or ""),
+        language=declared_language(language),
     )
 
 

@@ -45,9 +45,11 @@ def parse_json_feed(data: bytes, *, source: str, url: str | None = None,
     site = clean_text(_text(document.get("title"))) or source
     base = safe_url(_url(document.get("home_page_url"))) or safe_url(_url(document.get("feed_url"))) or url
     feed_authors = _json_authors(document)
+    feed_language = _text(document.get("language"))
     return read_entries(
         items, max_entries,
-        lambda item: _article_from_json_item(item, source, site, base, feed_authors) if isinstance(item, dict) else None,
+        lambda item: (_article_from_json_item(item, source, site, base, feed_authors, feed_language)
+                      if isinstance(item, dict) else None),
         lambda position, item: entry_name(position, item.get("id"), item.get("url"), item.get("title"))
         if isinstance(item, dict) else f"entry {position}")
 
@@ -77,7 +79,7 @@ def _json_authors(obj: dict) -> list[str]:
 
 
 def _article_from_json_item(item: dict, source: str, site: str, base: str | None,
-                            feed_authors: list[str]) -> Article | None:
+                            feed_authors: list[str], feed_language: str = "") -> Article | None:
     link = safe_url(_url(item.get("url")), base) or safe_url(_url(item.get("external_url")), base)
     content_html = _json_content_html(item, link or base)
     text = clean_html_to_text(content_html)
@@ -91,7 +93,8 @@ def _article_from_json_item(item: dict, source: str, site: str, base: str | None
         published=_iso_date(item.get("date_published")), updated=_iso_date(item.get("date_modified")),
         authors=_json_authors(item) or feed_authors,
         categories=unique(clean_text(tag) for tag in _tags(item.get("tags"))),
-        image=safe_url(_url(item.get("image")), base) or safe_url(_url(item.get("banner_image")), base))
+        image=safe_url(_url(item.get("image")), base) or safe_url(_url(item.get("banner_image")), base),
+        language=_text(item.get("language")) or feed_language)
 
 
 def _json_content_html(item: dict, base: str | None) -> str:

@@ -56,12 +56,13 @@ def _articles_of(parsed: Any, *, source: str, url: str | None, max_entries: int)
     site = clean_text(parsed.feed.get("title", "")) or source
     feed_link = safe_url(parsed.feed.get("link"), url) or url
     feed_authors = _names(parsed.feed.get("authors", []))
+    feed_language = str(parsed.feed.get("language") or "")  # RSS <language>, Atom xml:lang on the feed
     # Relative links resolve against the document's own URL (RFC 3986), not the
     # channel's home link; a saved file has no URL, so the home link stands in.
     return read_entries(
         parsed.entries, max_entries,
         lambda entry: _article_from_entry(entry, source=source, site=site, base=url or feed_link,
-                                          feed_authors=feed_authors),
+                                          feed_authors=feed_authors, feed_language=feed_language),
         lambda position, entry: entry_name(position, entry.get("id"), entry.get("link"), entry.get("title")))
 
 
@@ -92,7 +93,7 @@ def _dicts(value: Any) -> list:
 
 
 def _article_from_entry(entry: Any, *, source: str, site: str, base: str | None,
-                        feed_authors: list[str]) -> Article | None:
+                        feed_authors: list[str], feed_language: str = "") -> Article | None:
     link = safe_url(entry.get("link"), base)
     content_html, summary_html = _content_and_summary(entry, _content_base(entry, link or base))
     text = clean_html_to_text(content_html)
@@ -106,7 +107,8 @@ def _article_from_entry(entry: Any, *, source: str, site: str, base: str | None,
         published=_date(entry.get("published_parsed")), updated=_date(entry.get("updated_parsed")),
         authors=_names(entry.get("authors")) or feed_authors,  # Atom: entries inherit the feed's author
         categories=unique(clean_text(t.get("term") or t.get("label") or "") for t in _dicts(entry.get("tags"))),
-        image=_image(entry, link or base))
+        image=_image(entry, link or base),
+        language=str((entry.get("title_detail") or {}).get("language") or feed_language))
 
 
 def _content_and_summary(entry: Any, base: str | None) -> tuple[str, str]:

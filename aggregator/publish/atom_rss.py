@@ -118,6 +118,9 @@ class _HubLink(BaseExtension):
         return feed
 
 
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
 class EntryExtras(BaseEntryExtension):
     """Writes an Atom entry's links (alternate, related, enclosure) and its <source> element."""
 
@@ -126,6 +129,7 @@ class EntryExtras(BaseEntryExtension):
         self.related: list[RelatedLink] = []
         self.enclosure: str | None = None
         self.origin: Origin | None = None
+        self.language: str = ""
 
     def extend_atom(self, entry: etree._Element) -> etree._Element:
         # feedgen builds un-namespaced elements under a default-namespace root.
@@ -137,6 +141,8 @@ class EntryExtras(BaseEntryExtension):
             entry.insert(position + offset, etree.Element("link", attrib=attributes))
         if self.origin is not None:
             entry.append(_atom_source(self.origin))
+        if self.language:
+            entry.set(XML_LANG, self.language)
         return entry
 
     def _links(self) -> list[dict[str, str]]:
@@ -201,12 +207,15 @@ def _fill_entry(item: FeedEntry, entry: Entry, fmt: str) -> None:
     item.extras.related = entry.related
     item.extras.enclosure = entry.image
     item.extras.origin = entry.origin
+    item.extras.language = article.language
     item.published(published)
     item.updated(updated)
     author = article.site or article.source
     item.author(name=author)
     if fmt == "rss":
         item.dc.dc_creator(author)  # RSS <author> must be an e-mail address; dc:creator takes a name
+        if article.language:
+            item.dc.dc_language(article.language)
         if entry.origin and (entry.origin.feed_url or entry.origin.home_url):
             item.source(url=entry.origin.feed_url or entry.origin.home_url, title=entry.origin.title)
         if entry.image:

@@ -67,6 +67,8 @@ def _json_item(entry: Entry) -> dict:
     item["authors"] = [{"name": article.site or article.source}]
     if entry.categories:
         item["tags"] = entry.categories
+    if article.language:
+        item["language"] = article.language
     if entry.image:
         item["attachments"] = [{"url": entry.image, "mime_type": media_type(entry.image)}]
     # Custom extension objects start with "_" and carry "about" (JSON Feed 1.1, "Extensions").

@@ -201,12 +201,17 @@ MIGRATION_15 = [
 # migration that drops and creates it again.
 MIGRATION_16 = [f"CREATE VIEW IF NOT EXISTS {name} AS {sql}" for name, sql in VIEWS.items()]
 
+MIGRATION_17 = [
+    # Each article's language, ISO 639-1 (enrich/language.py); older rows stay unknown until updated.
+    "ALTER TABLE articles ADD COLUMN language TEXT",
+]
+
 # Numbered schema changes, applied in order. Append a new number; never edit one that has shipped.
 MIGRATIONS: dict[int, list[str]] = {
     1: MIGRATION_1, 2: MIGRATION_2, 3: MIGRATION_3, 4: MIGRATION_4, 5: MIGRATION_5, 6: MIGRATION_6,
     7: MIGRATION_7, 8: MIGRATION_8, 9: MIGRATION_9, 10: MIGRATION_10,
     11: MIGRATION_11, 12: MIGRATION_12, 13: MIGRATION_13, 14: MIGRATION_14, 15: MIGRATION_15,
-    16: MIGRATION_16,
+    16: MIGRATION_16, 17: MIGRATION_17,
 }
 
 

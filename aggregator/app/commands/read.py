@@ -60,6 +60,7 @@ def articles(ctx: Context, topic: str | None, search: str | None, sort: str | No
                 "related": [{"id": r.id, "title": r.title, "url": names.article_link(base, r.id, r.url)}
                             for r in related],
                 "cluster": article.cluster_id or article.id,
+                "language": article.language or None,
                 "duplicates": duplicates.get(article.id, []),
             }))
 
