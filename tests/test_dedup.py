@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+import json
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +130,9 @@ def test_migration_15_rekeys_urls_stored_under_the_older_spelling(tmp_path: Path
     with Store(path) as old:
         ingest(old, "s1", art("a", "Short item", ["Brief."], url=raw))
         old.conn.execute("UPDATE articles SET canonical_url = ?", [raw])  # the key the older code gave it
+        old.conn.execute("DROP VIEW articles_view")  # and what migrations 16 and 17 added
+        old.conn.execute("DROP VIEW source_status")
+        old.conn.execute("ALTER TABLE articles DROP COLUMN language")
         old.conn.execute("PRAGMA user_version = 14")
     with Store(path) as store:
         assert store.schema_version == max(MIGRATIONS)
@@ -170,6 +174,9 @@ def test_a_store_with_the_old_bucket_table_loses_it_and_keeps_clustering(tmp_pat
         old.conn.execute("CREATE TABLE lsh_buckets (band INTEGER, bucket INTEGER, doc INTEGER)")
         old.conn.execute("INSERT INTO lsh_buckets (band, bucket, doc) VALUES (0, 12345, 1)")
         old.set_meta("lsh_layout", "30x4")
+        old.conn.execute("DROP VIEW articles_view")  # what migrations 16 and 17 added
+        old.conn.execute("DROP VIEW source_status")
+        old.conn.execute("ALTER TABLE articles DROP COLUMN language")
         old.conn.execute("DROP INDEX idx_articles_newest")  # and what migration 10 added
         old.conn.execute("ALTER TABLE articles DROP COLUMN terms")
         old.conn.execute("DROP INDEX idx_article_topics_newest")  # and migration 11
@@ -392,3 +399,47 @@ def test_token_ids_are_each_words_crc32_whether_or_not_the_memo_has_room(monkeyp
     assert ids == [7 if t == "known" else zlib.crc32(t.encode("utf-8")) for t in tokens]
     assert set(minhash._TOKEN_IDS) == ({"known"} if memo_limit == 2 else {"known", "wire", "story", "zürich"})
     assert minhash._token_ids(tokens).tolist() == ids
+
+
+HARBOUR = ("The harbour authority approved the new container terminal on Monday after a two-year review. "
+           "Officials said construction would begin in spring and create four hundred jobs. "
+           "Environmental groups warned about dredging in the bay and promised to appeal the decision. "
+           "The mayor welcomed the plan, calling it the largest investment in the port in decades. ") * 2
+ORCHESTRA = ("The city orchestra opened its season with a Mahler symphony before a full hall. Critics praised "
+             "the brass section and the new conductor's tempo choices. ") * 3
+RAIL = ("Rail fares rise by eight percent from January, with commuter groups planning protests at the central "
+        "station and the transport minister defending the increase as necessary for maintenance. ") * 2
+
+
+def test_clusters_follow_edits(tmp_path: Path) -> None:
+    """A copy edited into another story leaves its cluster; a story edited into a copy joins one."""
+    from click.testing import CliRunner
+
+    from aggregator.app.cli import cli
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+
+    def write(name: str, title: str, body: str) -> None:
+        (folder / name).write_text(f"---\ntitle: {title}\n---\n\n{body}\n", encoding="utf-8")
+
+    def clusters() -> dict[str, str]:
+        listed = CliRunner().invoke(cli, ["-c", str(tmp_path / "config.toml"), "articles", "--json"]).output
+        rows = [json.loads(line) for line in listed.splitlines()]
+        ids = {r["id"]: r["title"] for r in rows}
+        return {r["title"]: ids[r["cluster"]] for r in rows}
+
+    (tmp_path / "config.toml").write_text('[storage]\ndatabase = "d.db"\n\n[[sources]]\nname = "S"\npath = "articles"\n')
+    write("a.md", "Harbour terminal approved", HARBOUR)
+    write("b.md", "Port terminal gets green light", HARBOUR)
+    write("c.md", "Orchestra opens season", ORCHESTRA)
+    assert CliRunner().invoke(cli, ["-c", str(tmp_path / "config.toml"), "run", "--once"]).exit_code == 0
+    assert clusters() == {"Harbour terminal approved": "Harbour terminal approved",
+                          "Port terminal gets green light": "Harbour terminal approved",
+                          "Orchestra opens season": "Orchestra opens season"}
+    write("b.md", "Port terminal gets green light", RAIL)  # edited into another story
+    write("c.md", "Orchestra opens season", HARBOUR)  # edited into a copy
+    assert CliRunner().invoke(cli, ["-c", str(tmp_path / "config.toml"), "run", "--once"]).exit_code == 0
+    assert clusters() == {"Harbour terminal approved": "Harbour terminal approved",
+                          "Port terminal gets green light": "Port terminal gets green light",
+                          "Orchestra opens season": "Harbour terminal approved"}

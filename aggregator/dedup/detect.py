@@ -108,6 +108,7 @@ class Deduplicator:
         self._clusters: dict[str, str] = {}  # article id -> cluster id, for everything touched
         self._orders: dict[str, tuple] = {}  # cluster representative id -> its order key
         self._prefetched: _Prefetched | None = None  # the batch's stored keys, read in a few queries
+        self._edited: set[str] = set()  # stored articles this batch changes: their stored keys are stale
 
     def assign(self, articles: list[Article], precomputed: dict[str, Fingerprint] | None = None) -> Deduplicated:
         """Every article with its cluster_id, and the index rows and cluster renames to write.
@@ -117,6 +118,7 @@ class Deduplicator:
         """
         stored = stored_docs(self.store, [a.id for a in articles])
         changed = [a for a in articles if not _unchanged(a, stored.get(a.id))]
+        self._edited = {a.id for a in changed if a.id in stored}
         precomputed = precomputed or {}
         fingerprints = {a.id: precomputed.get(a.id) or Fingerprint.of(a) for a in changed}
         self._prefetched = _Prefetched.read(self.store, fingerprints, self._min_jaccard)
@@ -182,7 +184,10 @@ class Deduplicator:
         order = order_key(article.published, None, len(article.text), article.id)
         if stored:
             order = min(order, stored.order)
-        own_cluster = self._resolve(stored.cluster_id) if stored else article.id
+        # An edited article is judged on its new text alone: a copy edited into another story leaves
+        # its cluster, one edited into a copy joins one. (A representative edited away keeps its id as
+        # its cluster; its former copies stay with it until they change.)
+        own_cluster = article.id
         matched = self.matches(article, fp)
         self._orders[article.id] = min(order, self._orders.get(article.id, order))
         clusters = {own_cluster} | {self._cluster_of(m.id) for m in matched}
@@ -208,11 +213,15 @@ class Deduplicator:
 
     # --- lookups over store + pending ---
 
+    def _stored(self, ids: list[str]) -> list[str]:
+        """Stored matches, without the articles this batch edits: their stored keys describe old text."""
+        return [i for i in ids if i not in self._edited] if self._edited else ids
+
     def _lookup_urls(self, key: str) -> list[str]:
-        return self._prefetched.urls.get(key, []) + self._pending_urls.get(key, [])
+        return self._stored(self._prefetched.urls.get(key, [])) + self._pending_urls.get(key, [])
 
     def _lookup_bodies(self, key: str) -> list[str]:
-        return self._prefetched.bodies.get(key, []) + self._pending_bodies.get(key, [])
+        return self._stored(self._prefetched.bodies.get(key, [])) + self._pending_bodies.get(key, [])
 
     def _lookup_bands(self, article_id: str, bands: list[int]) -> list[str]:
         """The candidates sharing the most band buckets, stored and pending, at most MAX_CANDIDATES.
@@ -221,7 +230,8 @@ class Deduplicator:
         weakest candidates first; it keeps one new article's cost bounded even
         when thousands of stored texts look alike (templated or boilerplate-heavy).
         """
-        hits = {other: found[0] for other, found in self._prefetched.similar.get(article_id, {}).items()}
+        hits = {other: found[0] for other, found in self._prefetched.similar.get(article_id, {}).items()
+                if other not in self._edited}
         for band, key in enumerate(bands):
             for other in self._pending_buckets.get((band, key), []):
                 hits[other] = hits.get(other, 0) + 1
