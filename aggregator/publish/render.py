@@ -115,8 +115,9 @@ class Rendered:
 
     @classmethod
     def for_views(cls, views: dict[str, list[ClusterView]]) -> "Rendered":
-        """Kept elements only for stories more than one topic shows: a copy costs more than a reuse saves otherwise."""
-        shown = Counter(view.representative.id for topic_views in views.values() for view in topic_views)
+        """Elements kept only for stories that more than one topic shows: any other is built once per format
+        anyway, and keeping a copy of it would cost a copy and save nothing."""
+        shown = Counter(view.representative.id for listed in views.values() for view in listed)
         return cls(xml=XmlEntries(frozenset(article_id for article_id, feeds in shown.items() if feeds > 1)))
 
 
