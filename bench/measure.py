@@ -4,7 +4,12 @@ Shared by run.py and scale.py. A command is timed as a user runs it, in a
 subprocess, so interpreter start-up, imports and exit are part of the figure.
 Peak memory comes from sampling the process tree with psutil every 20 ms:
 the largest single process, and the largest sum over the tree, which is what
-the machine has to hold once work is spread over a process pool. The
+the machine has to hold once work is spread over a process pool. CPU time
+(user + system) comes two ways: os.wait4 gives the command and the children
+it waited for, which misses workers that a forkserver started and reaped;
+the sampler adds up every process of the tree as last seen, up to 20 ms
+short per process. On a machine shared with other work CPU time moves much
+less than wall time; each run keeps the load average at its start. The
 kernel's ru_maxrss (from os.wait4) is kept too, but it overstates: Linux
 carries the high-water mark over exec, so a command started from this
 process reports at least this process' size.
@@ -44,6 +49,9 @@ class Run:
     returncode: int
     responses: dict[int, int] = field(default_factory=dict)  # HTTP status -> count, as the servers saw them
     stderr_tail: str = ""
+    cpu_s: float = 0.0  # user + system time of the command and the children it waited for (os.wait4)
+    tree_cpu_s: float = 0.0  # user + system time of every process in the tree, sampled (workers of a forkserver too)
+    load: float = 0.0  # the machine's 1-minute load average when the command started
 
 
 def run_command(cmd: list[str], log: Path, server: CountsResponses | None = None,
@@ -51,9 +59,12 @@ def run_command(cmd: list[str], log: Path, server: CountsResponses | None = None
     """Wall time, peak memory and HTTP responses of one whole command."""
     if server:
         server.take_counts()
+    load = os.getloadavg()[0]
     with open(log, "wb") as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        # In the log's folder: a worker started with `python -c` (a forkserver) puts the current folder first
+        # on sys.path, and in a checkout that would import its package instead of the one measured.
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=log.parent)
         sampler = _TreeSampler(proc.pid)
         sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
@@ -63,7 +74,7 @@ def run_command(cmd: list[str], log: Path, server: CountsResponses | None = None
     responses = dict(sorted(server.take_counts().items())) if server else {}
     tail = "\n".join(log.read_text("utf-8", "replace").strip().splitlines()[-5:])
     return Run(seconds, usage.ru_maxrss / 1024, sampler.peak / 2**20, sampler.largest / 2**20, proc.returncode,
-               responses, tail)
+               responses, tail, usage.ru_utime + usage.ru_stime, sampler.cpu_total(), load)
 
 
 class _TreeSampler(threading.Thread):
@@ -72,6 +83,7 @@ class _TreeSampler(threading.Thread):
     def __init__(self, pid: int, interval: float = 0.02):
         super().__init__(daemon=True)
         self.pid, self.interval, self.peak, self.largest = pid, interval, 0, 0
+        self.cpu: dict[int, float] = {}  # pid -> its own user + system seconds at the last sample
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -87,6 +99,8 @@ class _TreeSampler(threading.Thread):
                 for proc in [root, *root.children(recursive=True)]:
                     try:
                         sizes.append(proc.memory_info().rss)
+                        times = proc.cpu_times()
+                        self.cpu[proc.pid] = times.user + times.system
                     except psutil.Error:
                         pass
             except psutil.Error:
@@ -98,6 +112,10 @@ class _TreeSampler(threading.Thread):
     def stop(self) -> None:
         self._stop_event.set()
         self.join()
+
+    def cpu_total(self) -> float:
+        """Every process' CPU time as last sampled: up to one interval short per process, so a floor."""
+        return sum(self.cpu.values())
 
 
 def median_run(runs: list[Run]) -> Run:

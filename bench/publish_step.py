@@ -126,10 +126,24 @@ wall, cpu = time.perf_counter(), time.process_time()
 report = pipeline.publish(config, store)
 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
 after = resource.getrusage(resource.RUSAGE_CHILDREN)
-store.close()
 workers = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+stages = dict(spent)  # the publish's own; the renders below add to the same timers
+renders = []
+if int(sys.argv[3]):  # the feeds rendered again and again, related lists kept: our rendering's own CPU
+    from aggregator.publish import render, names
+    kept = {}
+    def related_once(store, articles, limit, original=render.related_for_many):
+        return kept.setdefault(limit, original(store, articles, limit))
+    render.related_for_many = related_once
+    topics = [*config.topics, names.ALL_TOPIC]
+    for _ in range(int(sys.argv[3]) + 1):
+        started = time.process_time()
+        render.render_feeds(config, store, topics)
+        renders.append(time.process_time() - started)
+    renders = renders[1:]  # the first computes the related lists
+store.close()
 print(json.dumps({"wall_s": wall, "cpu_s": cpu + workers, "worker_cpu_s": workers, "imports_s": imports,
-                  "written": len(report.written), "stages": spent, "missing": missing}))
+                  "written": len(report.written), "stages": stages, "missing": missing, "render_cpu_s": renders}))
 """
 
 
@@ -156,7 +170,7 @@ def snapshot(args: argparse.Namespace, folder: Path) -> Path:
     return folder
 
 
-def one_run(source: Path, folder: Path, tree: Path | None) -> dict:
+def one_run(source: Path, folder: Path, tree: Path | None, renders: int = 0) -> dict:
     """One publish in a fresh process on a copy of the snapshot; `tree` is another checkout to import.
 
     The process starts in the run's folder: `python -c` puts the current folder
@@ -166,7 +180,7 @@ def one_run(source: Path, folder: Path, tree: Path | None) -> dict:
     for name in ("aggregator.db", "config.toml"):
         shutil.copy2(source / name, folder / name)
     env = None if tree is None else {**os.environ, "PYTHONPATH": str(tree)}
-    done = subprocess.run([PYTHON, "-c", CHILD_SCRIPT, str(folder / "config.toml"), json.dumps(STAGES)],
+    done = subprocess.run([PYTHON, "-c", CHILD_SCRIPT, str(folder / "config.toml"), json.dumps(STAGES), str(renders)],
                           capture_output=True, text=True, check=False, env=env, cwd=folder)
     if done.returncode != 0:
         raise SystemExit(f"publish run failed:\n{done.stderr[-2000:]}")
@@ -196,6 +210,8 @@ def side_summary(runs: list[dict]) -> dict:
     return {"wall_s": statistics.median(r["wall_s"] for r in runs), "cpu_s": statistics.median(r["cpu_s"] for r in runs),
             "stages_s": {label: median("stages", label) for label in runs[0]["stages"]},
             "imports_s": {name: median("imports_s", name) for name in runs[0]["imports_s"]},
+            "render_cpu_s": statistics.median(t for r in runs for t in r.get("render_cpu_s", [])) if any(
+                r.get("render_cpu_s") for r in runs) else None,
             "missing": runs[0]["missing"], "runs": runs}
 
 
@@ -209,6 +225,9 @@ def main() -> None:
                         help="another checkout (say `git clone -q --shared . /tmp/base && git -C /tmp/base checkout "
                              "COMMIT`): its runs alternate with this tree's, and its output must be the same bytes")
     parser.add_argument("--reuse", action="store_true", help="keep a snapshot of the same size from an earlier run")
+    parser.add_argument("--renders", type=int, default=0,
+                        help="after the publish, render every feed again this many times in the same process, "
+                             "related lists computed once: the CPU of our own rendering, with less noise")
     parser.add_argument("--keep", type=Path, help="copy the published feeds/ here")
     parser.add_argument("--compare", type=Path, help="a kept feeds/ that the output must equal byte for byte")
     parser.add_argument("--work", type=Path, default=BENCH / ".work" / "publish-step")
@@ -231,7 +250,7 @@ def main() -> None:
     for n in range(1, args.runs + 1):
         for name in (list(trees) if n % 2 else list(trees)[::-1]):  # alternate who goes first
             folder = work / f"{name.replace(' ', '-')}-{n}"
-            runs[name].append(one_run(source, folder, trees[name]))
+            runs[name].append(one_run(source, folder, trees[name], args.renders))
             print(f"{name}, run {n}: wall {runs[name][-1]['wall_s']:.3f} s, CPU {runs[name][-1]['cpu_s']:.3f} s",
                   file=sys.stderr)
             if folder / "feeds" != output and output.exists():
@@ -287,6 +306,10 @@ def render(found: dict) -> str:
              f"| CPU, s (process and workers) | {' | '.join(format(sides[n]['cpu_s'], '.3f') for n in names)} |",
              f"| every run's CPU, s | {' | '.join(' / '.join(format(r['cpu_s'], '.3f') for r in sides[n]['runs']) for n in names)} |",
              f"| wall, s | {' | '.join(format(sides[n]['wall_s'], '.3f') for n in names)} |"]
+    if all(sides[n].get("render_cpu_s") for n in names):
+        count = sum(len(r["render_cpu_s"]) for r in sides[names[0]]["runs"])
+        lines.append(f"| every feed rendered again, related lists kept: CPU, s (median of {count}) | "
+                     + " | ".join(format(sides[n]["render_cpu_s"], ".4f") for n in names) + " |")
     labels = list(dict.fromkeys(label for n in names for label in sides[n]["stages_s"]))
     for label in labels:
         cells = [format(sides[n]["stages_s"][label], ".3f") if label in sides[n]["stages_s"] else "-" for n in names]

@@ -1,12 +1,14 @@
-"""Render a bench/run.py results file as Markdown, and keep bench/README.md's results table in step with it.
+"""Render bench results files as Markdown, and keep bench/README.md's result tables in step with them.
 
-    .venv/bin/python bench/report.py                      # README table from bench/results/run-200x50.json
+    .venv/bin/python bench/report.py                      # every README table from its bench/results/ file
     .venv/bin/python bench/report.py RESULTS --print      # any results file, to stdout
-    .venv/bin/python bench/report.py --check              # exit 1 if the README table is not the file's
+    .venv/bin/python bench/report.py --check              # exit 1 if a README table is not its file's
 
-The README's table sits between BEGIN and END below; everything else in the
+Each table sits between a pair of markers (`<!-- NAME: begin ... -->`,
+`<!-- NAME: end -->`, one pair per entry of BLOCKS); everything else in the
 README is written by hand. A table typed in by hand drifts from the run it
-came from, so the only way in is this generator.
+came from, so the only way in is this generator. Each results file names the
+script that wrote it ("benchmark"), and that script renders it.
 """
 
 from __future__ import annotations
@@ -19,8 +21,36 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 DEFAULT_RESULTS = BENCH / "results" / "run-200x50.json"
 README = BENCH / "README.md"
-BEGIN = "<!-- results: begin (bench/report.py writes this part from a results file; not edited by hand) -->"
-END = "<!-- results: end -->"
+# README block -> the results file it shows
+BLOCKS = {
+    "results": DEFAULT_RESULTS,
+    "curve": BENCH / "results" / "curve-50.json",
+    "publish": BENCH / "results" / "publish-200x50.json",
+    "daemon": BENCH / "results" / "daemon-cycle-200x50.json",
+    "profile": BENCH / "results" / "profile-200x50.json",
+}
+# results file's "benchmark" -> the bench/ module whose render() draws it (run.py's is below)
+RENDERERS = {"bench/curve.py": "curve", "bench/publish_step.py": "publish_step",
+             "bench/daemon_cycle.py": "daemon_cycle", "bench/profile_stages.py": "profile_stages"}
+
+
+def begin(name: str) -> str:
+    return f"<!-- {name}: begin (bench/report.py writes this part from a results file; not edited by hand) -->"
+
+
+def end(name: str) -> str:
+    return f"<!-- {name}: end -->"
+
+
+def render_any(found: dict) -> str:
+    """A results file as Markdown, drawn by the script that wrote it."""
+    module = RENDERERS.get(found.get("benchmark", "bench/run.py"))
+    if module is None:
+        return render(found)
+    import importlib
+
+    sys.path.insert(0, str(BENCH))
+    return importlib.import_module(module).render(found)
 
 
 def render(found: dict) -> str:
@@ -36,7 +66,8 @@ def render(found: dict) -> str:
         f"{load['latency_ms']:g} ms latency; {load['rounds']} rounds, {load['refreshes_per_round']} unchanged "
         f"refreshes per side per round. reader: {load['reader']}; aggregator: {load['aggregator']}.  ",
         f"Run {found['date']} at {found['commit']} (`{found['command']}`, {found['seconds']:.0f} s), "
-        f"load average {found['load_at_start']:.2f} at start.  ",
+        f"load average {found['load_at_start']:.2f} at start"
+        + (f", {found['load_at_end']:.2f} at end" if "load_at_end" in found else "") + ".  ",
         f"Machine: {found['machine']}.  ",
         f"Versions: {found['versions']}.",
         "",
@@ -48,10 +79,16 @@ def render(found: dict) -> str:
          _ratio(reader, ours, "first_s"), ">= 5x"),
         ("first ingest, every round, s", _each(reader, "first_s_every_round"), _each(ours, "first_s_every_round"),
          "", "", "", ""),
+        ("first ingest, CPU s, process tree (median; every round)", _cpu(reader, "first"), _cpu(ours, "first"),
+         "", "", _ratio(reader, ours, "first_cpu_s"), ""),
+        ("load average at the start of each first ingest", _each(reader, "first_load_every_round"),
+         _each(ours, "first_load_every_round"), "", "", "", ""),
         (f"unchanged refresh, s (median of {refreshes})", _s(reader, "refresh_s"), _s(ours, "refresh_s"),
          _s(urllib3, "refresh_s"), _s(client, "refresh_s"), _ratio(reader, ours, "refresh_s"), ">= 5x"),
         ("every refresh, s, in order", _each(reader, "refresh_s_every_run"), _each(ours, "refresh_s_every_run"),
          _each(urllib3, "refresh_s_every_run"), _each(client, "refresh_s_every_run"), "", ""),
+        ("unchanged refresh, CPU s, process tree (median)", _s(reader, "refresh_cpu_s"), _s(ours, "refresh_cpu_s"),
+         _s(urllib3, "refresh_cpu_s"), _s(client, "refresh_cpu_s"), _ratio(reader, ours, "refresh_cpu_s"), ""),
         ("peak RSS of the largest process (sampled), first ingest, MB", _mb(reader, "first_largest_rss_mb"),
          _mb(ours, "first_largest_rss_mb"), "", "", "", "<= 300"),
         ("peak RSS of the process tree (sampled sum), MB, first / refresh",
@@ -87,6 +124,12 @@ def _s(side: dict, key: str) -> str:
     return f"{value:.2f}" if isinstance(value, (int, float)) else "-"
 
 
+def _cpu(side: dict, stage: str) -> str:
+    if f"{stage}_cpu_s" not in side:
+        return "-"
+    return f"{side[f'{stage}_cpu_s']:.2f} ({_each(side, f'{stage}_cpu_s_every_round')})"
+
+
 def _mb(side: dict, key: str) -> str:
     value = side.get(key)
     return f"{value:.0f}" if isinstance(value, (int, float)) else "-"
@@ -120,34 +163,38 @@ def _count(side: dict, key: str) -> str:
     return str(value) if value is not None else "-"
 
 
-def with_table(readme: str, table: str, source: Path) -> str:
-    """The README text with the part between the markers replaced by the table."""
-    if BEGIN not in readme or END not in readme:
-        raise SystemExit(f"error: {README} has no results markers ({BEGIN!r} ... {END!r})")
-    head, rest = readme.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    name = source.resolve().relative_to(BENCH.parent) if source.resolve().is_relative_to(BENCH.parent) else source
-    return f"{head}{BEGIN}\n\nFrom `{name}`:\n\n{table}\n\n{END}{tail}"
+def with_table(readme: str, name: str, table: str, source: Path) -> str:
+    """The README text with the part between the block's markers replaced by the table."""
+    if begin(name) not in readme or end(name) not in readme:
+        raise SystemExit(f"error: {README} has no {name} markers ({begin(name)!r} ... {end(name)!r})")
+    head, rest = readme.split(begin(name), 1)
+    _, tail = rest.split(end(name), 1)
+    shown = source.resolve().relative_to(BENCH.parent) if source.resolve().is_relative_to(BENCH.parent) else source
+    return f"{head}{begin(name)}\n\nFrom `{shown}`:\n\n{table}\n\n{end(name)}{tail}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", type=Path, nargs="?", default=DEFAULT_RESULTS)
+    parser.add_argument("results", type=Path, nargs="?", help="with --print: the file to render")
     parser.add_argument("--print", action="store_true", help="print the table instead of writing the README")
-    parser.add_argument("--check", action="store_true", help="exit 1 when the README's table differs")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a README table differs from its file")
     args = parser.parse_args()
-    table = render(json.loads(args.results.read_text("utf-8")))
     if args.print:
-        print(table)
+        print(render_any(json.loads((args.results or DEFAULT_RESULTS).read_text("utf-8"))))
         return
     current = README.read_text("utf-8")
-    wanted = with_table(current, table, args.results)
+    wanted = current
+    blocks = {name: path for name, path in BLOCKS.items() if args.results is None or path == args.results}
+    for name, path in blocks.items():
+        if path.exists() and begin(name) in wanted:
+            wanted = with_table(wanted, name, render_any(json.loads(path.read_text("utf-8"))), path)
     if args.check:
         if wanted != current:
-            sys.exit(f"{README} is not rendered from {args.results}: run bench/report.py")
+            sys.exit(f"{README} is not rendered from bench/results/: run bench/report.py")
         return
     README.write_text(wanted, "utf-8")
-    print(f"{README}: table rendered from {args.results}")
+    print(f"{README}: tables rendered from " + ", ".join(str(p) for n, p in blocks.items() if p.exists()
+                                                          and begin(n) in wanted))
 
 
 if __name__ == "__main__":

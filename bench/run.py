@@ -150,7 +150,8 @@ def topics_toml(count: int) -> list[str]:
     return lines
 
 
-def profile_aggregator(work: Path, feeds: list[tuple[str, str]], per_host: int | None, top: int = 25) -> str:
+def profile_aggregator(work: Path, feeds: list[tuple[str, str]], per_host: int | None, top: int = 25,
+                       rate: int = 250) -> str:
     """py-spy over a first ingest on a fresh database, every thread and subprocess: the hot functions.
 
     py-spy rather than pyinstrument because fetching and parsing run on worker
@@ -162,9 +163,9 @@ def profile_aggregator(work: Path, feeds: list[tuple[str, str]], per_host: int |
     folder = fresh(work / "profile")
     config = aggregator_config(folder, feeds, per_host=per_host)
     raw = folder / "stacks.txt"
-    done = subprocess.run([str(spy), "record", "--rate", "250", "--subprocesses", "--format", "raw",
+    done = subprocess.run([str(spy), "record", "--rate", str(rate), "--subprocesses", "--format", "raw",
                            "--output", str(raw), "--", AGGREGATOR, "-c", str(config), "-q", "run", "--once"],
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False, cwd=folder)
     if not raw.exists():
         return f"py-spy failed: {done.stderr.strip()[-300:]}"
     summary = summarize_stacks(raw.read_text("utf-8", "replace"), top)
@@ -221,8 +222,15 @@ def side_summary(side: Side) -> dict:
     return {
         "first_s": statistics.median(r.seconds for r in firsts),
         "first_s_every_round": [r.seconds for r in firsts],
+        "first_cpu_s": statistics.median(r.tree_cpu_s for r in firsts),
+        "first_cpu_s_every_round": [r.tree_cpu_s for r in firsts],
+        "first_wait4_cpu_s_every_round": [r.cpu_s for r in firsts],
+        "first_load_every_round": [r.load for r in firsts],
         "refresh_s": statistics.median(r.seconds for r in refreshes),
         "refresh_s_every_run": [r.seconds for r in refreshes],
+        "refresh_cpu_s": statistics.median(r.tree_cpu_s for r in refreshes),
+        "refresh_cpu_s_every_run": [r.tree_cpu_s for r in refreshes],
+        "refresh_load_every_run": [r.load for r in refreshes],
         "startup_s": side.startup,
         "first_largest_rss_mb": max(r.largest_rss_mb for r in firsts),
         "first_max_rss_mb": max(r.max_rss_mb for r in firsts),
@@ -243,6 +251,7 @@ def transport_summary(transport: Transport) -> dict:
     return {
         "refresh_s": statistics.median(r.seconds for r in transport.runs),
         "refresh_s_every_run": [r.seconds for r in transport.runs],
+        "refresh_cpu_s": statistics.median(r.tree_cpu_s for r in transport.runs),
         "refresh_responses": dict(sum((Counter(r.responses) for r in transport.runs), Counter())),
         "exit_codes": sorted({r.returncode for r in transport.runs}),
         "largest_rss_mb": max(r.largest_rss_mb for r in transport.runs),
@@ -259,6 +268,7 @@ def results(args: argparse.Namespace, corpus_bytes: int, entries: int, sides: di
         "commit": git_commit(),
         "machine": machine(),
         "load_at_start": args.load,
+        "load_at_end": os.getloadavg()[0],
         "versions": versions(),
         "workload": {
             "feeds": args.feeds, "entries_per_feed": args.entries, "entries": entries,

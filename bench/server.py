@@ -75,6 +75,7 @@ class CorpusServer:
         self.resources = resources(files)
         self.latency = latency
         self.counts: Counter[int] = Counter()
+        self.connections = 0
         self._lock = threading.Lock()
         self.httpd = _Server((host, port), self._handler())
         self._thread: threading.Thread | None = None
@@ -110,6 +111,16 @@ class CorpusServer:
             counts, self.counts = self.counts, Counter()
         return counts
 
+    def take_connections(self) -> int:
+        """TCP connections accepted since the last call."""
+        with self._lock:
+            count, self.connections = self.connections, 0
+        return count
+
+    def _connected(self) -> None:
+        with self._lock:
+            self.connections += 1
+
     def _count(self, status: int) -> None:
         with self._lock:
             self.counts[status] += 1
@@ -119,6 +130,10 @@ class CorpusServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as real feed hosts do
+
+            def setup(self) -> None:  # once per TCP connection: whether clients reuse theirs
+                server._connected()
+                super().setup()
 
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 self._respond(body=True)
@@ -178,6 +193,10 @@ class HostedCorpus:
         """(url, ETag, Last-Modified) of every feed: what a client that fetched them all once holds."""
         return [(server.url(path), res.etag, res.last_modified)
                 for server in self.servers for path, res in server.resources.items()]
+
+    def take_connections(self) -> int:
+        """TCP connections accepted by every host since the last call."""
+        return sum(server.take_connections() for server in self.servers)
 
     def take_counts(self) -> Counter[int]:
         """Responses by status over every host since the last call."""

@@ -136,7 +136,7 @@ class EntryExtras(BaseEntryExtension):
         for old in [*entry.findall("link"), *entry.findall("source")]:
             entry.remove(old)
         anchor = entry.find("title")
-        position = list(entry).index(anchor) + 1 if anchor is not None else len(entry)
+        position = entry.index(anchor) + 1 if anchor is not None else len(entry)
         for offset, attributes in enumerate(self._links()):
             entry.insert(position + offset, etree.Element("link", attrib=attributes))
         if self.origin is not None:
@@ -202,7 +202,8 @@ def _fill_entry(item: FeedEntry, entry: Entry, fmt: str) -> None:
     published, updated = entry_dates(entry)
     item.guid(entry.entry_id, permalink=False)
     item.title(article.title)
-    item.link(href=entry.link, rel="alternate")
+    if fmt == "rss":  # an Atom entry's links are EntryExtras' to write, so feedgen is given none
+        item.link(href=entry.link, rel="alternate")
     item.extras.alternate = entry.link
     item.extras.related = entry.related
     item.extras.enclosure = entry.image
