@@ -10,7 +10,7 @@ Remote feeds, in the order a fetch runs:
     wire_host.py      a Unicode host name -> its ASCII form (idna, loaded only for such names)
     http_body.py      a response -> its body, bounded while it streams and decompressed
     http_errors.py    urllib3 and socket exceptions -> one line the source's owner can act on
-    http_headers.py   Cache-Control, Expires, Retry-After -> seconds
+    http_headers.py   Cache-Control, Expires, Retry-After -> seconds; a Content-Type's type, charset
     transport.py      urllib3 connections under netguard and a total deadline
     netguard.py       which addresses a fetch may reach (no SSRF, no DNS rebinding)
     tls.py            the TLS context: Mozilla's CA bundle, host names verified (loaded for https only)
