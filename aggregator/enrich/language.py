@@ -16,7 +16,7 @@ import re
 import pycld2
 
 _CODE = re.compile(r"[a-z]{2}")
-SAMPLE = 4000  # characters of text read: enough for a reliable answer, bounded for a huge article
+SAMPLE = 1000  # characters of text read: enough for a reliable answer; CLD2 costs in proportion
 
 
 def declared_language(value: str | None) -> str:
