@@ -110,6 +110,7 @@ def classify(collapsed: str, top: int = 8) -> dict:
     """Samples per stage and per process, and each stage's hottest functions (self samples)."""
     per_stage: Counter[str] = Counter()
     per_process: Counter[str] = Counter()
+    process_stage: dict[str, Counter[str]] = defaultdict(Counter)
     hot: dict[str, Counter[str]] = defaultdict(Counter)
     waits: Counter[str] = Counter()
     total = 0
@@ -124,7 +125,9 @@ def classify(collapsed: str, top: int = 8) -> dict:
         stage = stage_of(frames)
         total += n
         per_stage[stage] += n
-        per_process["parse workers (forkserver children)" if len(processes) > 1 else "the command's process"] += n
+        kind = "parse workers (forkserver children)" if len(processes) > 1 else "the command's process"
+        per_process[kind] += n
+        process_stage[kind][stage] += n
         hot[stage][f"{name} ({_short(path)})"] += n
     return {
         "samples": total,
@@ -133,6 +136,7 @@ def classify(collapsed: str, top: int = 8) -> dict:
         "stages": {s: {"samples": per_stage[s], "share": round(per_stage[s] / total, 4) if total else 0.0}
                    for s in STAGES},
         "processes": dict(per_process.most_common()),
+        "process_stages": {kind: dict(stages.most_common()) for kind, stages in process_stage.items()},
         "hottest": {s: [[name, n] for name, n in hot[s].most_common(top)] for s in STAGES if hot[s]},
     }
 
@@ -154,7 +158,9 @@ def render(found: dict) -> str:
     for stage, figures in result["stages"].items():
         hottest = ", ".join(f"{name} {n}" for name, n in result["hottest"].get(stage, [])[:4])
         lines.append(f"| {stage} | {figures['share']:.1%} | {hottest} |")
-    lines.append("\nBusy samples by process: " + "; ".join(f"{k} {v:,}" for k, v in result["processes"].items())
+    lines.append("\nBusy samples by process: " + "; ".join(
+        f"{k} {v:,} ({', '.join(f'{stage} {n / v:.0%}' for stage, n in result.get('process_stages', {}).get(k, {}).items() if n / v >= 0.01)})"
+        for k, v in result["processes"].items())
                  + f". Left out as waiting (a thread blocked in C on a lock, queue, pipe or socket): "
                  f"{result['waiting_samples_left_out']:,} samples.")
     return "\n".join(lines)
