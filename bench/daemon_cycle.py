@@ -20,9 +20,11 @@ cycle), then --cycles intervals are measured:
   the servers keep idle connections open (these do: they never time out);
 * resident memory of the daemon and of its tree, sampled every second.
 
-The load average is recorded at the start and end of the window; the
-figure to trust is CPU time, which other work on the machine moves less than
-wall time. Writes bench/results/daemon-cycle-<feeds>x<entries>.json.
+The load average is recorded at the start and end of the window. Other
+work on the machine moves CPU time less than wall time, but it moves it
+too (two busy hyperthreads slow each other): compare runs made one after
+the other, not figures from different hours.
+Writes bench/results/daemon-cycle-<feeds>x<entries>.json.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ the machine has to hold once work is spread over a process pool. CPU time
 (user + system) comes two ways: os.wait4 gives the command and the children
 it waited for, which misses workers that a forkserver started and reaped;
 the sampler adds up every process of the tree as last seen, up to 20 ms
-short per process. On a machine shared with other work CPU time moves much
-less than wall time; each run keeps the load average at its start. The
+short per process. On a machine shared with other work CPU time moves less
+than wall time, but it moves too (two busy hyperthreads slow each other);
+each run keeps the load average at its start. The
 kernel's ru_maxrss (from os.wait4) is kept too, but it overstates: Linux
 carries the high-water mark over exec, so a command started from this
 process reports at least this process' size.

@@ -19,8 +19,11 @@
    another commit: `PYTHONPATH=/tmp/bench-src` measures a clone). status.html
    shows today's date, so compare runs of the same day.
 
-CPU time is the figure to compare on a shared machine: wall time moves with
-other work, CPU time much less. Writes bench/results/publish-<feeds>x<entries>.json.
+On a shared machine other work moves wall time most and CPU time too (two
+busy hyperthreads slow each other), so the trees alternate and the figures
+to compare are the medians of one run. `--renders N` then renders every feed
+N more times in each process with the related lists kept: our own rendering's
+CPU, with less noise. Writes bench/results/publish-<feeds>x<entries>.json.
 """
 
 from __future__ import annotations
