@@ -8,6 +8,7 @@ subcommand, as people type them.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -16,11 +17,15 @@ import click
 
 from aggregator import __version__
 from aggregator.app.cli_support import EXIT_USAGE, Context
-from aggregator.app.commands import read, run, setup, sources
 from aggregator.app.logs import FORMATS, formatter
 from aggregator.config import config_path
 from aggregator.redact import RedactingFilter
 
+# Each command's module is imported when the command runs (or when --help lists them all), so
+# `run --once` never loads what only the read or setup commands need.
+COMMANDS = {"init": "setup", "check": "setup", "recover": "setup", "run": "run", "ingest": "run",
+            "publish": "run", "retag": "run", "serve": "run", "articles": "read", "explain": "read",
+            "topics": "read", "sources": "sources"}
 GLOBAL_FLAGS = ("-q", "--quiet", "-v", "--verbose", "-vv")
 GLOBAL_VALUES = ("-c", "--config", "--log-level", "--log-format")
 
@@ -62,6 +67,14 @@ class Group(click.Group):
             exc.exit_code = EXIT_USAGE
             raise
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        return getattr(importlib.import_module(f"aggregator.app.commands.{COMMANDS[name]}"), name)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -102,11 +115,6 @@ def cli(ctx: click.Context, config_file: Path | None, quiet: bool, verbose: int,
     handler.addFilter(RedactingFilter())  # a login in a source URL never reaches a log line
     logging.basicConfig(level=log_level.upper(), handlers=[handler])
     ctx.obj = Context(config_path(config_file), quiet)
-
-
-for command in (setup.init, setup.check, run.run, run.ingest, run.publish, run.retag, run.serve,
-                read.articles, read.explain, read.topics, sources.sources, setup.recover):
-    cli.add_command(command)
 
 
 def main() -> None:

@@ -1,19 +1,25 @@
 """Run slow jobs on threads, bounded overall and per key (a feed's host).
 
-A job is only handed to a thread when its key has a free slot, so threads
-never sit blocked waiting for a busy host while other hosts' jobs queue
-behind them: one slow or rate-limited site cannot stall the rest. Results
-come back to the calling thread in batches, everything that finished since
-the last batch, which is where the caller does its SQLite writes (one
-connection, one thread). Free slots are refilled before a batch is handed
-over, so the threads keep fetching while the caller writes.
+A job is only taken when its key has a free slot, so threads never sit
+blocked waiting for a busy host while other hosts' jobs queue behind them:
+one slow or rate-limited site cannot stall the rest. Results come back to
+the calling thread in batches, everything that finished since the last
+batch, which is where the caller does its SQLite writes (one connection,
+one thread). A worker takes its next job as soon as it has handed over a
+result, so the threads keep fetching while the caller writes.
+
+Plain threads and one result queue, not an executor and futures: an
+unchanged refresh is hundreds of jobs of about a millisecond each, and
+`wait()` over every running future for each result adds up (200 feeds
+answered 304 on loopback: 208 ms in place of 232 ms, docs/decisions/0016).
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict, deque
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Callable, Iterable, Iterator, TypeVar
+from queue import SimpleQueue
+from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -22,36 +28,85 @@ R = TypeVar("R")
 def run_bounded(items: Iterable[T], key: Callable[[T], str], work: Callable[[T], R],
                 limit: int, per_key: int) -> Iterator[list[tuple[T, R]]]:
     """Yield lists of (item, work(item)) in completion order; an exception in work (our bug) propagates."""
-    queues: OrderedDict[str, deque[T]] = OrderedDict()
-    for item in items:
-        queues.setdefault(key(item), deque()).append(item)
-    active: dict[str, int] = {k: 0 for k in queues}
-    running: dict[Future, tuple[T, str]] = {}
-    limit, per_key = max(1, limit), max(1, per_key)
-    with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="fetch") as pool:
+    board = _Board(items, key, max(1, per_key))
+    results: SimpleQueue[tuple[T, R] | BaseException] = SimpleQueue()
 
-        def fill() -> None:
-            progressed = True
-            while progressed and len(running) < limit:
-                progressed = False
-                for k in list(queues):  # one job per key per round: round robin across hosts
-                    if len(running) >= limit:
-                        break
-                    if active[k] < per_key and queues[k]:
-                        item = queues[k].popleft()
-                        running[pool.submit(work, item)] = (item, k)
-                        active[k] += 1
-                        progressed = True
-                    if not queues[k]:
-                        del queues[k]
+    def worker() -> None:
+        item = board.take()
+        while item is not None:
+            try:
+                results.put((item, work(item)))
+            except BaseException as exc:  # handed to the caller's thread, which raises it
+                results.put(exc)
+            item = board.finished_and_take(item)
 
-        fill()
-        while running:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            finished = []
-            for future in done:
-                item, k = running.pop(future)
-                active[k] -= 1
-                finished.append((item, future.result()))
-            fill()
-            yield finished
+    threads = [threading.Thread(target=worker, name=f"fetch-{n}", daemon=True)
+               for n in range(min(max(1, limit), board.total))]
+    for thread in threads:
+        thread.start()
+    try:
+        for received in _batches(results, board.total):
+            yield received
+    finally:
+        board.stop()  # on an exception or an early close: no new job starts
+        for thread in threads:
+            thread.join()
+
+
+def _batches(results: SimpleQueue, total: int) -> Iterator[list]:
+    """Everything that finished since the last batch; waits only while nothing has."""
+    left = total
+    while left:
+        batch = [results.get()]
+        while not results.empty():
+            batch.append(results.get())
+        for received in batch:
+            if isinstance(received, BaseException):
+                raise received
+        left -= len(batch)
+        yield batch
+
+
+class _Board(Generic[T]):
+    """The jobs not yet started, by key, and how many of each key are running; one lock over both."""
+
+    def __init__(self, items: Iterable[T], key: Callable[[T], str], per_key: int) -> None:
+        self._key, self._per_key = key, per_key
+        self._queues: OrderedDict[str, deque[T]] = OrderedDict()
+        for item in items:
+            self._queues.setdefault(key(item), deque()).append(item)
+        self.total = sum(len(q) for q in self._queues.values())
+        self._active = {k: 0 for k in self._queues}
+        self._changed = threading.Condition()
+        self._stopped = False
+
+    def take(self) -> T | None:
+        """The next job whose key has a free slot, waiting for one; None when none is left to start."""
+        with self._changed:
+            return self._take_locked()
+
+    def finished_and_take(self, item: T) -> T | None:
+        with self._changed:
+            self._active[self._key(item)] -= 1
+            self._changed.notify()  # a worker waiting on this key's slot may go on
+            return self._take_locked()
+
+    def stop(self) -> None:
+        with self._changed:
+            self._stopped = True
+            self._changed.notify_all()
+
+    def _take_locked(self) -> T | None:
+        while not self._stopped and self._queues:
+            for k in self._queues:  # the key first in line; it goes to the back: round robin across hosts
+                if self._active[k] < self._per_key:
+                    queue = self._queues.pop(k)
+                    item = queue.popleft()
+                    if queue:
+                        self._queues[k] = queue
+                    elif not self._queues:
+                        self._changed.notify_all()  # the last job is out: every waiting worker may end
+                    self._active[k] += 1
+                    return item
+            self._changed.wait()
+        return None
