@@ -55,6 +55,7 @@ class Article:
     topics: tuple[str, ...] = ()  # set by the enrich chain's tagging (enrich/chain.py)
     cluster_id: str = ""  # the id of its duplicate cluster's representative, set by dedup
     terms: str = ""  # its salient words (enrich/terms.py), set by the enrich chain; else the store works them out
+    profile: str = ""  # its related-post features (enrich/profile.py), set by the enrich chain; else worked out
     language: str = ""  # ISO 639-1, as the source declares it or the enrich chain detects it; "" unknown
 
     def __post_init__(self) -> None:

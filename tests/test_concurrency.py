@@ -4,10 +4,16 @@ fetching goes on while the caller writes."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
 from aggregator.ingest.concurrency import run_bounded
+
+
+def workers() -> list[threading.Thread]:
+    """run_bounded's worker threads still alive (named fetch-0, fetch-1, ...)."""
+    return [t for t in threading.enumerate() if re.fullmatch(r"fetch-\d+", t.name)]
 
 
 def test_every_result_comes_back_once_and_no_host_exceeds_its_cap() -> None:
@@ -65,7 +71,7 @@ def test_an_exception_in_a_job_reaches_the_caller_and_no_new_job_starts() -> Non
         assert str(exc) == "our bug"
     else:
         raise AssertionError("the job's exception was swallowed")
-    assert len(started) < 50 and not [t for t in threading.enumerate() if t.name.startswith("fetch-")]
+    assert len(started) < 50 and not workers()
 
 
 def test_many_threads_on_one_busy_host_all_end() -> None:
@@ -73,4 +79,4 @@ def test_many_threads_on_one_busy_host_all_end() -> None:
     results = [pair for batch in run_bounded(range(40), key=lambda n: "one-host", work=lambda n: -n,
                                              limit=16, per_key=2) for pair in batch]
     assert sorted(results) == [(n, -n) for n in range(40)]
-    assert not [t for t in threading.enumerate() if t.name.startswith("fetch-")]
+    assert not workers()

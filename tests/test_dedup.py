@@ -130,9 +130,10 @@ def test_migration_15_rekeys_urls_stored_under_the_older_spelling(tmp_path: Path
     with Store(path) as old:
         ingest(old, "s1", art("a", "Short item", ["Brief."], url=raw))
         old.conn.execute("UPDATE articles SET canonical_url = ?", [raw])  # the key the older code gave it
-        old.conn.execute("DROP VIEW articles_view")  # and what migrations 16 and 17 added
+        old.conn.execute("DROP VIEW articles_view")  # and what migrations 16 to 18 added
         old.conn.execute("DROP VIEW source_status")
         old.conn.execute("ALTER TABLE articles DROP COLUMN language")
+        old.conn.execute("ALTER TABLE articles DROP COLUMN profile")
         old.conn.execute("PRAGMA user_version = 14")
     with Store(path) as store:
         assert store.schema_version == max(MIGRATIONS)
@@ -174,9 +175,10 @@ def test_a_store_with_the_old_bucket_table_loses_it_and_keeps_clustering(tmp_pat
         old.conn.execute("CREATE TABLE lsh_buckets (band INTEGER, bucket INTEGER, doc INTEGER)")
         old.conn.execute("INSERT INTO lsh_buckets (band, bucket, doc) VALUES (0, 12345, 1)")
         old.set_meta("lsh_layout", "30x4")
-        old.conn.execute("DROP VIEW articles_view")  # what migrations 16 and 17 added
+        old.conn.execute("DROP VIEW articles_view")  # what migrations 16 to 18 added
         old.conn.execute("DROP VIEW source_status")
         old.conn.execute("ALTER TABLE articles DROP COLUMN language")
+        old.conn.execute("ALTER TABLE articles DROP COLUMN profile")
         old.conn.execute("DROP INDEX idx_articles_newest")  # and what migration 10 added
         old.conn.execute("ALTER TABLE articles DROP COLUMN terms")
         old.conn.execute("DROP INDEX idx_article_topics_newest")  # and migration 11

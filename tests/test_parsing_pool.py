@@ -20,6 +20,7 @@ from aggregator.dedup.detect import Fingerprint
 from aggregator.models import ParseResult
 from aggregator.ingest.feed import parse_feed
 from aggregator.enrich import chain
+from aggregator.enrich import profile
 from aggregator.enrich.terms import encoded
 from aggregator.enrich.topics import TopicRules
 from helpers.command import wait_until
@@ -46,8 +47,9 @@ def test_a_large_feed_parses_in_a_worker_exactly_as_in_place() -> None:
     assert pooled.enriched and not inline.enriched
     assert all(a.terms for a in pooled.articles)  # worked out in the worker, as the store would
     assert [a.terms for a in pooled.articles] == [encoded(a) for a in inline.articles]
-    # The chain adds what a parse does not: terms, and the language when the feed declares none.
-    unparsed = {"terms": "", "language": ""}
+    # The chain adds what a parse does not: terms, profile, and the language when the feed declares none.
+    assert [a.profile for a in pooled.articles] == [profile.encoded(a) for a in inline.articles]
+    unparsed = {"terms": "", "profile": "", "language": ""}
     assert [asdict(a) | unparsed for a in pooled.articles] == [asdict(a) for a in inline.articles]
     assert pooled.articles == [chain.enrich(a, chain.steps(TopicRules(()))) for a in inline.articles]
     assert len(pooled.articles) == 300

@@ -72,7 +72,7 @@ def test_a_read_command_refuses_an_older_database_and_leaves_it_for_a_writing_co
     assert aggregator(project, "-q", "run", "--once").returncode == 0
     database = project / "data" / "test.db"
     conn = sqlite3.connect(database)
-    conn.execute("ALTER TABLE articles DROP COLUMN language")  # undo the latest migration (17)...
+    conn.execute("ALTER TABLE articles DROP COLUMN profile")  # undo the latest migration (18)...
     conn.execute(f"PRAGMA user_version = {max(MIGRATIONS) - 1}")  # ...as an older aggregator left it
     conn.close()
     before = contents(database)

@@ -4,6 +4,8 @@ picks first; never the article itself or a copy from its duplicate cluster; one 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import math
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -240,12 +242,36 @@ def test_generic_news_vocabulary_relates_nothing(tmp_path: Path) -> None:
 
 
 def test_a_name_is_a_feature_of_its_own_and_its_words_count_less() -> None:
-    from aggregator.publish.related_profile import INSIDE_NAME_WEIGHT, NAME_PREFIX, profile
+    from aggregator.enrich.profile import INSIDE_NAME_WEIGHT, NAME_PREFIX, profile
 
-    red = profile(art("red", "Insurers raise premiums", "Ships avoid the Red Sea after attacks. The sea is calm."))
+    red = profile(art("red", "Insurers raise premiums", "Ships avoid the Red Sea after attacks. The sea is calm."),
+                  spellings=True)
     assert NAME_PREFIX + "red sea" in red.weights and red.spelled[NAME_PREFIX + "red sea"] == "Red Sea"
     assert red.weights["sea"] == pytest.approx(1 + math.log(1 + INSIDE_NAME_WEIGHT))  # once alone, once in the name
     assert "attacks" in red.weights and "after" not in red.weights
+
+
+def test_the_store_keeps_each_profile_and_judging_reads_it_not_the_text(tmp_path: Path) -> None:
+    from aggregator.enrich.profile import decode, profile
+
+    with stored(tmp_path, [*CORPUS, *RAIL]) as store:
+        kept = store.stored_profiles(["base", "near"])
+        for article_id in ("base", "near"):
+            article = store.get(article_id)
+            computed = profile(replace(article, profile=""))  # worked out from the text now
+            stored_features, categories, topics = kept[article_id]
+            assert decode(stored_features) == pytest.approx(computed.weights, abs=5e-4)
+            assert categories == list(article.categories) and sorted(topics) == sorted(article.topics)
+        # An article from before the column existed: worked out from its text once, and written back.
+        store.conn.execute("UPDATE articles SET profile = NULL WHERE id = 'near'")
+        assert store.stored_profiles(["near"])["near"][0] == kept["near"][0]
+        assert store.conn.execute("SELECT profile FROM articles WHERE id = 'near'").fetchone()[0] == kept["near"][0]
+        # Judging goes by the stored features: changed in the row, the similarity follows them.
+        before = related_posts(store, store.get("base"), 5)
+        store.conn.execute("UPDATE articles SET profile = 'unrelated 1' WHERE id = 'near'")
+        store.conn.execute("DELETE FROM related_cache")
+        after = related_posts(store, store.get("base"), 5)
+        assert "near" in [link.id for link in before] and "near" not in [link.id for link in after]
 
 
 def test_similarity_is_symmetric_and_names_what_is_shared(tmp_path: Path) -> None:

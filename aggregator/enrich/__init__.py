@@ -9,8 +9,11 @@
     dates.py       dates as stored: UTC, to the second, never absurd
     topics.py      topic rules from the config -> the topics an article belongs to
     terms.py       an article's salient words, what related posts match on
+    profile.py     an article's words, names and categories, as related posts judge them
+    language.py    an article's language when its source does not say (CLD2)
     scrub.py       an Article -> the same without XML-unsafe characters or a URL's login
-    chain.py       the enrich chain: a parsed Article -> scrubbed -> tagged -> with its terms
+    chain.py       the enrich chain: a parsed Article -> scrubbed -> with its language -> tagged
+                   -> with its terms and profile
 
 The chain runs unchanged in a parse worker and in the main process; each
 step returns a new Article and never changes the one it got.
@@ -18,7 +21,7 @@ step returns a new Article and never changes the one it got.
 
 import importlib
 
-_SUBMODULES = {"chain", "dates", "html_text", "sanitize", "scrub", "terms", "text", "topics", "url_syntax", "urls"}
+_SUBMODULES = {"chain", "dates", "html_text", "language", "profile", "sanitize", "scrub", "terms", "text", "topics", "url_syntax", "urls"}
 
 
 def __getattr__(name: str):  # PEP 562: a submodule loads on first use, so start-up stays small

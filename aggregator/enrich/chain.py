@@ -10,7 +10,7 @@ comes out the same wherever its feed was parsed.
     scrub      characters XML 1.0 cannot hold, and a feed URL's login, out (scrub.py)
     language   its language when the source did not declare one (language.py)
     tag        the topics the config's rules put it in (topics.py)
-    add_terms  its salient words, what related posts match on (terms.py)
+    add_terms  its salient words and profile, what related posts match and judge on (terms.py, profile.py)
 
 Dedup follows the chain, in dedup/: it needs the store.
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Iterable
 
-from aggregator.enrich import language, terms
+from aggregator.enrich import language, profile, terms
 from aggregator.enrich.scrub import scrub
 from aggregator.enrich.topics import TopicRules
 from aggregator.models import Article
@@ -59,5 +59,8 @@ def tagger(rules: TopicRules) -> Step:
 
 
 def add_terms(article: Article) -> Article:
-    """The article with its salient words, worked out from its title and text as they are now."""
-    return replace(article, terms=terms.encode(terms.salient_words(article.title, article.text)))
+    """The article with its salient words and its profile, worked out from one count of the words
+    of its title and text as they are now."""
+    counts = terms.word_counts(article.title, article.text)
+    return replace(article, terms=terms.encode(terms.salient(counts)),
+                   profile=profile.encode(profile.features(counts, article.text)[0]))

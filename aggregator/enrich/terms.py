@@ -37,9 +37,19 @@ Terms = list[tuple[str, int]]
 
 def salient_words(title: str, text: str) -> Terms:
     """(word, weight) for the KEPT most frequent useful words, most frequent first."""
+    return salient(word_counts(title, text))
+
+
+def word_counts(title: str, text: str) -> Counter[str]:
+    """How often each folded word occurs in the text's first TEXT_WORDS words, title words
+    counting TITLE_WEIGHT times: what the salient words and the profile (profile.py) both read."""
     counts = Counter(_first_words(text, TEXT_WORDS))
     for word in word_tokens(fold_for_matching(title)):
         counts[word] += TITLE_WEIGHT
+    return counts
+
+
+def salient(counts: Counter[str]) -> Terms:
     kept: Terms = []
     for word, count in counts.most_common():
         if len(word) > 2 and word not in STOPWORDS and not word.isdigit():

@@ -10,7 +10,6 @@
     files.py         atomic writes of changed files; stale files removed
     names.py         feed file names and URLs, entry ids, article links
     related.py       related posts per article (numpy), kept in the store
-    related_profile.py     an article's words, names and categories, as related posts compare them
     related_similarity.py  how alike two profiles are, and what they share
     related_explain.py     why a related post is related (`explain ID`)
     status_page.py   feeds/status.html: how every source and topic is doing
@@ -20,7 +19,7 @@
 import importlib
 
 _SUBMODULES = {"atom_rss", "entries", "files", "json_feed", "last_publish", "names", "pages", "related",
-               "related_explain", "related_profile", "related_similarity", "render", "status_page", "websub"}
+               "related_explain", "related_similarity", "render", "status_page", "websub"}
 
 
 def __getattr__(name: str):  # PEP 562: a submodule loads on first use, so start-up stays small

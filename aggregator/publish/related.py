@@ -4,7 +4,7 @@ Two steps. The search finds candidates fast: bm25 over salient words
 (terms.py: frequent in the article, title words triple), the query being
 the article's MAX_TERMS most salient words that are also rare among the
 searched articles. Then each candidate is judged on the whole story
-(related_profile.py, related_similarity.py): words and names, generic news
+(enrich/profile.py, related_similarity.py): words and names, generic news
 vocabulary left out, weighted by rarity, with topics and categories; a
 candidate below MIN_SIMILARITY is not shown, so a list holds fewer links
 rather than filler. The site's own "Related Posts" titles that match stored
@@ -35,7 +35,7 @@ import numpy as np
 from aggregator.enrich.terms import decode, encoded
 from aggregator.enrich.text import fold_for_matching
 from aggregator.models import Article, RelatedCandidate, RelatedLink
-from aggregator.publish.related_profile import Profile, profile
+from aggregator.enrich.profile import Profile, from_stored, profile
 from aggregator.publish.related_similarity import MIN_SIMILARITY, Background, score
 from aggregator.storage.store import Store
 
@@ -183,9 +183,14 @@ def compute_related(store: Store, articles: list[Article], limit: int) -> dict[s
 
 def judged(store: Store, sample: list[str], ids: list[str],
            spellings: bool = False) -> tuple[Background, dict[str, Profile]]:
-    """The background of word rarity from `sample`, and the profiles of `ids`, in one read."""
-    stored = store.get_many(list(dict.fromkeys([*sample, *ids])))
-    profiles = {i: profile(a, spellings) for i, a in stored.items()}
+    """The background of word rarity from `sample`, and the profiles of `ids`, in one read:
+    the stored features, or with `spellings` (explain) the articles whole."""
+    wanted = list(dict.fromkeys([*sample, *ids]))
+    if spellings:
+        profiles = {i: profile(a, spellings=True) for i, a in store.get_many(wanted).items()}
+    else:
+        profiles = {i: from_stored(i, stored, categories, topics)
+                    for i, (stored, categories, topics) in store.stored_profiles(wanted).items()}
     return Background(profiles[i] for i in sample if i in profiles), profiles
 
 

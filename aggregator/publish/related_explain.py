@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from aggregator.models import Article
 from aggregator.publish import related
-from aggregator.publish.related_profile import profile
+from aggregator.enrich.profile import profile
 from aggregator.publish.related_similarity import shown, similarity
 from aggregator.storage.store import Store
 

@@ -1,6 +1,6 @@
 """How alike two articles' subjects are: a number from their profiles, and the evidence behind it.
 
-In: two Profiles (related_profile.py) and a Background (how common each
+In: two Profiles (enrich/profile.py) and a Background (how common each
 feature is among the newest stored articles). Out: a Match: the similarity
 and the shared features that made it, strongest first.
 
@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable
 
-from aggregator.publish.related_profile import NAME_PREFIX, Profile
+from aggregator.enrich.profile import NAME_PREFIX, Profile
 
 MIN_SIMILARITY = 0.25
 TOPIC_WEIGHT = 0.2

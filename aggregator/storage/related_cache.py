@@ -1,8 +1,9 @@
-"""Related-post lists once computed (`related_cache`), and the salient words they are computed from.
+"""Related-post lists once computed (`related_cache`), and what they are computed from.
 
 In: lists publish/related.py computed (article id -> content hash, size,
-related ids). Out: the kept lists, and the newest articles' salient words
-(`recent_terms`) for the related-post search window.
+related ids). Out: the kept lists, the newest articles' salient words
+(`recent_terms`) for the related-post search window, and the candidates'
+features (`stored_profiles`) for judging them.
 
 A list is kept until its article's own text changes, so feeds do not churn.
 It is a cache: a read-only store computes what it needs and keeps nothing,
@@ -13,7 +14,8 @@ from __future__ import annotations
 
 import json
 
-from aggregator.enrich import terms
+from aggregator.enrich import profile, terms
+from aggregator.storage.rows import texts
 from aggregator.storage.connection import Connection
 
 
@@ -58,3 +60,24 @@ class RelatedCacheMixin(Connection):
             with self.transaction():  # only where still missing: a row rewritten meanwhile has its own
                 self.conn.executemany("UPDATE articles SET terms = ? WHERE rowid = ? AND terms IS NULL", worked_out)
         return rows
+
+    def stored_profiles(self, article_ids: list[str]) -> dict[str, tuple[str, list[str], list[str]]]:
+        """article id -> (encoded profile, categories, topics), without reading the texts.
+
+        Rows stored before the profile column existed (migration 18) get theirs
+        from the text; a writable store writes them back, once.
+        """
+        rows, worked_out = {}, []
+        for article_id, stored, categories, title, text in self._rows_in(
+                "SELECT id, profile, categories, CASE WHEN profile IS NULL THEN title END, "
+                "CASE WHEN profile IS NULL THEN text END FROM articles WHERE id IN ({marks})", article_ids):
+            if stored is None:
+                stored = profile.encode(profile.features(terms.word_counts(title, text or ""), text or "")[0])
+                worked_out.append((stored, article_id))
+            rows[article_id] = (stored, texts(categories))
+        if worked_out and not self.read_only:
+            with self.transaction():  # only where still missing: a row rewritten meanwhile has its own
+                self.conn.executemany("UPDATE articles SET profile = ? WHERE id = ? AND profile IS NULL",
+                                      worked_out)
+        topics = self.topics_of(list(rows))
+        return {i: (stored, categories, topics.get(i, [])) for i, (stored, categories) in rows.items()}

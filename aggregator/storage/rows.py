@@ -12,7 +12,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from aggregator.enrich import terms
+from aggregator.enrich import profile, terms
 from aggregator.enrich.dates import iso_utc
 from aggregator.enrich.text import fold_for_matching
 from aggregator.enrich.urls import canonical_url
@@ -22,6 +22,7 @@ ARTICLE_COLUMNS = (
     "id", "source", "site", "title", "title_key", "url", "canonical_url", "guid", "published",
     "updated", "first_seen", "authors", "categories", "summary", "text", "content_html",
     "image", "site_related", "origin", "content_hash", "cluster_id", "terms", "language",
+    "profile",
 )
 
 
@@ -62,6 +63,7 @@ def article_row(article: Article, first_seen: str, now: str) -> dict[str, Any]:
         "origin": article.origin, "content_hash": article.content_hash,
         "cluster_id": article.cluster_id or article.id,
         "terms": terms.encoded(article),
+        "profile": profile.encoded(article),
         "language": article.language or None,
     }
 
@@ -80,5 +82,5 @@ def article_from_row(row: dict[str, Any], topics: list[str]) -> Article:
                       for r in json_list(row["site_related"]) if isinstance(r, dict) and r.get("title")],
         origin=row["origin"] or "", content_hash=row["content_hash"] or "", topics=topics,
         cluster_id=row["cluster_id"] or row["id"], terms=row.get("terms") or "",
-        language=row.get("language") or "",
+        language=row.get("language") or "", profile=row.get("profile") or "",
     )

@@ -86,7 +86,7 @@ def _articles(db: sqlite_utils.Database) -> None:
     """Stored articles, searchable by title and text."""
     text = ["source", "site", "title", "title_key", "url", "canonical_url", "guid", "published", "updated",
             "first_seen", "authors", "categories", "summary", "text", "content_html", "image", "site_related",
-            "origin", "content_hash", "cluster_id", "terms", "language"]
+            "origin", "content_hash", "cluster_id", "terms", "language", "profile"]
     articles = db.table("articles")
     articles.create({"id": str, **{name: str for name in text}}, pk="id", not_null=["source", "title"])
     articles.create_index(["source"], "idx_articles_source")

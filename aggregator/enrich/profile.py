@@ -5,6 +5,11 @@ multi-word names of people, places and organisations as features of their
 own), its categories and topics, and how each name or capitalised word is
 spelled in the text (for `explain`).
 
+The enrich chain works the features out once per version of an article,
+from the word counts its salient words come from (terms.py), and the store
+keeps them (column `profile`): judging a related-post candidate reads a
+line of features instead of reading and re-tokenizing the candidate whole.
+
 Why not the stored salient words alone: they are the 24 most frequent
 words, and in news most of those are the trade's own vocabulary
 (officials, week, plan, figures) that says nothing about the subject. A
@@ -21,13 +26,14 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Iterable
 
+from aggregator.enrich import terms
 from aggregator.enrich.terms import STOPWORDS
 from aggregator.enrich.text import fold_for_matching, word_tokens
 from aggregator.models import Article
 
-TITLE_WEIGHT = 3  # a headline says what the story is about
-PROFILE_CHARS = 8_000  # about 1,300 words: a story's subject is in its first part
+PROFILE_CHARS = 8_000  # names are read from this much of the text; words from terms.TEXT_WORDS
 MAX_WORDS = 96  # the most frequent words kept
 INSIDE_NAME_WEIGHT = 0.5  # a word as part of a name ("Sea" in "Red Sea") counts half
 NAME_PREFIX = "#"  # features that are names start with this; words never do (\w+ tokens)
@@ -89,35 +95,66 @@ class Profile:
 
 
 def profile(article: Article, spellings: bool = False) -> Profile:
-    """`spellings`: also note how the text writes each capitalised word (what `explain` shows;
-    ranking does not need it)."""
-    text = article.text[:PROFILE_CHARS]
-    counts: Counter[str] = Counter(word_tokens(fold_for_matching(text)))
-    for word in word_tokens(fold_for_matching(article.title)):
-        counts[word] += TITLE_WEIGHT
+    """The article's profile: its stored features when it has them, else worked out now.
+
+    `spellings`: also note how the text writes each name and capitalised word
+    (what `explain` shows; ranking does not need it, and the store keeps none)."""
+    if article.profile and not spellings:
+        return from_stored(article.id, article.profile, article.categories, article.topics)
+    weights, spelled = features(terms.word_counts(article.title, article.text), article.text, spellings)
+    return Profile(article.id, weights, _categories(article.categories), frozenset(article.topics), spelled)
+
+
+def from_stored(article_id: str, stored: str, categories: Iterable[str], topics: Iterable[str]) -> Profile:
+    return Profile(article_id, decode(stored), _categories(categories), frozenset(topics))
+
+
+def encoded(article: Article) -> str:
+    """The article's features as stored: the enrich chain's, or (a script, a test) worked out now."""
+    return article.profile or encode(features(terms.word_counts(article.title, article.text), article.text)[0])
+
+
+def features(counts: Counter[str], text: str, spellings: bool = False) -> tuple[dict[str, float], dict[str, str]]:
+    """(feature -> weight, feature -> spelling) from the article's word counts (terms.word_counts)
+    and its text, where names are found. `counts` is left as it is."""
     useful = {w: n for w, n in counts.items() if w not in _EXCLUDED and len(w) > 2 and not w.isdigit()}
     if len(useful) > MAX_WORDS:
         useful = dict(sorted(useful.items(), key=lambda item: (-item[1], item[0]))[:MAX_WORDS])
-    counts = Counter(useful)
+    kept: dict[str, float] = dict(useful)
     spelled: dict[str, str] = {}
     names: Counter[str] = Counter()
+    text = text[:PROFILE_CHARS]
     for match in _NAME_RE.finditer(text):
         name, words = _name(match.group())
         if len(words) < 2:
             continue
         names[name] += 1
-        spelled.setdefault(NAME_PREFIX + name, _spelling(match.group(), name))
+        if spellings:
+            spelled.setdefault(NAME_PREFIX + name, _spelling(match.group(), name))
         for word in words:
-            if word in counts:
-                counts[word] -= 1 - INSIDE_NAME_WEIGHT
+            if word in kept:
+                kept[word] -= 1 - INSIDE_NAME_WEIGHT
     for match in _CAPITALISED_RE.finditer(text) if spellings else ():
         word = fold_for_matching(_POSSESSIVE_RE.sub("", match.group()))
-        if word in counts:
+        if word in kept:
             spelled.setdefault(word, _POSSESSIVE_RE.sub("", match.group()))
-    weights = {word: _saturated(count) for word, count in counts.items() if count > 0}
+    weights = {word: _saturated(count) for word, count in kept.items() if count > 0}
     weights.update({NAME_PREFIX + name: _saturated(count) for name, count in names.items()})
-    return Profile(article.id, weights, frozenset(fold_for_matching(c) for c in article.categories if c.strip()),
-                   frozenset(article.topics), spelled)
+    return weights, spelled
+
+
+def encode(weights: dict[str, float]) -> str:
+    """'feature weight ...'; a name's words joined by '+', which no word token holds."""
+    return " ".join(f"{feature.replace(' ', '+')} {weight:.4g}" for feature, weight in weights.items())
+
+
+def decode(stored: str) -> dict[str, float]:
+    parts = stored.split()
+    return {feature.replace("+", " "): float(weight) for feature, weight in zip(parts[::2], parts[1::2])}
+
+
+def _categories(categories: Iterable[str]) -> frozenset[str]:
+    return frozenset(fold_for_matching(c) for c in categories if c.strip())
 
 
 def _useful(word: str) -> bool:
