@@ -5,10 +5,8 @@
                decides whether a run fetches
     jitter     10% of the interval, at most MAX_JITTER, so sources that share an
                interval do not all fire in the same second
-    first run  at start (or when added or changed by a reload)
-    batches    a source that comes due goes to fetch_batches.py, which runs the
-               sources due within a second of each other back to back, never
-               one source twice at once
+    first run  at start (or when added or changed by a reload); runs of one
+               source are coalesced and never overlap (max_instances=1)
     due_by     how late a feed may be due and still be fetched by this run: the
                jitter's slack, so a job that fires a moment before the feed's
                next_due does not skip a whole interval
@@ -24,7 +22,6 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from aggregator.app.fetch_batches import FetchBatches
 from aggregator.config import AUTO_MIN, Config, SourceConfig
 
 DEFAULT_INTERVAL = AUTO_MIN   # a source whose interval is "auto": its stored next_due decides whether a run fetches
@@ -60,18 +57,17 @@ class Resync:
 
 
 class Schedule:
-    """The daemon's BackgroundScheduler: `run_source(name)` per source on its trigger (in batches), `tick()` hourly."""
+    """The daemon's BackgroundScheduler: `run_source(name)` per source on its trigger, `tick()` hourly."""
 
     def __init__(self, run_source: Callable[[str], None], tick: Callable[[], None]):
         self.run_source = run_source
         self.tick = tick
         self.scheduler: BackgroundScheduler | None = None
-        self.batches: FetchBatches | None = None
 
     def start(self, config: Config) -> None:
-        self.batches = FetchBatches(self.run_source, max(2, min(config.fetch.concurrency, MAX_WORKERS)))
+        workers = max(2, min(config.fetch.concurrency, MAX_WORKERS))
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(2)},  # a source's job only hands it to the batches
+            executors={"default": ThreadPoolExecutor(workers)},
             job_defaults={"coalesce": True, "max_instances": 1},
             timezone=timezone.utc,
         )
@@ -83,9 +79,8 @@ class Schedule:
 
     def add(self, source: SourceConfig) -> None:
         assert self.scheduler is not None
-        assert self.batches is not None
         self.scheduler.add_job(
-            self.batches.add, trigger_for(source), args=[source.name], id=job_id(source.name),
+            self.run_source, trigger_for(source), args=[source.name], id=job_id(source.name),
             name=source.name, next_run_time=datetime.now(timezone.utc),
             misfire_grace_time=max(1, int(interval_of(source))), replace_existing=True,
         )
@@ -125,8 +120,6 @@ class Schedule:
         """No more runs start; the running ones finish (the daemon waits for them, up to its grace)."""
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
-        if self.batches is not None:
-            self.batches.stop()
 
 
 def trigger_for(source: SourceConfig) -> IntervalTrigger:
