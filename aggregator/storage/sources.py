@@ -15,11 +15,9 @@ from aggregator.storage.connection import Connection
 
 class SourcesMixin(Connection):
     def source_state(self, name: str) -> dict[str, Any]:
-        row = self.conn.execute("SELECT * FROM sources WHERE name = ?", [name]).fetchone()
-        if not row:
-            return {}
-        columns = [d[0] for d in self.conn.execute("SELECT * FROM sources LIMIT 0").description]
-        return dict(zip(columns, row))
+        cursor = self.conn.execute("SELECT * FROM sources WHERE name = ?", [name])
+        row = cursor.fetchone()
+        return dict(zip([d[0] for d in cursor.description], row)) if row else {}
 
     def source_states(self) -> dict[str, dict[str, Any]]:
         """Every stored source row by name (for `aggregator sources`, and to plan a run's fetches)."""
