@@ -411,10 +411,13 @@ ORCHESTRA = ("The city orchestra opened its season with a Mahler symphony before
              "the brass section and the new conductor's tempo choices. ") * 3
 RAIL = ("Rail fares rise by eight percent from January, with commuter groups planning protests at the central "
         "station and the transport minister defending the increase as necessary for maintenance. ") * 2
+MUSEUM = ("The city museum reopened its east wing after a renovation that restored the painted ceiling and "
+          "added a gallery for textiles donated by local families over the past century. ") * 2
 
 
 def test_clusters_follow_edits(tmp_path: Path) -> None:
-    """A copy edited into another story leaves its cluster; a story edited into a copy joins one."""
+    """A copy edited into another story leaves its cluster; a story edited into a copy joins one; a
+    representative edited away leaves its copies a cluster of their own."""
     from click.testing import CliRunner
 
     from aggregator.app.cli import cli
@@ -445,3 +448,16 @@ def test_clusters_follow_edits(tmp_path: Path) -> None:
     assert clusters() == {"Harbour terminal approved": "Harbour terminal approved",
                           "Port terminal gets green light": "Port terminal gets green light",
                           "Orchestra opens season": "Harbour terminal approved"}
+    # The representative itself edited into a copy of another story: it joins that one, and the copy
+    # it leaves behind becomes its own cluster rather than following it.
+    write("a.md", "Harbour terminal approved", RAIL)
+    assert CliRunner().invoke(cli, ["-c", str(tmp_path / "config.toml"), "run", "--once"]).exit_code == 0
+    assert clusters() == {"Harbour terminal approved": "Harbour terminal approved",
+                          "Port terminal gets green light": "Harbour terminal approved",
+                          "Orchestra opens season": "Orchestra opens season"}
+    # ...and edited into a story of its own: the copy it represented keeps a cluster, under its own name.
+    write("a.md", "Harbour terminal approved", MUSEUM)
+    assert CliRunner().invoke(cli, ["-c", str(tmp_path / "config.toml"), "run", "--once"]).exit_code == 0
+    assert clusters() == {"Harbour terminal approved": "Harbour terminal approved",
+                          "Port terminal gets green light": "Port terminal gets green light",
+                          "Orchestra opens season": "Orchestra opens season"}

@@ -185,10 +185,14 @@ class Deduplicator:
         if stored:
             order = min(order, stored.order)
         # An edited article is judged on its new text alone: a copy edited into another story leaves
-        # its cluster, one edited into a copy joins one. (A representative edited away keeps its id as
-        # its cluster; its former copies stay with it until they change.)
+        # its cluster, one edited into a copy joins one, and a representative edited away from all
+        # its copies leaves them a cluster of their own.
         own_cluster = article.id
         matched = self.matches(article, fp)
+        if stored is not None and stored.cluster_id == article.id:
+            copies = [c for c in self.store.other_members(article.id) if c not in self._edited]
+            if copies and not set(copies) & {m.id for m in matched}:
+                self.rows.split[article.id] = copies
         self._orders[article.id] = min(order, self._orders.get(article.id, order))
         clusters = {own_cluster} | {self._cluster_of(m.id) for m in matched}
         rep = min(clusters, key=lambda c: (self._order_of(c), c))

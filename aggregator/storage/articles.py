@@ -76,7 +76,8 @@ class ArticlesMixin(TopicsMixin, SourcesMixin, FilesMixin, DuplicatesMixin, Full
             last = n == len(chunks) - 1
             since = self._let_others_write(since)
             rows = None if dedup is None else replace(dedup, signatures=signatures_in[n],
-                                                      renames=dedup.renames if last else {})
+                                                      renames=dedup.renames if last else {},
+                                                      split=dedup.split if last else {})
             outcome = self._write_batch(chunk, topics, rows, source_state if last else None, files_in[n])
             new, updated, unchanged = new + outcome.new, updated + outcome.updated, unchanged + outcome.unchanged
         return WriteOutcome(new, updated, unchanged)

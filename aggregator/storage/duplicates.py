@@ -29,7 +29,7 @@ class DuplicatesMixin(Connection):
     # --- written with a batch ---
 
     def _write_dedup(self, rows: "DedupRows") -> None:
-        """Signatures of (re)indexed articles, then cluster renames."""
+        """Signatures of (re)indexed articles, then the copies a representative left, then cluster renames."""
         self.conn.executemany(
             "INSERT INTO dedup_signatures (article_id, body_hash, shingles, signature, content_hash) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(article_id) DO UPDATE SET body_hash = excluded.body_hash, "
@@ -39,6 +39,8 @@ class DuplicatesMixin(Connection):
             before = self._bump_dedup_version()
             self.duplicate_index.added(before, ((article_id, signature, shingles)
                                                 for article_id, _, shingles, signature, _ in rows.signatures))
+        for representative, copies in rows.split.items():
+            self._regroup(representative, copies)
         for old, new in rows.renames.items():
             self.conn.execute("UPDATE articles SET cluster_id = ? WHERE cluster_id = ?", [new, old])
 
@@ -100,6 +102,20 @@ class DuplicatesMixin(Connection):
                 "AND b.id != a.id WHERE a.id IN ({marks}) ORDER BY b.id", article_ids):
             result[article_id].append(other)
         return result
+
+    def other_members(self, cluster_id: str) -> list[str]:
+        """The articles of a cluster other than the one it is named after."""
+        return [r[0] for r in self.conn.execute("SELECT id FROM articles WHERE cluster_id = ? AND id != ?",
+                                                [cluster_id, cluster_id])]
+
+    def _regroup(self, representative: str, copies: list[str]) -> None:
+        """The copies a representative was edited away from, as one cluster under the oldest of them."""
+        marks = ", ".join("?" for _ in copies)
+        where = f"cluster_id = ? AND id IN ({marks})"
+        heir = self.conn.execute(f"SELECT id FROM articles WHERE {where} ORDER BY first_seen, id LIMIT 1",
+                                 [representative, *copies]).fetchone()
+        if heir is not None:
+            self.conn.execute(f"UPDATE articles SET cluster_id = ? WHERE {where}", [heir[0], representative, *copies])
 
     def _repoint_clusters_to_heirs(self, clusters: list[str]) -> None:
         """Clusters whose representative is gone get their oldest remaining member as the new one."""
