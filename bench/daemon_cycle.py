@@ -24,7 +24,11 @@ The load average is recorded at the start and end of the window. Other
 work on the machine moves CPU time less than wall time, but it moves it
 too (two busy hyperthreads slow each other): compare runs made one after
 the other, not figures from different hours.
-Writes bench/results/daemon-cycle-<feeds>x<entries>.json.
+With --idle SECONDS, every source keeps the default 15 minutes and the
+window is that many seconds right after the first ingest, when nothing is
+due: the daemon's idle CPU and its memory (issue 22: 5,000 sources idle
+under 1% of a core and 400 MB). Writes
+bench/results/daemon-cycle-<feeds>x<entries>.json (daemon-idle-... with --idle).
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ import corpus as corpus_mod  # noqa: E402  (bench/ is not a package)
 from measure import AGGREGATOR, byte_compile_aggregator, fresh, git_commit, machine, versions  # noqa: E402
 from run import aggregator_config  # noqa: E402
 from server import HostedCorpus  # noqa: E402
+
+from aggregator.config.model import REMOTE_INTERVAL  # noqa: E402
 
 
 def daemon_config(folder: Path, feeds: list[tuple[str, str]], interval: float, port: int) -> Path:
@@ -147,6 +153,9 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=10)
     parser.add_argument("--interval", type=float, default=30.0, help="seconds between a source's fetches")
     parser.add_argument("--cycles", type=int, default=4, help="intervals measured after the warm-up one")
+    parser.add_argument("--idle", type=float, metavar="SECONDS",
+                        help="instead of cycles: every source at the default 15 minutes, and a window of this "
+                             "many seconds after the first ingest, when nothing is due (idle CPU and memory)")
     parser.add_argument("--profile", action="store_true",
                         help="after the measured window, one more cycle under py-spy: where a cycle's CPU goes")
     parser.add_argument("--work", type=Path, default=BENCH / ".work" / "daemon-cycle")
@@ -161,6 +170,8 @@ def main() -> None:
 
     port = free_port()
     with HostedCorpus(files, args.hosts) as server:
+        if args.idle:
+            args.interval, args.cycles = REMOTE_INTERVAL, 0
         config = daemon_config(folder, [(f.title, server.url(f.path)) for f in corpus.feeds], args.interval, port)
         with open(folder / "daemon.log", "wb") as log:
             daemon = subprocess.Popen([AGGREGATOR, "-c", str(config), "run"], cwd=folder, stdout=log,
@@ -171,11 +182,12 @@ def main() -> None:
             ingest_s = time.monotonic() - ingest_started
             rss_after_ingest = tree_rss_mb(daemon.pid)
             first_requests, first_connections = dict(server.take_counts()), server.take_connections()
-            time.sleep(args.interval)  # the warm-up cycle: every feed once more, all 304
+            if not args.idle:
+                time.sleep(args.interval)  # the warm-up cycle: every feed once more, all 304
             warm_requests, warm_connections = dict(server.take_counts()), server.take_connections()
             load_start, cpu_start, window_start = os.getloadavg()[0], tree_cpu(daemon.pid), time.monotonic()
             samples = []
-            while time.monotonic() - window_start < args.cycles * args.interval:
+            while time.monotonic() - window_start < (args.idle or args.cycles * args.interval):
                 time.sleep(1)
                 samples.append(tree_rss_mb(daemon.pid))
             cpu = tree_cpu(daemon.pid) - cpu_start
@@ -197,17 +209,20 @@ def main() -> None:
         "first_ingest_requests": first_requests, "first_ingest_connections": first_connections,
         "warmup_requests": warm_requests, "warmup_connections": warm_connections,
         "window_s": round(window, 1), "load_at_window_start": load_start, "load_at_window_end": load_end,
-        "cpu_s": round(cpu, 3), "cpu_s_per_cycle": round(cpu / args.cycles, 3),
+        "idle": bool(args.idle),
+        "cpu_s": round(cpu, 3), "cpu_s_per_cycle": round(cpu / args.cycles, 3) if args.cycles else None,
         "cpu_share_of_one_core": round(cpu / window, 4),
-        "requests": requests, "requests_per_cycle": sum(requests.values()) / args.cycles,
-        "new_connections": connections, "new_connections_per_cycle": connections / args.cycles,
+        "requests": requests, "requests_per_cycle": sum(requests.values()) / args.cycles if args.cycles else None,
+        "new_connections": connections,
+        "new_connections_per_cycle": connections / args.cycles if args.cycles else None,
         "rss_after_ingest_mb": round(rss_after_ingest[0], 1), "tree_rss_after_ingest_mb": round(rss_after_ingest[1], 1),
         "rss_max_mb": round(max(s[0] for s in samples), 1), "rss_end_mb": round(samples[-1][0], 1),
         "tree_rss_max_mb": round(max(s[1] for s in samples), 1),
         "articles_at_end": (final or {}).get("articles"), "publishes_at_end": (final or {}).get("publishes"),
         "profile": profile,
     }
-    path = args.results or BENCH / "results" / f"daemon-cycle-{args.feeds}x{args.entries}.json"
+    kind = "daemon-idle" if args.idle else "daemon-cycle"
+    path = args.results or BENCH / "results" / f"{kind}-{args.feeds}x{args.entries}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(found, indent=1) + "\n", "utf-8")
     print(render(found))
@@ -215,6 +230,8 @@ def main() -> None:
 
 
 def render(found: dict) -> str:
+    if found.get("idle"):
+        return render_idle(found)
     load = found["workload"]
     requests = ", ".join(f"{n}x {status}" for status, n in sorted(found["requests"].items()))
     return "\n".join([
@@ -237,6 +254,26 @@ def render(found: dict) -> str:
         f"| resident memory of the process tree, after the first ingest / peak, MB | "
         f"{found['tree_rss_after_ingest_mb']:.0f} / {found['tree_rss_max_mb']:.0f} |  |",
     ] + _profile_lines(found.get("profile")))
+
+
+def render_idle(found: dict) -> str:
+    load = found["workload"]
+    return "\n".join([
+        f"`aggregator run` (the daemon) on {load['feeds']:,} feeds x {load['entries_per_feed']} entries from "
+        f"{load['hosts']} loopback hosts, default config (every source every {load['interval_s']:g} s); "
+        f"{found['window_s']:.0f} s measured after the first ingest ({found['articles']:,} articles in "
+        f"{found['ingest_s']:.0f} s), while nothing is due. Run {found['date']} at {found['commit']}, load "
+        f"average {found['load_at_window_start']:.2f} / {found['load_at_window_end']:.2f} at the window's start / end.",
+        "",
+        "| measure | daemon | target |",
+        "|---|---|---|",
+        f"| CPU share of one core while idle (process tree) | {found['cpu_share_of_one_core']:.2%} | < 1% |",
+        f"| requests in the window | {sum(found['requests'].values())} |  |",
+        f"| resident memory of the daemon after the first ingest / peak / end of window, MB | "
+        f"{found['rss_after_ingest_mb']:.0f} / {found['rss_max_mb']:.0f} / {found['rss_end_mb']:.0f} | < 400 |",
+        f"| resident memory of the process tree, after the first ingest / peak, MB | "
+        f"{found['tree_rss_after_ingest_mb']:.0f} / {found['tree_rss_max_mb']:.0f} |  |",
+    ])
 
 
 def _profile_lines(profile: dict | None) -> list[str]:
