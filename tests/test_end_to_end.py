@@ -265,7 +265,9 @@ def test_run_once_ingest_and_a_daemon_cycle_record_the_same_source_rows(tmp_path
                                "error_count": 0, "warning": None, "http_status": None, "last_fetch": True,
                                "last_success": True}
     assert "only the first 5 were read" in by_once["Capped desk"]["warning"]
-    assert by_once["Missing desk"]["status"] == "ok" and by_once["Missing desk"]["last_fetch"]  # read: nothing there
+    missing = by_once["Missing desk"]  # a folder that is not there fails, as a feed that is not there does
+    assert (missing["status"], missing["error_count"], missing["last_success"]) == ("error", 1, False)
+    assert missing["last_error"] == "<project>/missing: no such file or folder; fix the source's path"
     assert by_once["Wire"]["status"] == "ok" and by_once["Wire"]["http_status"] == 200
     dead_row = by_once["Dead wire"]
     assert (dead_row["status"], dead_row["error_count"], dead_row["http_status"]) == ("error", 1, 404)

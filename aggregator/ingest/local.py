@@ -316,8 +316,8 @@ def read_local_source(root: Path, source: str, options: ParseOptions, max_size: 
     its result only counts its articles as unchanged. `base` is the folder ids
     are relative to (the configured source's root when ingesting a part of it).
     """
-    if not root.exists():
-        yield ParseResult(skipped=[Skipped(display_path(root), "no such file or folder; fix the source's path")])
+    if not root.exists():  # a typo, or a share not mounted: the source fails (its articles stay stored)
+        yield ParseResult(error=f"{display_path(root)}: no such file or folder; fix the source's path")
         return
     root = root.resolve()  # ids and the files table need one spelling of every path
     base = base.resolve() if base else (root if root.is_dir() else root.parent)
