@@ -121,6 +121,7 @@ class Deduplicator:
         self._edited = {a.id for a in changed if a.id in stored}
         precomputed = precomputed or {}
         fingerprints = {a.id: precomputed.get(a.id) or Fingerprint.of(a) for a in changed}
+        self.rows.url_keys = {article_id: fp.url_key for article_id, fp in fingerprints.items()}
         self._prefetched = _Prefetched.read(self.store, fingerprints, self._min_jaccard)
         for article in sorted(articles, key=lambda a: order_key(a.published, None, len(a.text), a.id)):
             self._assign_one(article, stored.get(article.id), fingerprints.get(article.id))

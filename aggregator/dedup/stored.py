@@ -48,6 +48,9 @@ class DedupRows:
     signatures: list[tuple[str, str | None, int, bytes, str]] = field(default_factory=list)
     # (article_id, body_hash, shingle count, signature bytes, content_hash); replaces any earlier one
     renames: dict[str, str] = field(default_factory=dict)  # old cluster id -> new cluster id
+    # article id -> its canonical URL, worked out with its fingerprint (often in a parse worker), so
+    # the row written takes it rather than canonicalizing the URL again on the writing thread
+    url_keys: dict[str, str | None] = field(default_factory=dict)
     # A representative edited away from its copies -> those copies (not edited in this batch): they
     # stay together under the oldest of them, written before the renames, so that a rename of the
     # representative leaves them behind.

@@ -95,7 +95,8 @@ class ArticlesMixin(TopicsMixin, SourcesMixin, FilesMixin, DuplicatesMixin, Full
                 if row and row[0] == article.content_hash:
                     unchanged += 1
                     continue
-                record = article_row(article, first_seen=row[1] if row else now, now=now)
+                record = article_row(article, first_seen=row[1] if row else now, now=now,
+                                     canonical_urls=dedup.url_keys if dedup is not None else {})
                 if row:
                     # Keep the first known date: a local file's date is its mtime, and an
                     # edit must move `updated` only, or readers re-sort a corrected story.

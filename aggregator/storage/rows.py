@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 from aggregator.enrich import profile, terms
 from aggregator.enrich.dates import iso_utc
@@ -48,11 +49,15 @@ def texts(value: str | None) -> list[str]:
     return [item for item in json_list(value) if isinstance(item, str)]
 
 
-def article_row(article: Article, first_seen: str, now: str) -> dict[str, Any]:
+def article_row(article: Article, first_seen: str, now: str,
+                canonical_urls: Mapping[str, str | None] = MappingProxyType({})) -> dict[str, Any]:
+    """`canonical_urls`: the article's canonical URL when dedup already worked it out (w3lib's
+    canonicalization costs 30 us an article)."""
+    canonical = canonical_urls[article.id] if article.id in canonical_urls else canonical_url(article.url)
     return {
         "id": article.id, "source": article.source, "site": article.site,
         "title": article.title, "title_key": fold_for_matching(article.title),
-        "url": article.url, "canonical_url": canonical_url(article.url), "guid": article.guid,
+        "url": article.url, "canonical_url": canonical, "guid": article.guid,
         "published": iso_utc(article.published), "updated": iso_utc(article.updated) or now,
         "first_seen": first_seen, "authors": json.dumps(article.authors),
         "categories": json.dumps(article.categories, ensure_ascii=False),
