@@ -10,8 +10,8 @@ result, so the threads keep fetching while the caller writes.
 
 Plain threads and one result queue, not an executor and futures: an
 unchanged refresh is hundreds of jobs of about a millisecond each, and
-`wait()` over every running future for each result adds up (200 feeds
-answered 304 on loopback: 208 ms in place of 232 ms, docs/decisions/0016).
+`wait()` over every running future for each result adds up to a tenth of
+its time (docs/decisions/0016).
 """
 
 from __future__ import annotations
