@@ -3,8 +3,10 @@
     interval   the source's own; "auto" runs every DEFAULT_INTERVAL and the feed's
                stored next_due (learned from its pace, its backoff, Retry-After)
                decides whether a run fetches
-    jitter     10% of the interval, at most MAX_JITTER, so sources that share an
-               interval do not all fire in the same second
+    spread     each source runs at its own whole second within 10% of the interval
+               (at most MAX_JITTER), picked from its name: sources that share an
+               interval do not all fire at once, those that share a second fire in
+               one scheduler wakeup, and the interval is kept on average (GridTrigger)
     first run  at start (or when added or changed by a reload); runs of one
                source are coalesced and never overlap (max_instances=1)
     due_by     how late a feed may be due and still be fetched by this run: the
@@ -14,6 +16,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
@@ -40,6 +43,11 @@ def interval_of(source: SourceConfig) -> float:
 
 def jitter_of(source: SourceConfig) -> float:
     return min(interval_of(source) * 0.1, MAX_JITTER)
+
+
+def offset_of(source: SourceConfig) -> int:
+    """The source's second within its jitter window: the same at every start (CRC-32 of its name)."""
+    return zlib.crc32(source.name.encode("utf-8")) % max(1, int(jitter_of(source)))
 
 
 def due_by(source: SourceConfig, now: datetime | None = None) -> datetime:
@@ -71,17 +79,19 @@ class Schedule:
             job_defaults={"coalesce": True, "max_instances": 1},
             timezone=timezone.utc,
         )
+        now = datetime.now(timezone.utc)
         for source in config.sources:
             if source.enabled:
-                self.add(source)
+                self.add(source, now)
         self.scheduler.add_job(self.tick, "interval", seconds=RETENTION_EVERY, id="retention", name="retention")
         self.scheduler.start()
 
-    def add(self, source: SourceConfig) -> None:
+    def add(self, source: SourceConfig, now: datetime | None = None) -> None:
         assert self.scheduler is not None
+        now = now or datetime.now(timezone.utc)
         self.scheduler.add_job(
-            self.run_source, trigger_for(source), args=[source.name], id=job_id(source.name),
-            name=source.name, next_run_time=datetime.now(timezone.utc),
+            self.run_source, trigger_for(source, now), args=[source.name], id=job_id(source.name),
+            name=source.name, next_run_time=now,
             misfire_grace_time=max(1, int(interval_of(source))), replace_existing=True,
         )
 
@@ -122,5 +132,23 @@ class Schedule:
             self.scheduler.shutdown(wait=False)
 
 
-def trigger_for(source: SourceConfig) -> IntervalTrigger:
-    return IntervalTrigger(seconds=interval_of(source), jitter=jitter_of(source), timezone=timezone.utc)
+def trigger_for(source: SourceConfig, now: datetime | None = None) -> GridTrigger:
+    """Runs at (now, to the second) + offset + k intervals, k >= 1: the first after the run at start."""
+    anchor = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+    start = anchor + timedelta(seconds=interval_of(source) + offset_of(source))
+    return GridTrigger(seconds=interval_of(source), start_date=start, timezone=timezone.utc)
+
+
+class GridTrigger(IntervalTrigger):
+    """An interval trigger whose runs stay on its grid: start_date + k * interval.
+
+    APScheduler counts the next run from the previous run's time, and its
+    jitter delays each run by a random amount, so the delays add up: an
+    interval with 10% jitter ran about 5% less often than asked. A run moved
+    off the grid (the one at start, a reload's run now) is not counted from
+    either: the next run is the next grid point.
+    """
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        after = max(now, previous_fire_time + timedelta(microseconds=1)) if previous_fire_time else now
+        return super().get_next_fire_time(None, after)
