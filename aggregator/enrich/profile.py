@@ -111,7 +111,12 @@ def from_stored(article_id: str, stored: str, categories: Iterable[str], topics:
 
 def encoded(article: Article) -> str:
     """The article's features as stored: the enrich chain's, or (a script, a test) worked out now."""
-    return article.profile or encode(features(terms.word_counts(article.title, article.text), article.text)[0])
+    return article.profile or worked_out(article.title, article.text)
+
+
+def worked_out(title: str, text: str) -> str:
+    """The stored form of the features of a title and text (what the enrich chain stores)."""
+    return encode(features(terms.word_counts(title, text), text)[0])
 
 
 def features(counts: Counter[str], text: str, spellings: bool = False) -> tuple[dict[str, float], dict[str, str]]:

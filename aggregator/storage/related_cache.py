@@ -72,7 +72,7 @@ class RelatedCacheMixin(Connection):
                 "SELECT id, profile, categories, CASE WHEN profile IS NULL THEN title END, "
                 "CASE WHEN profile IS NULL THEN text END FROM articles WHERE id IN ({marks})", article_ids):
             if stored is None:
-                stored = profile.encode(profile.features(terms.word_counts(title, text or ""), text or "")[0])
+                stored = profile.worked_out(title, text or "")
                 worked_out.append((stored, article_id))
             rows[article_id] = (stored, texts(categories))
         if worked_out and not self.read_only:
