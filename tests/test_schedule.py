@@ -8,6 +8,7 @@ run now) does not shift the ones after it.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -56,14 +57,16 @@ def test_apschedulers_jitter_stretches_the_interval_and_the_grid_does_not() -> N
     assert (gridded[-1] - gridded[1]).total_seconds() / 198 == 900
 
 
-def test_sources_spread_over_their_window_by_whole_seconds_the_same_at_every_start() -> None:
+def test_sources_spread_over_slots_of_their_window_the_same_at_every_start() -> None:
     feeds = [source(f"Desk {n}") for n in range(300)]
     offsets = {f.name: offset_of(f) for f in feeds}
-    window = range(int(jitter_of(feeds[0])))  # 60 s for a 15-minute interval
-    assert set(offsets.values()) <= set(window) and len(set(offsets.values())) >= 55  # spread over nearly all
+    assert jitter_of(feeds[0]) == 60  # a 15-minute interval's window: 6 slots, 10 s apart
+    assert set(offsets.values()) == {0, 10, 20, 30, 40, 50}
+    assert min(Counter(offsets.values()).values()) >= 30  # every slot has its share, none is empty
     assert offsets == {f.name: offset_of(f) for f in feeds}
     later = START + timedelta(days=3)
     same_second = [f for f in feeds if offsets[f.name] == offsets["Desk 0"]]
     assert len(same_second) > 1
     assert len({trigger_for(f, later).get_next_fire_time(None, later) for f in same_second}) == 1
     assert offset_of(source("Quick", interval=1.0)) == 0  # a window under a second: no spread
+    assert {offset_of(source(f"Desk {n}", interval=30.0)) for n in range(300)} == {0, 1, 2}  # a slot a second

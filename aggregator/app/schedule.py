@@ -3,10 +3,11 @@
     interval   the source's own; "auto" runs every DEFAULT_INTERVAL and the feed's
                stored next_due (learned from its pace, its backoff, Retry-After)
                decides whether a run fetches
-    spread     each source runs at its own whole second within 10% of the interval
-               (at most MAX_JITTER), picked from its name: sources that share an
-               interval do not all fire at once, those that share a second fire in
-               one scheduler wakeup, and the interval is kept on average (GridTrigger)
+    spread     each source runs in one of SLOTS slots of whole seconds spread over
+               10% of the interval (at most MAX_JITTER), picked from its name:
+               sources that share an interval do not all fire at once, those that
+               share a slot fire in one scheduler wakeup and run back to back, and
+               the interval is kept exactly (GridTrigger)
     first run  at start (or when added or changed by a reload); runs of one
                source are coalesced and never overlap (max_instances=1)
     due_by     how late a feed may be due and still be fetched by this run: the
@@ -29,6 +30,8 @@ from aggregator.config import AUTO_MIN, Config, SourceConfig
 
 DEFAULT_INTERVAL = AUTO_MIN   # a source whose interval is "auto": its stored next_due decides whether a run fetches
 MAX_JITTER = 60.0             # seconds; jitter is 10% of the interval up to this
+SLOTS = 6                     # start times per window: a job run alone after a pause costs three times
+                              # one run among others (docs/decisions/0018), so sources come in groups
 RETENTION_EVERY = 3600.0      # time-based pruning happens even when nothing is fetched
 MAX_WORKERS = 8
 
@@ -46,8 +49,11 @@ def jitter_of(source: SourceConfig) -> float:
 
 
 def offset_of(source: SourceConfig) -> int:
-    """The source's second within its jitter window: the same at every start (CRC-32 of its name)."""
-    return zlib.crc32(source.name.encode("utf-8")) % max(1, int(jitter_of(source)))
+    """The source's slot within its jitter window, in whole seconds: the same at every start (CRC-32 of
+    its name). A 60-s window has slots 10 s apart; a window under SLOTS seconds, one per second."""
+    window = int(jitter_of(source))
+    slots = max(1, min(SLOTS, window))
+    return zlib.crc32(source.name.encode("utf-8")) % slots * (window // slots)
 
 
 def due_by(source: SourceConfig, now: datetime | None = None) -> datetime:
