@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import inspect
 import shutil
 import socket
 import subprocess
@@ -38,7 +39,6 @@ import corpus as corpus_mod  # noqa: E402
 from run import aggregator_config  # noqa: E402
 
 SPENT: dict[str, float] = {}  # label -> seconds, in the order the timers were installed
-WAITS: list[float] = []  # each main-thread wait for fetch + parse results, in order
 
 
 def timed(owner: object, name: str, label: str) -> None:
@@ -47,16 +47,30 @@ def timed(owner: object, name: str, label: str) -> None:
     main = threading.main_thread().ident
     SPENT[label] = 0.0
 
+    def spent(started: float) -> None:
+        if threading.get_ident() == main:
+            SPENT[label] += time.perf_counter() - started
+
+    def timed_steps(generator):
+        """A generator's time is spent in each step, not in the call that makes it."""
+        while True:
+            started = time.perf_counter()
+            try:
+                item = next(generator)
+            except StopIteration:
+                return
+            finally:
+                spent(started)
+            yield item
+
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         started = time.perf_counter()
         try:
-            return function(*args, **kwargs)
+            result = function(*args, **kwargs)
         finally:
-            if threading.get_ident() == main:
-                SPENT[label] += time.perf_counter() - started
-                if name == "wait":
-                    WAITS.append(time.perf_counter() - started)
+            spent(started)
+        return timed_steps(result) if inspect.isgenerator(result) else result
 
     setattr(owner, name, wrapper)
 
@@ -64,15 +78,15 @@ def timed(owner: object, name: str, label: str) -> None:
 # (module, attribute, label): the entry point of each stage. Stages nest by label indent.
 STAGES = [
     ("aggregator.pipeline", "ingest_all", "ingest (fetch, parse, tag, dedup, store)"),
-    ("aggregator.ingest.concurrency", "wait", "  waiting for fetch + parse results"),
+    ("aggregator.ingest.concurrency", "_batches", "  waiting for fetch + parse results"),
     ("aggregator.dedup.detect", "Deduplicator.assign", "  dedup"),
     ("aggregator.dedup.lsh_index", "LshIndex.similar", "    LSH candidate lookups and comparisons"),
     ("aggregator.storage.store", "Store.write_articles", "  storage"),
     ("aggregator.storage.store", "Store._upsert", "    article rows"),
     ("aggregator.storage.store", "Store._write_dedup", "    dedup signature rows"),
     ("aggregator.storage.store", "Store._replace_topics", "    topic rows"),
-    ("aggregator.enrich.terms", "salient_words", "    salient words (related posts)"),
     ("aggregator.storage.store", "Store._commit", "  commits (the feeds that finished meanwhile share one)"),
+    ("aggregator.storage.store", "Store.index_pending_text", "full-text index, caught up as the store closes"),
     ("aggregator.pipeline", "publish", "publish"),
     ("aggregator.publish.render", "related_for_many", "  related posts"),
     ("aggregator.publish.related", "TermWindow.__init__", "    the window's stored words, read into an index"),
@@ -179,9 +193,6 @@ def main() -> None:
     print("| stage (main thread) | s | us / entry |\n|---|---|---|")
     for label, seconds in SPENT.items():
         print(f"| {label.replace('  ', '&nbsp;&nbsp;')} | {seconds:.2f} | {seconds / entries * 1e6:.0f} |")
-    if WAITS:
-        print(f"\nwaits: the first result came after {WAITS[0]:.2f} s (start-up of the parse worker included); "
-              f"{len(WAITS) - 1} more waits took {sum(WAITS[1:]):.2f} s, the longest {max(WAITS[1:], default=0):.2f} s")
 
 
 if __name__ == "__main__":

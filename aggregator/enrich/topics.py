@@ -136,7 +136,7 @@ class TermPattern:
         """`list(pattern.finditer(text))`; `words` is `words_of(text)`."""
         if self.plain:
             return list(self.pattern.finditer(text))
-        if self.keys.isdisjoint(words):
+        if not self.may_match(words):
             return []
         starts: set[int] = set()
         for key in self.keys.intersection(words):
@@ -153,6 +153,10 @@ class TermPattern:
                 found.append(m)
                 end = m.end()
         return found
+
+    def may_match(self, words: set[str]) -> bool:
+        """False when `matches` finds nothing for certain: the text has none of the key tokens."""
+        return self.plain or not self.keys.isdisjoint(words)
 
     def search(self, text: str, words: set[str]) -> re.Match | None:
         """`pattern.search(text)`."""
@@ -186,6 +190,13 @@ class CompiledTopic:
             sources=frozenset(topic.sources),
             languages=frozenset(topic.languages),
         )
+
+    def may_score(self, categories: set[str], own: tuple[str, ...], words: tuple[set[str], set[str]]) -> bool:
+        """Whether anything could give this topic a score (a score of 0 never matches): most topics
+        share no keyword, category or source with a given article, and `tags` skips them here."""
+        if self.regexes or self.config.slug in own or not self.categories.isdisjoint(categories):
+            return True
+        return self.keywords is not None and any(self.keywords.may_match(w) for w in words)
 
     def match(self, title: str, body: str, categories: set[str], source: str,
               source_topics: tuple[str, ...] = (), words: tuple[set[str], set[str]] | None = None,
@@ -270,13 +281,35 @@ class TopicRules:
         return any(t.keywords or t.excludes for t in self.topics)
 
     def explain(self, article: Article) -> list[TopicMatch]:
-        title = fold_for_matching(article.title)
-        body = fold_for_matching(article.text or article.summary)
-        categories = {fold_for_matching(c) for c in article.categories}
-        own = self.source_topics.get(article.source, ())
-        words = (words_of(title), words_of(body)) if self.uses_words else (set(), set())
-        return [t.match(title, body, categories, article.source, own, words, article.language)
-                for t in self.topics]
+        folded = self._folded(article)
+        return [folded.matched_by(t) for t in self.topics]
 
     def tags(self, article: Article) -> list[str]:
-        return [m.slug for m in self.explain(article) if m.matched]
+        """explain's matched slugs, without scoring the topics that cannot score (the reasons
+        explain writes for every topic cost more than deciding which topics match)."""
+        folded = self._folded(article)
+        return [t.config.slug for t in self.topics
+                if t.may_score(folded.categories, folded.own, folded.words) and folded.matched_by(t).matched]
+
+    def _folded(self, article: Article) -> _FoldedArticle:
+        title = fold_for_matching(article.title)
+        body = fold_for_matching(article.text or article.summary)
+        return _FoldedArticle(article, title, body, {fold_for_matching(c) for c in article.categories},
+                              self.source_topics.get(article.source, ()),
+                              (words_of(title), words_of(body)) if self.uses_words else (set(), set()))
+
+
+@dataclass(frozen=True)
+class _FoldedArticle:
+    """An article as every topic's rules read it: folded once, matched against each topic."""
+
+    article: Article
+    title: str
+    body: str
+    categories: set[str]
+    own: tuple[str, ...]  # the topics its source puts every article in
+    words: tuple[set[str], set[str]]  # words_of(title), words_of(body)
+
+    def matched_by(self, topic: CompiledTopic) -> TopicMatch:
+        return topic.match(self.title, self.body, self.categories, self.article.source, self.own, self.words,
+                           self.article.language)
