@@ -39,6 +39,7 @@ import corpus as corpus_mod  # noqa: E402
 from run import aggregator_config  # noqa: E402
 
 SPENT: dict[str, float] = {}  # label -> seconds, in the order the timers were installed
+CALLS: dict[str, int] = {}  # label -> calls on the main thread
 
 
 def timed(owner: object, name: str, label: str) -> None:
@@ -50,6 +51,7 @@ def timed(owner: object, name: str, label: str) -> None:
     def spent(started: float) -> None:
         if threading.get_ident() == main:
             SPENT[label] += time.perf_counter() - started
+            CALLS[label] = CALLS.get(label, 0) + 1
 
     def timed_steps(generator):
         """A generator's time is spent in each step, not in the call that makes it."""
@@ -190,9 +192,10 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     entries = len(corpus.entries())
     print(f"{entries} entries, `run --once` in this process: {total:.2f} s\n")
-    print("| stage (main thread) | s | us / entry |\n|---|---|---|")
+    print("| stage (main thread) | s | us / entry | calls |\n|---|---|---|---|")
     for label, seconds in SPENT.items():
-        print(f"| {label.replace('  ', '&nbsp;&nbsp;')} | {seconds:.2f} | {seconds / entries * 1e6:.0f} |")
+        print(f"| {label.replace('  ', '&nbsp;&nbsp;')} | {seconds:.2f} | {seconds / entries * 1e6:.0f} "
+              f"| {CALLS.get(label, 0):,} |")
 
 
 if __name__ == "__main__":
