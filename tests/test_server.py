@@ -40,7 +40,7 @@ def site(tmp_path: Path):
     (feeds / "inside.atom").symlink_to(feeds / "world.atom")
     health = {"status": "ok", "sources": [{"name": "desk", "status": "ok"}]}
     server = make_server("127.0.0.1:0", feeds, lambda: health)
-    start_in_thread(server, poll_interval=0.01)
+    start_in_thread(server)
     yield server, feeds
     server.shutdown()
     server.server_close()
@@ -167,7 +167,7 @@ def test_healthz_reports_503_when_health_fails(tmp_path: Path):
         raise RuntimeError("database is locked")
 
     server = make_server("127.0.0.1:0", tmp_path, broken)
-    start_in_thread(server, poll_interval=0.01)
+    start_in_thread(server)
     try:
         status, _, body = request(server, "/healthz")
         assert status == 503 and json.loads(body)["status"] == "failing"
@@ -223,7 +223,7 @@ def test_before_the_first_publish_a_missing_feed_is_503_with_retry_after(tmp_pat
     (tmp_path / "old.atom").write_bytes(b"<feed/>")
     published = threading.Event()
     server = make_server("127.0.0.1:0", tmp_path, dict, published=published.is_set)
-    start_in_thread(server, poll_interval=0.01)
+    start_in_thread(server)
     try:
         status, headers, _ = request(server, "/all.atom")
         assert status == 503 and headers["retry-after"] == "5"
@@ -235,3 +235,19 @@ def test_before_the_first_publish_a_missing_feed_is_503_with_retry_after(tmp_pat
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_idle_server_does_not_poll_and_still_stops_at_once(tmp_path: Path) -> None:
+    """serve_forever polls without a timeout (an idle daemon does not wake twice a second), so
+    shutdown has to wake it: it returns at once, with the serving thread ended, and the port free."""
+    server = make_server("127.0.0.1:0", tmp_path, lambda: {"status": "ok", "sources": []})
+    thread = start_in_thread(server)
+    assert request(server, "/healthz")[0] == 200
+    time.sleep(0.3)  # idle: the poll is waiting, with nothing to wake it but shutdown
+    started = time.monotonic()
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+    assert not thread.is_alive() and time.monotonic() - started < 1.0
+    with pytest.raises(OSError):
+        socket.create_connection(server.server_address[:2], timeout=1).close()

@@ -132,7 +132,9 @@ class Daemon:
     def _main_loop(self) -> None:
         ping = systemd.watchdog_interval()  # None unless the unit sets WatchdogSec=
         while not self._stop_requested:
-            self._wake.wait(min(1.0, ping or 1.0))
+            # Only a signal (it sets _wake) or the watchdog needs this thread: an idle daemon
+            # with nothing due does not wake at all (docs/decisions/0018).
+            self._wake.wait(min(1.0, ping) if ping else None)
             self._wake.clear()
             if ping:
                 systemd.watchdog()

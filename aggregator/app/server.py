@@ -10,6 +10,8 @@ get ETag / Last-Modified and a 304 when nothing changed; gzip when they ask.
 
 from __future__ import annotations
 
+import contextlib
+
 import gzip
 import hashlib
 import json
@@ -322,6 +324,23 @@ class FeedServer(ThreadingHTTPServer):
             return
         super().handle_error(request, client_address)
 
+    def shutdown(self) -> None:
+        """Stop serve_forever and wait for it, at once, although it polls without a timeout.
+
+        An idle daemon should not wake twice a second for nothing, so the poll
+        has no timeout, and this wakes it: shutting the listening socket for
+        reading ends the poll (Linux); where that does not, a connection to
+        ourselves does. The loop then sees the stop request.
+        """
+        stopping = threading.Thread(target=super().shutdown, name="feed-server-stop", daemon=True)
+        stopping.start()
+        with contextlib.suppress(OSError):
+            self.socket.shutdown(socket.SHUT_RD)
+        while stopping.is_alive():
+            with contextlib.suppress(OSError):
+                socket.create_connection(self.server_address[:2], timeout=0.5).close()
+            stopping.join(0.1)
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
@@ -352,9 +371,9 @@ def make_server(listen: str, root: Path, health: Health,
                                  "change [server] listen or stop what uses it") from None
 
 
-def start_in_thread(server: FeedServer, poll_interval: float = 0.5) -> threading.Thread:
-    """Serve on a daemon thread; poll_interval is how fast shutdown() is noticed."""
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": poll_interval},
+def start_in_thread(server: FeedServer) -> threading.Thread:
+    """Serve on a daemon thread, polling without a timeout (FeedServer.shutdown wakes it)."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": None},
                               name="feed-server", daemon=True)
     thread.start()
     return thread

@@ -25,7 +25,7 @@ def server(tmp_path: Path):
     (feeds / "escape.atom").symlink_to(tmp_path / "secret.atom")
     (feeds / "up").symlink_to(tmp_path, target_is_directory=True)
     srv = make_server("127.0.0.1:0", feeds, lambda: {"status": "ok"})
-    thread = start_in_thread(srv, poll_interval=0.05)
+    thread = start_in_thread(srv)
     yield srv.server_address[1]
     srv.shutdown()
     srv.server_close()

@@ -116,7 +116,7 @@ def serve(ctx: Context, listen: str | None) -> None:
         fail(f"{config.server.listen}: {exc.strerror or exc}", EXIT_FAILED)
     click.echo(f"serving {config.storage.feeds_dir} at {server.url}")
     try:
-        server.serve_forever(poll_interval=0.2)
+        server.serve_forever(poll_interval=None)  # Ctrl-C ends the poll; an idle server does not wake
     except KeyboardInterrupt:
         pass
     finally:
