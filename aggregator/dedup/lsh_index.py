@@ -143,6 +143,8 @@ class LshIndex:
         if not len(keys):
             return {}
         buckets = _buckets(keys, bands)
+        order = np.argsort(buckets)  # sorted queries: each binary search starts where the last one ended
+        buckets, item_of = buckets[order], item_of[order]
         hits = [_hits(entries, buckets, item_of) for entries in (self.entries, self.recent)]
         found_items = np.concatenate([items for items, _ in hits])
         found_rows = np.concatenate([rows for _, rows in hits])
