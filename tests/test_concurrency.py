@@ -80,3 +80,26 @@ def test_many_threads_on_one_busy_host_all_end() -> None:
                                              limit=16, per_key=2) for pair in batch]
     assert sorted(results) == [(n, -n) for n in range(40)]
     assert not workers()
+
+
+def test_results_waiting_for_a_slow_caller_do_not_pile_up() -> None:
+    """The threads run ahead of the caller by at most `limit` jobs: a first ingest of thousands
+    of feeds whose writes are slower than its fetches keeps a few parsed feeds in memory, not all."""
+    lock = threading.Lock()
+    started, received, ahead = 0, 0, []
+
+    def work(item: int) -> int:
+        nonlocal started
+        with lock:
+            started += 1
+            ahead.append(started - received)
+        return item
+
+    done = []
+    for batch in run_bounded(range(60), key=lambda i: f"host-{i % 6}", work=work, limit=3, per_key=2):
+        with lock:
+            received += len(batch)
+        done += [item for item, _ in batch]
+        time.sleep(0.01)  # the caller's writes, slower than the jobs
+    assert sorted(done) == list(range(60))
+    assert max(ahead) <= 3 + 3  # at most `limit` out beyond the batch the caller holds

@@ -6,7 +6,10 @@ one slow or rate-limited site cannot stall the rest. Results come back to
 the calling thread in batches, everything that finished since the last
 batch, which is where the caller does its SQLite writes (one connection,
 one thread). A worker takes its next job as soon as it has handed over a
-result, so the threads keep fetching while the caller writes.
+result, so the threads keep fetching while the caller writes, but at most
+`limit` jobs are running or waiting for the caller at any time: when the
+caller writes more slowly than the threads fetch and parse (a first ingest
+of thousands of feeds), finished results do not pile up in memory.
 
 Plain threads and one result queue, not an executor and futures: an
 unchanged refresh is hundreds of jobs of about a millisecond each, and
@@ -28,7 +31,7 @@ R = TypeVar("R")
 def run_bounded(items: Iterable[T], key: Callable[[T], str], work: Callable[[T], R],
                 limit: int, per_key: int) -> Iterator[list[tuple[T, R]]]:
     """Yield lists of (item, work(item)) in completion order; an exception in work (our bug) propagates."""
-    board = _Board(items, key, max(1, per_key))
+    board = _Board(items, key, max(1, per_key), max(1, limit))
     results: SimpleQueue[tuple[T, R] | BaseException] = SimpleQueue()
 
     def worker() -> None:
@@ -45,7 +48,7 @@ def run_bounded(items: Iterable[T], key: Callable[[T], str], work: Callable[[T],
     for thread in threads:
         thread.start()
     try:
-        for received in _batches(results, board.total):
+        for received in _batches(results, board):
             yield received
     finally:
         board.stop()  # on an exception or an early close: no new job starts
@@ -53,13 +56,15 @@ def run_bounded(items: Iterable[T], key: Callable[[T], str], work: Callable[[T],
             thread.join()
 
 
-def _batches(results: SimpleQueue, total: int) -> Iterator[list]:
-    """Everything that finished since the last batch; waits only while nothing has."""
-    left = total
+def _batches(results: SimpleQueue, board: "_Board") -> Iterator[list]:
+    """Everything that finished since the last batch; waits only while nothing has. The batch's
+    places go back to the board as it is handed over: the threads fetch on while the caller writes."""
+    left = board.total
     while left:
         batch = [results.get()]
         while not results.empty():
             batch.append(results.get())
+        board.consumed(len(batch))
         for received in batch:
             if isinstance(received, BaseException):
                 raise received
@@ -68,10 +73,12 @@ def _batches(results: SimpleQueue, total: int) -> Iterator[list]:
 
 
 class _Board(Generic[T]):
-    """The jobs not yet started, by key, and how many of each key are running; one lock over both."""
+    """The jobs not yet started, by key, how many of each key are running, and how many jobs are
+    out (running, or finished and not yet handed to the caller); one lock over all three."""
 
-    def __init__(self, items: Iterable[T], key: Callable[[T], str], per_key: int) -> None:
-        self._key, self._per_key = key, per_key
+    def __init__(self, items: Iterable[T], key: Callable[[T], str], per_key: int, limit: int) -> None:
+        self._key, self._per_key, self._limit = key, per_key, limit
+        self._out = 0
         self._queues: OrderedDict[str, deque[T]] = OrderedDict()
         for item in items:
             self._queues.setdefault(key(item), deque()).append(item)
@@ -91,6 +98,12 @@ class _Board(Generic[T]):
             self._changed.notify()  # a worker waiting on this key's slot may go on
             return self._take_locked()
 
+    def consumed(self, count: int) -> None:
+        """`count` results reached the caller: as many jobs may start."""
+        with self._changed:
+            self._out -= count
+            self._changed.notify_all()
+
     def stop(self) -> None:
         with self._changed:
             self._stopped = True
@@ -98,7 +111,8 @@ class _Board(Generic[T]):
 
     def _take_locked(self) -> T | None:
         while not self._stopped and self._queues:
-            for k in self._queues:  # the key first in line; it goes to the back: round robin across hosts
+            for k in self._queues if self._out < self._limit else ():
+                # the key first in line; it goes to the back: round robin across hosts
                 if self._active[k] < self._per_key:
                     queue = self._queues.pop(k)
                     item = queue.popleft()
@@ -107,6 +121,7 @@ class _Board(Generic[T]):
                     elif not self._queues:
                         self._changed.notify_all()  # the last job is out: every waiting worker may end
                     self._active[k] += 1
+                    self._out += 1
                     return item
             self._changed.wait()
         return None
