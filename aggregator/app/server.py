@@ -11,7 +11,6 @@ get ETag / Last-Modified and a 304 when nothing changed; gzip when they ask.
 from __future__ import annotations
 
 import contextlib
-
 import gzip
 import hashlib
 import json

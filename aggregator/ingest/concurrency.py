@@ -110,18 +110,23 @@ class _Board(Generic[T]):
             self._changed.notify_all()
 
     def _take_locked(self) -> T | None:
+        """Waits while `limit` jobs are out or every key left is at its cap."""
         while not self._stopped and self._queues:
-            for k in self._queues if self._out < self._limit else ():
-                # the key first in line; it goes to the back: round robin across hosts
-                if self._active[k] < self._per_key:
-                    queue = self._queues.pop(k)
-                    item = queue.popleft()
-                    if queue:
-                        self._queues[k] = queue
-                    elif not self._queues:
-                        self._changed.notify_all()  # the last job is out: every waiting worker may end
-                    self._active[k] += 1
-                    self._out += 1
-                    return item
-            self._changed.wait()
+            k = self._free_key() if self._out < self._limit else None
+            if k is None:
+                self._changed.wait()
+                continue
+            queue = self._queues.pop(k)  # the key goes to the back of the line: round robin across hosts
+            item = queue.popleft()
+            if queue:
+                self._queues[k] = queue
+            elif not self._queues:
+                self._changed.notify_all()  # the last job is out: every waiting worker may end
+            self._active[k] += 1
+            self._out += 1
+            return item
         return None
+
+    def _free_key(self) -> str | None:
+        """The first key in line with a free slot."""
+        return next((k for k in self._queues if self._active[k] < self._per_key), None)
